@@ -1,0 +1,60 @@
+using SmbLayer.Protocol;
+
+namespace SmbLayer;
+
+/// <summary>
+/// The file API. Thread-safe; one instance shares pooled connections among all its calls.
+/// Locations are <c>smb://host[:port]/share/path</c> or UNC strings, or <see cref="SmbPath"/>.
+/// </summary>
+public sealed partial class SmbClient : IAsyncDisposable
+{
+    public SmbClient(SmbClientOptions? options = null)
+    {
+        Options = (options ?? new SmbClientOptions()).Clone();
+    }
+
+    public SmbClientOptions Options { get; }
+
+    /// <summary>Opens a file for reading. Sequential reads keep several requests in flight.</summary>
+    public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken = default) =>
+        OpenReadAsync(SmbPath.Parse(location), cancellationToken);
+
+    /// <summary>Opens (creates or truncates when <paramref name="overwrite"/>) a file for writing.</summary>
+    public Task<Stream> OpenWriteAsync(string location, bool overwrite = true, CancellationToken cancellationToken = default) =>
+        OpenWriteAsync(SmbPath.Parse(location), overwrite, cancellationToken);
+
+    /// <summary>Lists a directory (not recursive). "." and ".." are left out.</summary>
+    public IAsyncEnumerable<SmbFileInfo> ListAsync(string location, string pattern = "*", CancellationToken cancellationToken = default) =>
+        ListAsync(SmbPath.Parse(location), pattern, cancellationToken);
+
+    public Task<SmbFileInfo> GetInfoAsync(string location, CancellationToken cancellationToken = default) =>
+        GetInfoAsync(SmbPath.Parse(location), cancellationToken);
+
+    public Task DeleteFileAsync(string location, CancellationToken cancellationToken = default) =>
+        DeleteFileAsync(SmbPath.Parse(location), cancellationToken);
+
+    public Task CreateDirectoryAsync(string location, CancellationToken cancellationToken = default) =>
+        CreateDirectoryAsync(SmbPath.Parse(location), cancellationToken);
+
+    public Task DeleteDirectoryAsync(string location, CancellationToken cancellationToken = default) =>
+        DeleteDirectoryAsync(SmbPath.Parse(location), cancellationToken);
+
+    /// <summary>Renames or moves within one share. <paramref name="newPath"/> is a path inside the share or a full location on the same share.</summary>
+    public Task RenameAsync(string location, string newPath, bool replaceIfExists = false, CancellationToken cancellationToken = default) =>
+        RenameAsync(SmbPath.Parse(location), newPath, replaceIfExists, cancellationToken);
+
+    /// <summary>Copies <paramref name="source"/> into a new remote file; returns the bytes written.</summary>
+    public Task<long> UploadAsync(Stream source, string location, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        UploadAsync(source, SmbPath.Parse(location), progress, cancellationToken);
+
+    /// <summary>Copies a remote file into <paramref name="destination"/>; returns the bytes read.</summary>
+    public Task<long> DownloadAsync(string location, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        DownloadAsync(SmbPath.Parse(location), destination, progress, cancellationToken);
+
+    public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(string location, CancellationToken cancellationToken = default) =>
+        GetFileSystemInfoAsync(SmbPath.Parse(location), cancellationToken);
+
+    /// <summary>The dialect negotiated with the server of <paramref name="location"/> (connects if needed).</summary>
+    public Task<SmbDialect> GetDialectAsync(string location, CancellationToken cancellationToken = default) =>
+        GetDialectAsync(SmbPath.Parse(location), cancellationToken);
+}

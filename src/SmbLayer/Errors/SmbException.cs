@@ -1,0 +1,116 @@
+using SmbLayer.Protocol;
+
+namespace SmbLayer;
+
+/// <summary>Base of every error SmbLayer raises on purpose.</summary>
+public abstract class SmbException : Exception
+{
+    protected SmbException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>
+/// The transport failed: connect refused, connection reset or closed, server silent past
+/// the liveness limit. Never carries an invented NT status.
+/// </summary>
+public class SmbConnectionException : SmbException
+{
+    public SmbConnectionException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>The peer sent something that violates the protocol (bad frame, bad signature, bad lengths).</summary>
+public class SmbProtocolException : SmbException
+{
+    public SmbProtocolException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>The server answered with an error status.</summary>
+public class SmbStatusException : SmbException
+{
+    public SmbStatusException(NtStatus status, string message, Exception? inner = null)
+        : base($"{message}: {NtStatusText.Describe(status)}", inner)
+    {
+        Status = status;
+    }
+
+    /// <summary>The server's NTSTATUS.</summary>
+    public NtStatus Status { get; }
+
+    /// <summary>Makes the most specific exception type for <paramref name="status"/>.</summary>
+    public static SmbStatusException Create(NtStatus status, string message) => status switch
+    {
+        NtStatus.LogonFailure or NtStatus.WrongPassword or NtStatus.AccountDisabled or NtStatus.AccountRestriction
+            or NtStatus.AccountLockedOut or NtStatus.PasswordExpired or NtStatus.PasswordMustChange
+            or NtStatus.InvalidLogonHours or NtStatus.InvalidWorkstation or NtStatus.SmbGuestLogonBlocked
+            or NtStatus.NoSuchLogonSession
+            => new SmbAuthenticationException(status, message),
+        NtStatus.ObjectNameNotFound or NtStatus.ObjectPathNotFound or NtStatus.NoSuchFile or NtStatus.BadNetworkName
+            or NtStatus.NotFound
+            => new SmbNotFoundException(status, message),
+        NtStatus.AccessDenied or NtStatus.NetworkAccessDenied or NtStatus.PrivilegeNotHeld or NtStatus.CannotDelete
+            => new SmbAccessDeniedException(status, message),
+        _ => new SmbStatusException(status, message),
+    };
+}
+
+/// <summary>Authentication failed (wrong user or password, account locked, guest refused...).</summary>
+public class SmbAuthenticationException : SmbStatusException
+{
+    public SmbAuthenticationException(NtStatus status, string message) : base(status, message) { }
+}
+
+/// <summary>The file, directory or share does not exist.</summary>
+public class SmbNotFoundException : SmbStatusException
+{
+    public SmbNotFoundException(NtStatus status, string message) : base(status, message) { }
+}
+
+/// <summary>The server refused access.</summary>
+public class SmbAccessDeniedException : SmbStatusException
+{
+    public SmbAccessDeniedException(NtStatus status, string message) : base(status, message) { }
+}
+
+/// <summary>A call gave up because the connection stayed unusable, or the server stayed silent, past a limit.</summary>
+public class SmbTimeoutException : SmbException
+{
+    public SmbTimeoutException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>An open file could not be reclaimed after a reconnect; its handle is gone.</summary>
+public class SmbHandleLostException : SmbException
+{
+    public SmbHandleLostException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>A request may or may not have taken effect on the server and cannot be replayed safely.</summary>
+public class SmbOutcomeUnknownException : SmbException
+{
+    public SmbOutcomeUnknownException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>A security requirement could not be met (dialect below minimum, signing or encryption unavailable).</summary>
+public class SmbSecurityException : SmbException
+{
+    public SmbSecurityException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>Readable names for NT status codes.</summary>
+public static class NtStatusText
+{
+    public static string Describe(NtStatus status) =>
+        Enum.IsDefined(status) ? $"STATUS_{ToUpperSnake(status.ToString())} (0x{(uint)status:X8})" : $"NTSTATUS 0x{(uint)status:X8}";
+
+    private static string ToUpperSnake(string name)
+    {
+        var sb = new System.Text.StringBuilder(name.Length + 8);
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(name[i]))
+            {
+                sb.Append('_');
+            }
+            sb.Append(char.ToUpperInvariant(name[i]));
+        }
+        return sb.ToString();
+    }
+}

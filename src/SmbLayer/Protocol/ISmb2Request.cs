@@ -1,0 +1,24 @@
+namespace SmbLayer.Protocol;
+
+/// <summary>
+/// A request body codec. The transport writes the 64-byte header; the request writes
+/// everything after it. Offsets inside the body are relative to the start of the SMB2
+/// header (MS-SMB2 §2.2), so a field at body position p has offset <c>Smb2Header.Size + p</c>.
+/// </summary>
+internal interface ISmb2Request
+{
+    Smb2Command Command { get; }
+
+    /// <summary>Exact number of bytes <see cref="WriteBody"/> writes (fixed part plus variable buffers).</summary>
+    int BodySize { get; }
+
+    /// <summary>
+    /// Bytes of payload that decide the credit charge (MS-SMB2 §3.1.5.2): for READ the
+    /// length asked for, for WRITE the data length, for QUERY_DIRECTORY / QUERY_INFO / IOCTL
+    /// the larger of input and maximum output. Zero for the rest.
+    /// </summary>
+    int PayloadSize { get; }
+
+    /// <summary>Writes the body into <paramref name="body"/> (exactly <see cref="BodySize"/> bytes).</summary>
+    void WriteBody(Span<byte> body);
+}
