@@ -1,0 +1,174 @@
+namespace SmbLayer.Transport;
+
+/// <summary>
+/// Credit accounting for one connection (MS-SMB2 §3.2.4.1.5 / §3.2.5.1.4). Requests wait,
+/// first come first served, until the server has granted enough credits; they never fail for
+/// lack of them. One credit stays in reserve for priority requests (ECHO) so a liveness probe
+/// can always go out.
+/// </summary>
+internal sealed class CreditManager
+{
+    private readonly object _lock = new();
+    private readonly LinkedList<Waiter> _waiters = new();
+    private long _balance;
+    private Exception? _failure;
+
+    public CreditManager(int initialBalance)
+    {
+        _balance = initialBalance;
+    }
+
+    /// <summary>Credits held in reserve for priority requests.</summary>
+    public const int Reserve = 1;
+
+    public long Balance
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _balance;
+            }
+        }
+    }
+
+    /// <summary>Requests waiting for credits.</summary>
+    public int WaitingCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiters.Count;
+            }
+        }
+    }
+
+    /// <summary>Highest balance seen; the upper layers size large I/O so one request never needs more.</summary>
+    public long HighWaterMark { get; private set; }
+
+    /// <summary>Number of times a request had to wait for credits (a metric).</summary>
+    public long StallCount { get; private set; }
+
+    /// <summary>Takes <paramref name="charge"/> credits, waiting for grants if needed.</summary>
+    public ValueTask AcquireAsync(int charge, bool priority, CancellationToken cancellationToken)
+    {
+        Waiter waiter;
+        lock (_lock)
+        {
+            if (_failure is not null)
+            {
+                return ValueTask.FromException(_failure);
+            }
+            if (_waiters.Count == 0 && CanTake(charge, priority))
+            {
+                _balance -= charge;
+                return ValueTask.CompletedTask;
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+            StallCount++;
+            waiter = new Waiter(charge, priority);
+            // Priority requests (ECHO) go to the front: a probe must not queue behind bulk I/O.
+            waiter.Node = priority ? _waiters.AddFirst(waiter) : _waiters.AddLast(waiter);
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiter.Registration = cancellationToken.UnsafeRegister(static (state, token) =>
+            {
+                var (manager, w) = ((CreditManager, Waiter))state!;
+                manager.CancelWaiter(w, token);
+            }, (this, waiter));
+        }
+        return new ValueTask(waiter.Completion.Task);
+    }
+
+    /// <summary>Adds credits the server granted and wakes waiters that can now proceed.</summary>
+    public void Grant(int credits)
+    {
+        if (credits <= 0)
+        {
+            return;
+        }
+        List<Waiter>? released = null;
+        lock (_lock)
+        {
+            _balance += credits;
+            if (_balance > HighWaterMark)
+            {
+                HighWaterMark = _balance;
+            }
+            while (_waiters.First is { } node && CanTake(node.Value.Charge, node.Value.Priority))
+            {
+                _balance -= node.Value.Charge;
+                _waiters.RemoveFirst();
+                node.Value.Node = null;
+                (released ??= []).Add(node.Value);
+            }
+        }
+        if (released is not null)
+        {
+            foreach (var w in released)
+            {
+                w.Registration.Dispose();
+                w.Completion.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Gives back credits taken for a request that was never sent.</summary>
+    public void Return(int credits) => Grant(credits);
+
+    /// <summary>Fails every waiter and every later acquire (the connection is gone).</summary>
+    public void Fail(Exception failure)
+    {
+        List<Waiter> waiters;
+        lock (_lock)
+        {
+            _failure = failure;
+            waiters = [.. _waiters];
+            _waiters.Clear();
+        }
+        foreach (var w in waiters)
+        {
+            w.Node = null;
+            w.Registration.Dispose();
+            w.Completion.TrySetException(failure);
+        }
+    }
+
+    /// <summary>Starts over with a fresh balance (after a reconnect).</summary>
+    public void Reset(int initialBalance)
+    {
+        lock (_lock)
+        {
+            _failure = null;
+            _balance = initialBalance;
+        }
+    }
+
+    private bool CanTake(int charge, bool priority) =>
+        _balance - charge >= (priority ? 0 : Reserve);
+
+    private void CancelWaiter(Waiter waiter, CancellationToken token)
+    {
+        lock (_lock)
+        {
+            if (waiter.Node is null)
+            {
+                return;
+            }
+            _waiters.Remove(waiter.Node);
+            waiter.Node = null;
+        }
+        waiter.Completion.TrySetCanceled(token);
+    }
+
+    private sealed class Waiter(int charge, bool priority)
+    {
+        public int Charge { get; } = charge;
+        public bool Priority { get; } = priority;
+        public LinkedListNode<Waiter>? Node { get; set; }
+        public CancellationTokenRegistration Registration { get; set; }
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

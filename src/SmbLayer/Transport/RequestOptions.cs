@@ -1,0 +1,33 @@
+using SmbLayer.Protocol;
+
+namespace SmbLayer.Transport;
+
+/// <summary>Per-request settings the session layer hands to the transport.</summary>
+internal sealed class RequestContext
+{
+    public ulong SessionId { get; init; }
+    public uint TreeId { get; init; }
+
+    /// <summary>Signs the request and verifies the response when not null.</summary>
+    public IMessageSigner? Signer { get; init; }
+
+    /// <summary>Extra header flags (e.g. DFS, replay).</summary>
+    public Smb2HeaderFlags Flags { get; init; }
+
+    /// <summary>ChannelSequence for 3.x (written in the Status field of requests).</summary>
+    public ushort ChannelSequence { get; init; }
+
+    /// <summary>Called with the exact bytes of each message as sent (pre-auth integrity).</summary>
+    public Action<ReadOnlySpan<byte>>? OnSent { get; init; }
+
+    /// <summary>Overrides the connection's request timeout.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>
+    /// Called on the reader loop with a successful response that arrived after the caller stopped waiting
+    /// (cancelled or timed out), so the upper layer can compensate (e.g. CLOSE a handle a late CREATE opened).
+    /// </summary>
+    public Action<SmbResponse>? OnAbandonedResponse { get; init; }
+
+    public static RequestContext None { get; } = new();
+}

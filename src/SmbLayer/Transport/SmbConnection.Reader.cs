@@ -1,0 +1,301 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using SmbLayer.Protocol;
+
+namespace SmbLayer.Transport;
+
+// The one reader: parses frames and completes waiters by MessageId.
+internal sealed partial class SmbConnection
+{
+    /// <summary>Bytes read from the socket in one call for small frames; large frames are read straight into their own buffer.</summary>
+    private const int StagingSize = 64 * 1024;
+
+    /// <summary>MS-SMB2 §2.2.41: an SMB 3 TRANSFORM header starts with 0xFD 'S' 'M' 'B'.</summary>
+    private const uint TransformProtocolId = 0x424D53FD;
+
+    /// <summary>MS-SMB2 §2.2.42: a compression transform header starts with 0xFC 'S' 'M' 'B'.</summary>
+    private const uint CompressionProtocolId = 0x424D53FC;
+
+    private async Task ReadLoopAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var staging = new byte[StagingSize];
+        int start = 0, end = 0;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                // Frame header.
+                while (end - start < DirectTcp.FrameHeaderSize)
+                {
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(staging, start, staging, 0, end - start);
+                        end -= start;
+                        start = 0;
+                    }
+                    var n = await stream.ReadAsync(staging.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        throw new SmbConnectionException($"Server {Host}:{Port} closed the connection.");
+                    }
+                    Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+                    end += n;
+                }
+                var length = DirectTcp.ReadFrameLength(staging.AsSpan(start, DirectTcp.FrameHeaderSize), Settings.MaxFrameLength);
+                start += DirectTcp.FrameHeaderSize;
+
+                // Frame body into its own pooled buffer: what is staged first, then straight from the socket.
+                var frame = ArrayPool<byte>.Shared.Rent(length);
+                var have = Math.Min(length, end - start);
+                Buffer.BlockCopy(staging, start, frame, 0, have);
+                start += have;
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+                try
+                {
+                    while (have < length)
+                    {
+                        var want = length - have;
+                        if (want < StagingSize / 2)
+                        {
+                            // Small remainder: read into staging so the next frame's bytes come along in the same call.
+                            var n = await stream.ReadAsync(staging.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                            if (n == 0)
+                            {
+                                throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
+                            }
+                            Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+                            end += n;
+                            var take = Math.Min(want, end - start);
+                            Buffer.BlockCopy(staging, start, frame, have, take);
+                            have += take;
+                            start += take;
+                            if (start == end)
+                            {
+                                start = end = 0;
+                            }
+                        }
+                        else
+                        {
+                            var n = await stream.ReadAsync(frame.AsMemory(have, want), cancellationToken).ConfigureAwait(false);
+                            if (n == 0)
+                            {
+                                throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
+                            }
+                            Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+                            have += n;
+                        }
+                    }
+                }
+                catch
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    throw;
+                }
+                ProcessFrame(frame, length);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Closed by the owner or after a failure.
+        }
+        catch (Exception ex)
+        {
+            Close(ex is IOException io ? new SmbConnectionException($"Connection to {Host}:{Port} failed: {io.Message}", io) : ex);
+        }
+    }
+
+    /// <summary>Dispatches every message of a frame; takes ownership of <paramref name="frame"/>.</summary>
+    private void ProcessFrame(byte[] frame, int length)
+    {
+        var span = frame.AsSpan(0, length);
+        if (span.Length >= 4)
+        {
+            var protocolId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(span);
+            if (protocolId is TransformProtocolId or CompressionProtocolId)
+            {
+                ArrayPool<byte>.Shared.Return(frame);
+                throw new SmbProtocolException(protocolId == TransformProtocolId
+                    ? "Received an encrypted (TRANSFORM) message, but no encryption is in use on this connection."
+                    : "Received a compressed message, but compression was not negotiated.");
+            }
+        }
+        if (span.Length < _family.MinimumMessageSize)
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+            throw new SmbProtocolException($"Message of {span.Length} bytes is shorter than the minimum of {_family.MinimumMessageSize}.");
+        }
+        var first = _family.FirstMessageLength(span);
+        if (first == length)
+        {
+            DispatchMessage(frame, 0, length);
+            return;
+        }
+        // A compound response: give each member its own buffer so each can be released on its own.
+        try
+        {
+            var offset = 0;
+            while (offset < length)
+            {
+                var messageLength = _family.FirstMessageLength(span[offset..]);
+                if (messageLength < _family.MinimumMessageSize)
+                {
+                    throw new SmbProtocolException($"Compound member of {messageLength} bytes is shorter than the minimum of {_family.MinimumMessageSize}.");
+                }
+                var copy = ArrayPool<byte>.Shared.Rent(messageLength);
+                span.Slice(offset, messageLength).CopyTo(copy);
+                DispatchMessage(copy, 0, messageLength);
+                offset += messageLength;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    /// <summary>Handles one message; takes ownership of <paramref name="buffer"/>.</summary>
+    private void DispatchMessage(byte[] buffer, int offset, int length)
+    {
+        var message = buffer.AsSpan(offset, length);
+        IncomingMessageInfo info;
+        try
+        {
+            info = _family.Classify(message);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+        _credits.Grant(info.CreditsGranted);
+
+        if (info.IsServerInitiated)
+        {
+            DeliverServerMessage(message);
+            ArrayPool<byte>.Shared.Return(buffer);
+            return;
+        }
+        if (!_pending.TryGetValue(info.MessageId, out var pending))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new SmbProtocolException($"Response for MessageId {info.MessageId}, which has no request outstanding.");
+        }
+        if (info.IsInterim)
+        {
+            // STATUS_PENDING: the final answer comes later under the same MessageId. The interim reply
+            // proves the server alive and extends the request's expiry, but never makes it unbounded.
+            pending.AsyncId = info.AsyncId;
+            pending.TryTransition(RequestState.Sent, RequestState.Interim);
+            var timeout = pending.Context.Timeout ?? Settings.RequestTimeout;
+            if (timeout != Timeout.InfiniteTimeSpan)
+            {
+                pending.DeadlineTicks = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+            }
+            ArrayPool<byte>.Shared.Return(buffer);
+            if (pending.CancelSent)
+            {
+                // The CANCEL may have gone out before the AsyncId was known; repeat it by AsyncId.
+                QueueCancel(pending);
+            }
+            return;
+        }
+        if (pending.Context.Signer is { } signer)
+        {
+            if (!info.IsSigned && !MayBeUnsigned((NtStatus)info.Status))
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw new SmbProtocolException($"Unsigned response to {pending.Body.Command} (MessageId {info.MessageId}) while signing is active.");
+            }
+            if (info.IsSigned && !signer.Verify(message))
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw new SmbProtocolException($"Bad signature on the response to {pending.Body.Command} (MessageId {info.MessageId}).");
+            }
+        }
+        _pending.TryRemove(info.MessageId, out _);
+        var header = Smb2Header.ReadFrom(message);
+        var response = new SmbResponse(buffer, offset, length, header);
+        pending.CancellationRegistration.Dispose();
+        if (pending.Abandoned)
+        {
+            pending.SetState(RequestState.Completed);
+            HandleAbandonedResponse(pending, response);
+            return;
+        }
+        if (pending.CancelSent && header.NtStatus == NtStatus.Cancelled)
+        {
+            pending.SetState(RequestState.Cancelled);
+            response.Dispose();
+            pending.Completion.TrySetCanceled();
+            return;
+        }
+        pending.SetState(RequestState.Completed);
+        if (!pending.Completion.TrySetResult(response))
+        {
+            response.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Statuses a server may send unsigned inside a signed session because the session's key
+    /// is no longer usable (MS-SMB2 §3.3.4.1.1 allows unsigned replies in these cases).
+    /// </summary>
+    private static bool MayBeUnsigned(NtStatus status) =>
+        status is NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired or NtStatus.InvalidParameter;
+
+    private void HandleAbandonedResponse(PendingRequest pending, SmbResponse response)
+    {
+        if (response.Status == NtStatus.Success && pending.Context.OnAbandonedResponse is { } compensate)
+        {
+            _logger.LogDebug("Late success for abandoned {Command} #{MessageId}; compensating", pending.Body.Command, pending.MessageId);
+            ThreadPool.UnsafeQueueUserWorkItem(static state =>
+            {
+                var (callback, r) = state;
+                try
+                {
+                    callback(r);
+                }
+                finally
+                {
+                    r.Dispose();
+                }
+            }, (compensate, response), preferLocal: false);
+            return;
+        }
+        response.Dispose();
+    }
+
+    private void DeliverServerMessage(ReadOnlySpan<byte> message)
+    {
+        Action<ReadOnlyMemory<byte>>[] handlers;
+        lock (_serverMessageHandlers)
+        {
+            handlers = [.. _serverMessageHandlers];
+        }
+        if (handlers.Length == 0)
+        {
+            _logger.LogDebug("Server-initiated message with no handler registered; dropped");
+            return;
+        }
+        var copy = message.ToArray();
+        foreach (var handler in handlers)
+        {
+            // Off the reader loop: a slow handler must not stall every response behind it.
+            ThreadPool.UnsafeQueueUserWorkItem(static state =>
+            {
+                var (h, m, logger) = state;
+                try
+                {
+                    h(m);
+                }
+                catch (Exception ex)
+                {
+                    logger.LogError(ex, "Server-message handler failed");
+                }
+            }, (handler, (ReadOnlyMemory<byte>)copy, _logger), preferLocal: false);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using Microsoft.Extensions.Logging;
+
+namespace SmbLayer.Transport;
+
+// Request expiry and cancellation (DESIGN §4, §5).
+internal sealed partial class SmbConnection
+{
+    /// <summary>How often the timer loop looks at deadlines.</summary>
+    private static readonly TimeSpan TimerPeriod = TimeSpan.FromMilliseconds(250);
+
+    private async Task TimerLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimerPeriod);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                ExpireRequests(Environment.TickCount64);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Connection closed.
+        }
+    }
+
+    private void ExpireRequests(long now)
+    {
+        foreach (var (_, p) in _pending)
+        {
+            if (p.Abandoned || now < p.DeadlineTicks)
+            {
+                continue;
+            }
+            p.Abandoned = true;
+            var error = new SmbTimeoutException(
+                $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Host}:{Port} within its timeout " +
+                $"[connection {State}, {_pending.Count} requests in flight, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago]");
+            _logger.LogWarning("{Message}", error.Message);
+            if (p.Completion.TrySetException(error))
+            {
+                p.SetState(RequestState.Failed);
+                QueueCancel(p);
+            }
+        }
+    }
+
+    /// <summary>The caller's token fired after the request went on the wire.</summary>
+    private void OnCallerCancelled(PendingRequest pending, CancellationToken token)
+    {
+        if (pending.Completion.Task.IsCompleted || pending.Abandoned)
+        {
+            return;
+        }
+        QueueCancel(pending);
+        // Short grace for the server's final word: a success that arrives is honoured and returned.
+        _ = GraceAsync(pending, token);
+    }
+
+    private async Task GraceAsync(PendingRequest pending, CancellationToken token)
+    {
+        try
+        {
+            await Task.Delay(Settings.CancelGrace, _lifetime.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Connection closed: Close() already failed the request.
+            return;
+        }
+        if (!pending.Completion.Task.IsCompleted)
+        {
+            pending.Abandoned = true;
+            if (pending.Completion.TrySetCanceled(token))
+            {
+                pending.SetState(RequestState.Cancelled);
+                _logger.LogDebug("{Request} cancelled; no answer within the grace period", pending);
+            }
+        }
+    }
+
+    /// <summary>Queues an SMB2 CANCEL for a request that is on the wire (by MessageId, or by AsyncId once known).</summary>
+    private void QueueCancel(PendingRequest pending)
+    {
+        lock (_sendLock)
+        {
+            if (_failure is not null || !_pending.ContainsKey(pending.MessageId))
+            {
+                return;
+            }
+            pending.CancelSent = true;
+            _sendQueue.Writer.TryWrite(new OutgoingItem(null, pending));
+        }
+    }
+}

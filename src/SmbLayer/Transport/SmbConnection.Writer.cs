@@ -1,0 +1,144 @@
+using System.Buffers;
+using System.Threading.Channels;
+using SmbLayer.Protocol;
+
+namespace SmbLayer.Transport;
+
+// The one writer: drains the send queue, serialises, signs and writes frames in MessageId order.
+internal sealed partial class SmbConnection
+{
+    /// <summary>Small frames are coalesced into one socket write up to this size.</summary>
+    private const int CoalesceLimit = 256 * 1024;
+
+    private async Task WriteLoopAsync(Stream stream, ChannelReader<OutgoingItem> queue, CancellationToken cancellationToken)
+    {
+        var batch = new ArrayBufferWriter<byte>(CoalesceLimit);
+        try
+        {
+            while (await queue.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (queue.TryRead(out var item))
+                {
+                    var frameLength = FrameLength(item);
+                    if (frameLength > CoalesceLimit)
+                    {
+                        // Large frames (bulk writes) go straight from a pooled buffer.
+                        await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
+                        var rented = ArrayPool<byte>.Shared.Rent(frameLength);
+                        try
+                        {
+                            Serialize(item, rented.AsSpan(0, frameLength));
+                            await stream.WriteAsync(rented.AsMemory(0, frameLength), cancellationToken).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            ArrayPool<byte>.Shared.Return(rented);
+                        }
+                        continue;
+                    }
+                    if (batch.WrittenCount + frameLength > CoalesceLimit)
+                    {
+                        await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
+                    }
+                    Serialize(item, batch.GetSpan(frameLength)[..frameLength]);
+                    batch.Advance(frameLength);
+                }
+                await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Closed by the owner or after a failure.
+        }
+        catch (Exception ex)
+        {
+            Close(ex);
+        }
+    }
+
+    private static async ValueTask FlushBatchAsync(Stream stream, ArrayBufferWriter<byte> batch, CancellationToken cancellationToken)
+    {
+        if (batch.WrittenCount == 0)
+        {
+            return;
+        }
+        await stream.WriteAsync(batch.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        batch.ResetWrittenCount();
+    }
+
+    private const int CancelBodySize = 4;
+
+    private static int FrameLength(OutgoingItem item)
+    {
+        if (item.Members is null)
+        {
+            return DirectTcp.FrameHeaderSize + Smb2Header.Size + CancelBodySize;
+        }
+        var total = 0;
+        for (var i = 0; i < item.Members.Length; i++)
+        {
+            var size = Smb2Header.Size + item.Members[i].Body.BodySize;
+            total += i < item.Members.Length - 1 ? Align8(size) : size;
+        }
+        return DirectTcp.FrameHeaderSize + total;
+    }
+
+    private static int Align8(int value) => (value + 7) & ~7;
+
+    /// <summary>Writes one frame: the Direct TCP header then each message, padded and chained for compounds, then signed.</summary>
+    private void Serialize(OutgoingItem item, Span<byte> frame)
+    {
+        DirectTcp.WriteFrameHeader(frame, frame.Length - DirectTcp.FrameHeaderSize);
+        var messages = frame[DirectTcp.FrameHeaderSize..];
+        if (item.Members is null)
+        {
+            WriteCancel(item.CancelTarget!, messages);
+            return;
+        }
+        var offset = 0;
+        for (var i = 0; i < item.Members.Length; i++)
+        {
+            var m = item.Members[i];
+            var last = i == item.Members.Length - 1;
+            var size = Smb2Header.Size + m.Body.BodySize;
+            var span = last ? messages[offset..] : messages.Slice(offset, Align8(size));
+            span[size..].Clear();
+            var header = new Smb2Header
+            {
+                CreditCharge = m.CreditCharge,
+                Status = Negotiated?.Dialect.IsSmb3() == true ? m.Context.ChannelSequence : 0u,
+                Command = m.Body.Command,
+                Credits = m.CreditRequest,
+                Flags = m.Context.Flags | m.ExtraFlags,
+                NextCommand = last ? 0u : (uint)span.Length,
+                MessageId = m.MessageId,
+                TreeId = m.Context.TreeId,
+                SessionId = m.Context.SessionId,
+            };
+            header.WriteTo(span);
+            m.Body.WriteBody(span.Slice(Smb2Header.Size, m.Body.BodySize));
+            m.Context.Signer?.Sign(span);
+            m.Context.OnSent?.Invoke(span);
+            offset += span.Length;
+        }
+    }
+
+    /// <summary>MS-SMB2 §3.2.4.24: CANCEL reuses the target's MessageId (or AsyncId) and consumes no credit.</summary>
+    private static void WriteCancel(PendingRequest target, Span<byte> message)
+    {
+        var header = new Smb2Header
+        {
+            Command = Smb2Command.Cancel,
+            MessageId = target.MessageId,
+            Flags = target.AsyncId != 0 ? Smb2HeaderFlags.AsyncCommand : Smb2HeaderFlags.None,
+            AsyncId = target.AsyncId,
+            TreeId = target.Context.TreeId,
+            SessionId = target.Context.SessionId,
+        };
+        header.WriteTo(message);
+        var body = message.Slice(Smb2Header.Size, CancelBodySize);
+        body.Clear();
+        body[0] = CancelBodySize; // StructureSize (2 bytes, LE) = 4, Reserved = 0
+        target.Context.Signer?.Sign(message[..(Smb2Header.Size + CancelBodySize)]);
+    }
+}

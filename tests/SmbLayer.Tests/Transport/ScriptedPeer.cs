@@ -1,0 +1,194 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using SmbLayer.Protocol;
+using SmbLayer.Transport;
+
+namespace SmbLayer.Tests.Transport;
+
+/// <summary>A request as the scripted peer received it.</summary>
+internal sealed record ReceivedMessage(Smb2Header Header, byte[] Message)
+{
+    public ReadOnlySpan<byte> Body => Message.AsSpan(Smb2Header.Size);
+}
+
+/// <summary>
+/// An in-process SMB2 "server" on a loopback socket whose every reply the test writes by hand,
+/// so exact orderings (out of order, interim, credit starvation, bad frames) can be staged.
+/// </summary>
+internal sealed class ScriptedPeer : IAsyncDisposable
+{
+    private readonly TcpListener _listener;
+    private Socket? _socket;
+    private NetworkStream? _stream;
+
+    private ScriptedPeer(TcpListener listener) => _listener = listener;
+
+    public static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Starts a peer and a connection to it, marked Ready as if 3.1.1 with large MTU had been negotiated.</summary>
+    public static async Task<(SmbConnection Connection, ScriptedPeer Peer)> StartAsync(ConnectionSettings? settings = null, bool largeMtu = true)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var peer = new ScriptedPeer(listener);
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var connection = new SmbConnection("127.0.0.1", port, settings ?? new ConnectionSettings());
+        var accept = listener.AcceptSocketAsync();
+        await connection.ConnectAsync(CancellationToken.None);
+        peer._socket = await accept.WaitAsync(StepTimeout);
+        peer._stream = new NetworkStream(peer._socket, ownsSocket: true);
+        connection.MarkReady(new NegotiatedParameters { Dialect = SmbDialect.Smb311, Capabilities = largeMtu ? 0x4u : 0u, MaxReadSize = 8 << 20, MaxWriteSize = 8 << 20 });
+        return (connection, peer);
+    }
+
+    /// <summary>Reads one frame and returns each message in it.</summary>
+    public async Task<List<ReceivedMessage>> ReadFrameAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? StepTimeout);
+        var header = new byte[4];
+        await _stream!.ReadExactlyAsync(header, cts.Token);
+        var length = (int)BinaryPrimitives.ReadUInt32BigEndian(header);
+        var frame = new byte[length];
+        await _stream.ReadExactlyAsync(frame, cts.Token);
+        var messages = new List<ReceivedMessage>();
+        var offset = 0;
+        while (true)
+        {
+            var h = Smb2Header.ReadFrom(frame.AsSpan(offset));
+            var end = h.NextCommand == 0 ? length : offset + (int)h.NextCommand;
+            messages.Add(new ReceivedMessage(h, frame[offset..end]));
+            if (h.NextCommand == 0)
+            {
+                return messages;
+            }
+            offset = end;
+        }
+    }
+
+    /// <summary>Reads one frame that must hold exactly one message.</summary>
+    public async Task<ReceivedMessage> ReadRequestAsync(TimeSpan? timeout = null)
+    {
+        var messages = await ReadFrameAsync(timeout);
+        Assert.Single(messages);
+        return messages[0];
+    }
+
+    /// <summary>True when nothing arrives within <paramref name="quiet"/>.</summary>
+    public async Task<bool> IsQuietAsync(TimeSpan quiet)
+    {
+        var buffer = new byte[1];
+        using var cts = new CancellationTokenSource(quiet);
+        try
+        {
+            var n = await _stream!.ReadAsync(buffer, cts.Token);
+            throw new InvalidOperationException($"Expected silence, got {n} byte(s).");
+        }
+        catch (OperationCanceledException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>Builds a response message for <paramref name="request"/>.</summary>
+    public static byte[] Response(ReceivedMessage request, NtStatus status = NtStatus.Success, ushort credits = 1,
+        byte[]? body = null, Smb2HeaderFlags flags = Smb2HeaderFlags.None, ulong asyncId = 0, ulong? messageId = null)
+    {
+        body ??= [4, 0, 0, 0]; // ECHO-like body: StructureSize 4
+        var message = new byte[Smb2Header.Size + body.Length];
+        var header = new Smb2Header
+        {
+            Command = request.Header.Command,
+            Status = (uint)status,
+            Credits = credits,
+            Flags = Smb2HeaderFlags.ServerToRedir | flags | (asyncId != 0 ? Smb2HeaderFlags.AsyncCommand : 0),
+            MessageId = messageId ?? request.Header.MessageId,
+            AsyncId = asyncId,
+            TreeId = request.Header.TreeId,
+            SessionId = request.Header.SessionId,
+        };
+        header.WriteTo(message);
+        body.CopyTo(message, Smb2Header.Size);
+        return message;
+    }
+
+    public Task ReplyAsync(ReceivedMessage request, NtStatus status = NtStatus.Success, ushort credits = 1, byte[]? body = null, ulong asyncId = 0) =>
+        SendMessagesAsync(Response(request, status, credits, body, asyncId: asyncId));
+
+    /// <summary>Sends messages as one frame (compounded when more than one; caller pads).</summary>
+    public async Task SendMessagesAsync(params byte[][] messages)
+    {
+        var total = messages.Sum(m => m.Length);
+        var frame = new byte[4 + total];
+        BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)total);
+        var offset = 4;
+        foreach (var m in messages)
+        {
+            m.CopyTo(frame, offset);
+            offset += m.Length;
+        }
+        await SendRawAsync(frame);
+    }
+
+    public async Task SendRawAsync(byte[] bytes)
+    {
+        await _stream!.WriteAsync(bytes);
+        await _stream.FlushAsync();
+    }
+
+    public void Abort() => _socket?.Close(0);
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        if (_stream is not null)
+        {
+            await _stream.DisposeAsync();
+        }
+        _socket?.Dispose();
+    }
+}
+
+/// <summary>A minimal request for transport tests: ECHO-shaped, with a settable payload size for credit charge.</summary>
+internal sealed class TestRequest(Smb2Command command = Smb2Command.Echo, int payloadSize = 0) : ISmb2Request
+{
+    public Smb2Command Command { get; } = command;
+    public int BodySize => 4;
+    public int PayloadSize { get; } = payloadSize;
+
+    public void WriteBody(Span<byte> body)
+    {
+        body.Clear();
+        body[0] = 4;
+    }
+}
+
+/// <summary>A stand-in signer: the signature is the first 16 bytes of a running XOR, enough to tell right from wrong.</summary>
+internal sealed class FakeSigner : IMessageSigner
+{
+    public void Sign(Span<byte> message)
+    {
+        Smb2Header.SetSignedFlag(message);
+        message.Slice(Smb2Header.SignatureOffset, Smb2Header.SignatureSize).Clear();
+        Compute(message).CopyTo(message.Slice(Smb2Header.SignatureOffset));
+    }
+
+    public bool Verify(Span<byte> message)
+    {
+        var saved = message.Slice(Smb2Header.SignatureOffset, Smb2Header.SignatureSize).ToArray();
+        message.Slice(Smb2Header.SignatureOffset, Smb2Header.SignatureSize).Clear();
+        var expected = Compute(message);
+        saved.CopyTo(message.Slice(Smb2Header.SignatureOffset));
+        return expected.AsSpan().SequenceEqual(saved);
+    }
+
+    private static byte[] Compute(ReadOnlySpan<byte> message)
+    {
+        var sig = new byte[16];
+        for (var i = 0; i < message.Length; i++)
+        {
+            sig[i % 16] ^= (byte)(message[i] + i);
+        }
+        return sig;
+    }
+}
