@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace SmbLayer.Cli;
@@ -16,15 +15,18 @@ internal sealed class TransferProgress : IDisposable
 
     private readonly TextWriter _writer;
     private readonly long? _totalBytes;
-    private readonly Stopwatch _elapsed = Stopwatch.StartNew();
+    private readonly TimeProvider _time;
+    private readonly long _started;
     private readonly Lock _drawLock = new();
-    private TimeSpan _lastDraw = TimeSpan.MinValue;
+    private TimeSpan? _lastDraw;
     private int _lastLineLength;
 
-    public TransferProgress(TextWriter writer, long? totalBytes)
+    public TransferProgress(TextWriter writer, long? totalBytes, TimeProvider? time = null)
     {
         _writer = writer;
         _totalBytes = totalBytes;
+        _time = time ?? TimeProvider.System;
+        _started = _time.GetTimestamp();
     }
 
     /// <summary>Called with the bytes transferred so far; draws if enough time has passed.</summary>
@@ -32,8 +34,8 @@ internal sealed class TransferProgress : IDisposable
     {
         lock (_drawLock)
         {
-            var now = _elapsed.Elapsed;
-            if (now - _lastDraw < RedrawInterval)
+            var now = _time.GetElapsedTime(_started);
+            if (_lastDraw is { } last && now - last < RedrawInterval)
             {
                 return;
             }
