@@ -67,7 +67,7 @@ internal static class HelpText
                             when stdin is a terminal, else a usage error (exit 2)
                   domain    URL, -U, -A, else none
 
-                get and put draw a progress bar on stderr when it is a terminal.
+                get and put draw a progress bar on stderr when it is a terminal (not with -v).
                 Ctrl+C cancels the running operation.
 
                 Exit codes:
