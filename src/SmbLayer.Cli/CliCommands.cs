@@ -1,0 +1,231 @@
+using System.Globalization;
+using SmbLayer.Protocol;
+
+namespace SmbLayer.Cli;
+
+/// <summary>
+/// The sub-commands. <see cref="Plan"/> validates a command's arguments and returns the URL
+/// whose credentials apply plus the work to do once connected, so usage errors come out before
+/// any password prompt or network traffic.
+/// </summary>
+internal sealed class CliCommands(
+    TextWriter stdout,
+    TextWriter stderr,
+    Stream stdoutStream,
+    ICliEnvironment environment,
+    bool progressAllowed,
+    CancellationToken cancellationToken)
+{
+    private const int LocalFileBufferSize = 1024 * 1024;
+
+    public (SmbPath CredentialUrl, Func<ISmbFileSystem, Task> Run) Plan(string command, IReadOnlyList<string> args)
+    {
+        // Credentials come from the URL as written; the operations get it without them.
+        var urlText = command == "put" ? args[1] : args[0];
+        var url = CliPaths.ParseUrl(urlText);
+        var target = CliPaths.WithoutCredentials(url);
+        Func<ISmbFileSystem, Task> run = command switch
+        {
+            "ls" => fs => ListAsync(fs, target),
+            "get" => PlanGet(urlText, target, args.Count > 1 ? args[1] : null),
+            "put" => PlanPut(args[0], urlText, target),
+            "cat" => PlanCat(urlText, target),
+            "rm" => PlanSimple(command, urlText, target, static (fs, p, ct) => fs.DeleteFileAsync(p, ct)),
+            "mkdir" => PlanSimple(command, urlText, target, static (fs, p, ct) => fs.CreateDirectoryAsync(p, ct)),
+            "rmdir" => PlanSimple(command, urlText, target, static (fs, p, ct) => fs.DeleteDirectoryAsync(p, ct)),
+            "mv" => PlanMove(urlText, target, args[1]),
+            "stat" => fs => StatAsync(fs, target),
+            _ => throw new UsageException($"unknown command '{command}'"),
+        };
+        return (url, run);
+    }
+
+    private Func<ISmbFileSystem, Task> PlanSimple(string command, string urlText, SmbPath target, Func<ISmbFileSystem, SmbPath, CancellationToken, Task> operation)
+    {
+        RequirePath(command, urlText, target);
+        return fs => operation(fs, target, cancellationToken);
+    }
+
+    private Func<ISmbFileSystem, Task> PlanMove(string urlText, SmbPath source, string newPathText)
+    {
+        RequirePath("mv", urlText, source);
+        var newPath = CliPaths.ResolveRenameTarget(source, newPathText);
+        return fs => fs.RenameAsync(source, newPath, cancellationToken);
+    }
+
+    private Func<ISmbFileSystem, Task> PlanCat(string urlText, SmbPath remote)
+    {
+        RequirePath("cat", urlText, remote);
+        return async fs =>
+        {
+            await fs.DownloadAsync(remote, stdoutStream, cancellationToken);
+            await stdoutStream.FlushAsync(cancellationToken);
+        };
+    }
+
+    private Func<ISmbFileSystem, Task> PlanGet(string urlText, SmbPath remote, string? localArg)
+    {
+        RequirePath("get", urlText, remote);
+        if (localArg == "-")
+        {
+            // Progress on a terminal stderr is fine, unless stdout is that terminal too.
+            var showProgress = ShowProgress && environment.IsOutputRedirected;
+            return async fs =>
+            {
+                await DownloadAsync(fs, remote, stdoutStream, showProgress);
+                await stdoutStream.FlushAsync(cancellationToken);
+            };
+        }
+        var localPath = Path.GetFullPath(CliPaths.ResolveGetTarget(localArg, remote));
+        return fs => DownloadToFileAsync(fs, remote, localPath);
+    }
+
+    private Func<ISmbFileSystem, Task> PlanPut(string localFile, string urlText, SmbPath url)
+    {
+        if (localFile == "-")
+        {
+            if (url.Path.Length == 0 || CliPaths.NamesDirectory(urlText))
+            {
+                throw new UsageException($"'put -' reads stdin and needs a file URL, not a directory: '{urlText}'");
+            }
+            return async fs =>
+            {
+                using var progress = ShowProgress ? new TransferProgress(stderr, totalBytes: null) : null;
+                await using var stdin = environment.OpenStandardInput();
+                await fs.UploadAsync(Counted(stdin, progress), url, cancellationToken);
+            };
+        }
+        if (Directory.Exists(localFile))
+        {
+            throw new UsageException($"'{localFile}' is a directory; put copies one file");
+        }
+        var remote = CliPaths.ResolvePutTarget(urlText, url, localFile);
+        return async fs =>
+        {
+            await using var source = new FileStream(localFile, FileMode.Open, FileAccess.Read, FileShare.Read, LocalFileBufferSize, useAsync: true);
+            using var progress = ShowProgress ? new TransferProgress(stderr, source.Length) : null;
+            await fs.UploadAsync(Counted(source, progress), remote, cancellationToken);
+        };
+    }
+
+    private bool ShowProgress => progressAllowed && !environment.IsErrorRedirected;
+
+    private async Task DownloadToFileAsync(ISmbFileSystem fs, SmbPath remote, string localPath)
+    {
+        // Download next to the target and rename at the end, so a failed or cancelled
+        // transfer neither leaves half a file nor destroys an existing one.
+        var directory = Path.GetDirectoryName(localPath) ?? ".";
+        var partial = Path.Combine(directory, $".{Path.GetFileName(localPath)}.{Guid.NewGuid():N}.smbpart");
+        try
+        {
+            var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, LocalFileBufferSize, useAsync: true);
+            await using (file.ConfigureAwait(false))
+            {
+                await DownloadAsync(fs, remote, file, ShowProgress);
+            }
+            File.Move(partial, localPath, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(partial);
+            throw;
+        }
+    }
+
+    private async Task DownloadAsync(ISmbFileSystem fs, SmbPath remote, Stream destination, bool showProgress)
+    {
+        long? total = showProgress ? (await fs.GetInfoAsync(remote, cancellationToken)).Size : null;
+        using var progress = showProgress ? new TransferProgress(stderr, total) : null;
+        await fs.DownloadAsync(remote, Counted(destination, progress), cancellationToken);
+    }
+
+    private static Stream Counted(Stream stream, TransferProgress? progress) =>
+        progress is null ? stream : new CountingStream(stream, progress.Report);
+
+    private async Task ListAsync(ISmbFileSystem fs, SmbPath url)
+    {
+        var (directory, pattern) = CliPaths.SplitPattern(url);
+        var entries = new List<SmbFileInfo>();
+        try
+        {
+            await foreach (var entry in fs.ListAsync(directory, pattern, cancellationToken))
+            {
+                entries.Add(entry);
+            }
+        }
+        catch (SmbStatusException ex) when (ex.Status == NtStatus.NotADirectory && pattern == "*")
+        {
+            // "ls file" shows that file, as ls(1) does.
+            entries.Add(await fs.GetInfoAsync(url, cancellationToken));
+        }
+        foreach (var line in FormatListing(entries))
+        {
+            await stdout.WriteLineAsync(line);
+        }
+    }
+
+    private async Task StatAsync(ISmbFileSystem fs, SmbPath url)
+    {
+        var info = await fs.GetInfoAsync(url, cancellationToken);
+        foreach (var line in FormatStat(info))
+        {
+            await stdout.WriteLineAsync(line);
+        }
+    }
+
+    /// <summary>One line per entry, sorted by name: type ('d' or '-'), size, local modification time, name ('/' after directories).</summary>
+    public static IEnumerable<string> FormatListing(IEnumerable<SmbFileInfo> entries)
+    {
+        var sorted = entries.OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
+        var sizeWidth = sorted.Count == 0 ? 1 : sorted.Max(e => e.Size.ToString(CultureInfo.InvariantCulture).Length);
+        foreach (var entry in sorted)
+        {
+            var type = entry.IsDirectory ? 'd' : '-';
+            var size = entry.Size.ToString(CultureInfo.InvariantCulture).PadLeft(sizeWidth);
+            var time = entry.LastWriteTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
+            var name = entry.IsDirectory ? entry.Name + "/" : entry.Name;
+            yield return $"{type} {size}  {time}  {name}";
+        }
+    }
+
+    /// <summary>Every field of <see cref="SmbFileInfo"/>, one "Name: value" line each.</summary>
+    public static IEnumerable<string> FormatStat(SmbFileInfo info)
+    {
+        static string Time(DateTimeOffset t) => t.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fffffff zzz", CultureInfo.InvariantCulture);
+        (string Label, string Value)[] fields =
+        [
+            ("Name", info.Name),
+            ("Path", info.Path),
+            ("Type", info.IsDirectory ? "directory" : "file"),
+            ("Size", info.Size.ToString(CultureInfo.InvariantCulture)),
+            ("AllocationSize", info.AllocationSize.ToString(CultureInfo.InvariantCulture)),
+            ("Attributes", info.Attributes == 0 ? "None" : info.Attributes.ToString()),
+            ("CreationTime", Time(info.CreationTime)),
+            ("LastAccessTime", Time(info.LastAccessTime)),
+            ("LastWriteTime", Time(info.LastWriteTime)),
+            ("ChangeTime", Time(info.ChangeTime)),
+        ];
+        var width = fields.Max(f => f.Label.Length) + 1;
+        return fields.Select(f => (f.Label + ":").PadRight(width) + " " + f.Value);
+    }
+
+    private static void RequirePath(string command, string urlText, SmbPath url)
+    {
+        if (url.Path.Length == 0)
+        {
+            throw new UsageException($"'{command}' needs a path inside the share, not the share root: '{urlText}'");
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the original error matters more.
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using System.Reflection;
+using System.Text;
+
+namespace SmbLayer.Cli;
+
+internal static class HelpText
+{
+    private const int MaxWidth = 80;
+    private const string SummaryIndent = "      ";
+
+    public static string Version
+    {
+        get
+        {
+            static string Of(Assembly assembly)
+            {
+                var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+                    ?? assembly.GetName().Version?.ToString() ?? "?";
+                var plus = version.IndexOf('+', StringComparison.Ordinal);
+                return plus < 0 ? version : version[..plus];
+            }
+            return $"smb {Of(typeof(HelpText).Assembly)} (SmbLayer {Of(typeof(SmbClient).Assembly)})";
+        }
+    }
+
+    public static string Usage
+    {
+        get
+        {
+            var text = new StringBuilder();
+            text.AppendLine("Usage: smb [OPTIONS] COMMAND ARGS...");
+            text.AppendLine();
+            text.AppendLine("An SMB2/SMB3 client. URL is smb://[[DOMAIN;]user[:password]@]host[:port]/share[/path]");
+            text.AppendLine(@"or a UNC path \\host[@port]\share\path (quote it in the shell).");
+            text.AppendLine();
+            text.AppendLine("Commands:");
+            foreach (var command in CommandLineParser.Commands)
+            {
+                text.AppendLine($"  {command.Synopsis}");
+                foreach (var line in Wrap(command.Summary, MaxWidth - SummaryIndent.Length))
+                {
+                    text.AppendLine(SummaryIndent + line);
+                }
+            }
+            text.AppendLine();
+            text.AppendLine("""
+                Options (anywhere on the line; '--' ends them):
+                  -U, --user [DOMAIN\]USER[%PASSWORD]
+                      user as smbclient takes it ('/' also separates the domain)
+                  -A, --authentication-file FILE
+                      smbclient auth file: 'username = ..', 'password = ..', 'domain = ..'
+                      lines; lines starting with '#' or ';' are comments
+                  -N, --no-pass
+                      never prompt: no password means an empty one; with no user given
+                      (URL, -U, -A) the session is anonymous
+                  --min-dialect D    lowest dialect accepted (default 2.0.2)
+                  --max-dialect D    highest dialect offered (default 3.1.1)
+                                     D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1
+                  --sign             require message signing
+                  -v, --verbose      log to stderr (-vv: more) and show stack traces
+                  -h, --help         show this help
+                  --version          show the version
+
+                Credentials; the first source that has a field wins, field by field:
+                  user      URL, -U, -A, then $USER ($USERNAME on Windows), like smbclient
+                  password  URL, -U, -A, then $SMB_PASSWORD, then a prompt without echo
+                            when stdin is a terminal, else a usage error (exit 2)
+                  domain    URL, -U, -A, else none
+
+                get and put draw a progress bar on stderr when it is a terminal (not with -v).
+                Ctrl+C cancels the running operation.
+
+                Exit codes:
+                  0 success               4 not found             7 protocol/security error
+                  1 other error           5 connection failure    130 cancelled (Ctrl+C)
+                  2 usage error           6 access denied
+                  3 authentication failed
+                """);
+            return text.ToString();
+        }
+    }
+
+    private static IEnumerable<string> Wrap(string text, int width)
+    {
+        var line = new StringBuilder();
+        foreach (var word in text.Split(' '))
+        {
+            if (line.Length > 0 && line.Length + 1 + word.Length > width)
+            {
+                yield return line.ToString();
+                line.Clear();
+            }
+            if (line.Length > 0)
+            {
+                line.Append(' ');
+            }
+            line.Append(word);
+        }
+        if (line.Length > 0)
+        {
+            yield return line.ToString();
+        }
+    }
+}

@@ -1,0 +1,51 @@
+namespace SmbLayer.Cli;
+
+/// <summary>
+/// The few <see cref="SmbClient"/> operations the commands use. It exists so the command
+/// logic can be tested with a fake, without a server; <see cref="SmbClientFileSystem"/> is
+/// the only real implementation and adds nothing.
+/// </summary>
+internal interface ISmbFileSystem : IAsyncDisposable
+{
+    IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern, CancellationToken cancellationToken);
+    Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken);
+    Task<long> DownloadAsync(SmbPath path, Stream destination, CancellationToken cancellationToken);
+    Task<long> UploadAsync(Stream source, SmbPath path, CancellationToken cancellationToken);
+    Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken);
+    Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken);
+    Task DeleteDirectoryAsync(SmbPath path, CancellationToken cancellationToken);
+
+    /// <param name="newPath">Path inside the share, '/' separated, no leading slash.</param>
+    Task RenameAsync(SmbPath path, string newPath, CancellationToken cancellationToken);
+}
+
+internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
+{
+    public static ISmbFileSystem Create(SmbClientOptions options) => new SmbClientFileSystem(new SmbClient(options));
+
+    public IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern, CancellationToken cancellationToken) =>
+        client.ListAsync(path, pattern, cancellationToken);
+
+    public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken) =>
+        client.GetInfoAsync(path, cancellationToken);
+
+    public Task<long> DownloadAsync(SmbPath path, Stream destination, CancellationToken cancellationToken) =>
+        client.DownloadAsync(path, destination, progress: null, cancellationToken);
+
+    public Task<long> UploadAsync(Stream source, SmbPath path, CancellationToken cancellationToken) =>
+        client.UploadAsync(source, path, progress: null, cancellationToken);
+
+    public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken) =>
+        client.DeleteFileAsync(path, cancellationToken);
+
+    public Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken) =>
+        client.CreateDirectoryAsync(path, cancellationToken);
+
+    public Task DeleteDirectoryAsync(SmbPath path, CancellationToken cancellationToken) =>
+        client.DeleteDirectoryAsync(path, cancellationToken);
+
+    public Task RenameAsync(SmbPath path, string newPath, CancellationToken cancellationToken) =>
+        client.RenameAsync(path, newPath, replaceIfExists: false, cancellationToken);
+
+    public ValueTask DisposeAsync() => client.DisposeAsync();
+}
