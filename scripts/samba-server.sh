@@ -8,7 +8,8 @@
 # lock, cache, pid, ncalrpc, logs) under DIR, serves DIR/share as the writable
 # share "share" for user smbtest, listens on a free TCP port on 127.0.0.1 only,
 # waits until the port accepts connections and prints (and writes to
-# DIR/server.env) PORT=, USER=, PASSWORD=, SHARE=, SHAREDIR=, PID=, CONF=.
+# DIR/server.env) PORT=, USER=, PASSWORD=, SHARE=, SHAREDIR=, PID=, plus CONF=,
+# PROFILE=, USER_UID=, USER_GID=.
 #
 # PROFILE: default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt
 #
@@ -311,6 +312,8 @@ cmd_start() {
     echo "PID=$pid"
     echo "CONF=$dir/smb.conf"
     echo "PROFILE=$profile"
+    echo "USER_UID=$(id -u "$SMB_USER")"
+    echo "USER_GID=$(id -g "$SMB_USER")"
   } >"$dir/server.env.tmp"
   mv "$dir/server.env.tmp" "$dir/server.env"
   cat "$dir/server.env"
