@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (unit + Samba integration tests) on a Debian machine with the .NET SDK.
+#
+#   scripts/test.sh [extra dotnet test arguments...]
+#
+# - installs samba and smbclient with apt-get if smbd or smbclient is missing (sudo if not root);
+# - runs `dotnet test SmbLayer.slnx -c Release` with a TRX logger into artifacts/test-results;
+# - sums the TRX counters and prints "N passed, N failed[, N skipped]" as the last line;
+# - exits non-zero if dotnet test failed, any test failed, or no test ran.
+# With CI=true, Samba integration tests fail instead of skipping when Samba is unusable.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd -P)"
+RESULTS="$ROOT/artifacts/test-results"
+
+log() { echo "test.sh: $*" >&2; }
+
+have_tool() {
+  command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]] || [[ -x "/usr/bin/$1" ]]
+}
+
+install_samba() {
+  local sudo=()
+  if [[ $EUID -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || { log "need root or sudo to install samba/smbclient"; return 1; }
+    sudo=(sudo)
+  fi
+  log "installing samba and smbclient"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba smbclient
+}
+
+if ! have_tool smbd || ! have_tool smbclient; then
+  install_samba || log "could not install Samba; integration tests will be skipped (or fail with CI=true)"
+fi
+
+command -v dotnet >/dev/null 2>&1 || { log "dotnet (the .NET SDK) is not on PATH"; echo "0 passed, 0 failed"; exit 1; }
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+
+# Test projects run in parallel (MSBuild default); that is safe: every Samba fixture
+# gets its own smbd on its own port and directory. The hang timeout aborts a stuck test
+# host instead of letting the run hang.
+dotnet_rc=0
+dotnet test "$ROOT/SmbLayer.slnx" -c Release \
+  --logger trx --results-directory "$RESULTS" \
+  --blame-hang-timeout 5m --blame-hang-dump-type none \
+  "$@" 2>&1 | tee "$RESULTS/dotnet-test.log" || dotnet_rc=$?
+# With pipefail the pipeline status is dotnet's unless tee failed.
+
+shopt -s nullglob
+trx_files=("$RESULTS"/*.trx)
+shopt -u nullglob
+
+# Sum the <Counters .../> of every TRX file (grep/sed/awk only).
+counter() { echo "$1" | sed -n "s/.* $2=\"\([0-9]*\)\".*/\1/p"; }
+total=0 executed=0 passed=0 failed=0
+for f in "${trx_files[@]}"; do
+  counters="$(grep -o '<Counters [^>]*>' "$f" | head -n 1 || true)"
+  if [[ -z "$counters" ]]; then
+    log "no <Counters> in $f"
+    dotnet_rc=1
+    continue
+  fi
+  get() { counter "$counters" "$1"; }
+  t="$(get total)" e="$(get executed)" p="$(get passed)"
+  fl=$(( $(get failed) + $(get error) + $(get timeout) + $(get aborted) ))
+  total=$((total + ${t:-0})) executed=$((executed + ${e:-0})) passed=$((passed + ${p:-0})) failed=$((failed + fl))
+done
+# xUnit skips are in total but not in executed (TRX reports them as NotExecuted).
+skipped=$((total - executed))
+
+# Two projects writing the same TRX name would silently lose results: detect it.
+reported="$(grep -c '^ *Results File: ' "$RESULTS/dotnet-test.log" || true)"
+if ((${reported:-0} > ${#trx_files[@]})); then
+  log "dotnet test reported $reported result files but only ${#trx_files[@]} exist"
+  dotnet_rc=1
+fi
+
+rc=0
+if ((dotnet_rc != 0)); then
+  log "dotnet test exited with $dotnet_rc"
+  rc=1
+fi
+if ((failed > 0)); then
+  rc=1
+fi
+if ((executed == 0)); then
+  log "no test ran"
+  rc=1
+fi
+
+if ((skipped > 0)); then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+exit "$rc"

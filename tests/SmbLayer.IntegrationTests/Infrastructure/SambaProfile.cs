@@ -1,0 +1,47 @@
+namespace SmbLayer.IntegrationTests;
+
+/// <summary>Server configurations offered by <c>scripts/samba-server.sh</c>.</summary>
+public enum SambaProfile
+{
+    /// <summary>SMB2_02 up to SMB3_11, signing and encryption negotiable.</summary>
+    Default,
+
+    /// <summary>Like <see cref="Default"/> with <c>server signing = mandatory</c>.</summary>
+    SigningMandatory,
+
+    /// <summary><c>server max protocol = SMB2_10</c>.</summary>
+    MaxSmb2_10,
+
+    /// <summary><c>server max protocol = SMB3_00</c>.</summary>
+    MaxSmb3_00,
+
+    /// <summary><c>server max protocol = SMB3_02</c>.</summary>
+    MaxSmb3_02,
+
+    /// <summary>Like <see cref="Default"/> with <c>server smb encrypt = required</c>.</summary>
+    EncryptionRequired,
+}
+
+internal static class SambaProfileExtensions
+{
+    /// <summary>The PROFILE argument of <c>scripts/samba-server.sh start</c>.</summary>
+    public static string ScriptName(this SambaProfile profile) => profile switch
+    {
+        SambaProfile.Default => "default",
+        SambaProfile.SigningMandatory => "signing",
+        SambaProfile.MaxSmb2_10 => "smb2_10",
+        SambaProfile.MaxSmb3_00 => "smb3_00",
+        SambaProfile.MaxSmb3_02 => "smb3_02",
+        SambaProfile.EncryptionRequired => "encrypt",
+        _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, null),
+    };
+
+    /// <summary>Highest dialect the profile's server negotiates, in smb.conf spelling.</summary>
+    public static string MaxProtocol(this SambaProfile profile) => profile switch
+    {
+        SambaProfile.MaxSmb2_10 => "SMB2_10",
+        SambaProfile.MaxSmb3_00 => "SMB3_00",
+        SambaProfile.MaxSmb3_02 => "SMB3_02",
+        _ => "SMB3_11",
+    };
+}
