@@ -4,13 +4,16 @@ namespace SmbLayer.Transport;
 /// Credit accounting for one connection (MS-SMB2 §3.2.4.1.5 / §3.2.5.1.4). Requests wait,
 /// first come first served, until the server has granted enough credits; they never fail for
 /// lack of them. One credit stays in reserve for priority requests (ECHO) so a liveness probe
-/// can always go out.
+/// can always go out — but only while other requests are in flight: their replies will bring
+/// more credits. With nothing in flight (e.g. right after NEGOTIATE, where Samba grants a
+/// single credit) holding the last credit back would wait forever.
 /// </summary>
 internal sealed class CreditManager
 {
     private readonly object _lock = new();
     private readonly LinkedList<Waiter> _waiters = new();
     private long _balance;
+    private int _inFlight;
     private Exception? _failure;
 
     public CreditManager(int initialBalance)
@@ -50,8 +53,8 @@ internal sealed class CreditManager
     /// <summary>Number of times a request had to wait for credits (a metric).</summary>
     public long StallCount { get; private set; }
 
-    /// <summary>Takes <paramref name="charge"/> credits, waiting for grants if needed.</summary>
-    public ValueTask AcquireAsync(int charge, bool priority, CancellationToken cancellationToken)
+    /// <summary>Takes <paramref name="charge"/> credits for <paramref name="requests"/> requests (a compound is several), waiting for grants if needed.</summary>
+    public ValueTask AcquireAsync(int charge, int requests, bool priority, CancellationToken cancellationToken)
     {
         Waiter waiter;
         lock (_lock)
@@ -60,14 +63,15 @@ internal sealed class CreditManager
             {
                 return ValueTask.FromException(_failure);
             }
-            if (_waiters.Count == 0 && CanTake(charge, priority))
+            if ((priority || _waiters.Count == 0) && CanTake(charge, priority))
             {
                 _balance -= charge;
+                _inFlight += requests;
                 return ValueTask.CompletedTask;
             }
             cancellationToken.ThrowIfCancellationRequested();
             StallCount++;
-            waiter = new Waiter(charge, priority);
+            waiter = new Waiter(charge, requests, priority);
             // Priority requests (ECHO) go to the front: a probe must not queue behind bulk I/O.
             waiter.Node = priority ? _waiters.AddFirst(waiter) : _waiters.AddLast(waiter);
         }
@@ -83,16 +87,26 @@ internal sealed class CreditManager
     }
 
     /// <summary>Adds credits the server granted and wakes waiters that can now proceed.</summary>
-    public void Grant(int credits)
+    public void Grant(int credits) => OnReceived(credits, requestFinished: false);
+
+    /// <summary>
+    /// Accounts for one message from the server: the credits it grants, and whether it ends a
+    /// request (a final response; interim replies grant credits but finish nothing).
+    /// </summary>
+    public void OnReceived(int credits, bool requestFinished)
     {
-        if (credits <= 0)
+        if (credits <= 0 && !requestFinished)
         {
             return;
         }
         List<Waiter>? released = null;
         lock (_lock)
         {
-            _balance += credits;
+            if (requestFinished && _inFlight > 0)
+            {
+                _inFlight--;
+            }
+            _balance += Math.Max(0, credits);
             if (_balance > HighWaterMark)
             {
                 HighWaterMark = _balance;
@@ -100,6 +114,7 @@ internal sealed class CreditManager
             while (_waiters.First is { } node && CanTake(node.Value.Charge, node.Value.Priority))
             {
                 _balance -= node.Value.Charge;
+                _inFlight += node.Value.Requests;
                 _waiters.RemoveFirst();
                 node.Value.Node = null;
                 (released ??= []).Add(node.Value);
@@ -115,8 +130,15 @@ internal sealed class CreditManager
         }
     }
 
-    /// <summary>Gives back credits taken for a request that was never sent.</summary>
-    public void Return(int credits) => Grant(credits);
+    /// <summary>Gives back credits taken for requests that were never sent.</summary>
+    public void Return(int credits, int requests)
+    {
+        lock (_lock)
+        {
+            _inFlight = Math.Max(0, _inFlight - requests);
+        }
+        Grant(credits);
+    }
 
     /// <summary>Fails every waiter and every later acquire (the connection is gone).</summary>
     public void Fail(Exception failure)
@@ -143,11 +165,12 @@ internal sealed class CreditManager
         {
             _failure = null;
             _balance = initialBalance;
+            _inFlight = 0;
         }
     }
 
     private bool CanTake(int charge, bool priority) =>
-        _balance - charge >= (priority ? 0 : Reserve);
+        _balance - charge >= (priority || _inFlight == 0 ? 0 : Reserve);
 
     private void CancelWaiter(Waiter waiter, CancellationToken token)
     {
@@ -163,9 +186,10 @@ internal sealed class CreditManager
         waiter.Completion.TrySetCanceled(token);
     }
 
-    private sealed class Waiter(int charge, bool priority)
+    private sealed class Waiter(int charge, int requests, bool priority)
     {
         public int Charge { get; } = charge;
+        public int Requests { get; } = requests;
         public bool Priority { get; } = priority;
         public LinkedListNode<Waiter>? Node { get; set; }
         public CancellationTokenRegistration Registration { get; set; }

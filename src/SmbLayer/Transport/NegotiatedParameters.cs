@@ -16,8 +16,11 @@ internal sealed record NegotiatedParameters
     /// <summary>The server's GSS token from the NEGOTIATE response (SPNEGO hints).</summary>
     public byte[] SecurityBuffer { get; init; } = [];
 
-    /// <summary>3.1.1: the pre-auth integrity hash over NEGOTIATE request and response (64 bytes); empty otherwise.</summary>
-    public byte[] PreauthHash { get; init; } = [];
+    /// <summary>
+    /// 3.1.1: the NEGOTIATE request and response exactly as they crossed the wire, the first two
+    /// inputs of the pre-auth integrity hash (MS-SMB2 §3.2.5.2); empty for older dialects.
+    /// </summary>
+    public byte[][] PreauthMessages { get; init; } = [];
 
     /// <summary>3.1.1: cipher chosen by the server (0 when none).</summary>
     public ushort CipherId { get; init; }

@@ -170,7 +170,8 @@ internal sealed partial class SmbConnection
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
-        _credits.Grant(info.CreditsGranted);
+        // Interim replies and notifications grant credits but end no request; a final reply ends one.
+        _credits.OnReceived(info.CreditsGranted, requestFinished: !info.IsInterim && !info.IsServerInitiated);
 
         if (info.IsServerInitiated)
         {

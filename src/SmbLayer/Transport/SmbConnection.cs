@@ -194,12 +194,12 @@ internal sealed partial class SmbConnection : IAsyncDisposable
             totalCharge += Math.Max((int)m.CreditCharge, 1);
         }
         // Queued: waiting for credits. A cancellation here means nothing went on the wire.
-        await _credits.AcquireAsync(totalCharge, priority, cancellationToken).ConfigureAwait(false);
+        await _credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken).ConfigureAwait(false);
         lock (_sendLock)
         {
             if (State is ConnectionState.Closed || _failure is not null)
             {
-                _credits.Return(totalCharge);
+                _credits.Return(totalCharge, members.Length);
                 throw UnusableError();
             }
             var now = Environment.TickCount64;

@@ -243,14 +243,47 @@ public class SmbConnectionTests
         var (connection, peer) = await ScriptedPeer.StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        // Balance 1 = the reserve: a normal request has to wait.
+        // The single initial credit goes to a request the peer leaves unanswered: balance 0.
+        var first = connection.SendAsync(new TestRequest(), RequestContext.None, default);
+        var firstRequest = await peer.ReadRequestAsync();
         using var cts = new CancellationTokenSource();
         var task = connection.SendAsync(new TestRequest(), RequestContext.None, cts.Token);
         await Task.Delay(100);
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.WaitAsync(Bound));
         Assert.True(await peer.IsQuietAsync(TimeSpan.FromMilliseconds(300)));
-        Assert.Equal(0, connection.InFlightCount);
+        Assert.Equal(1, connection.InFlightCount);
+        await peer.ReplyAsync(firstRequest);
+        (await first.WaitAsync(Bound)).Dispose();
+    }
+
+    [Fact]
+    public async Task LastCredit_KeptForEcho_OnlyWhileOthersAreInFlight()
+    {
+        var (connection, peer) = await ScriptedPeer.StartAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        // Nothing in flight and one credit (as after Samba's NEGOTIATE): a normal request may use it.
+        var first = connection.SendAsync(new TestRequest(), RequestContext.None, default);
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 2);
+        (await first.WaitAsync(Bound)).Dispose();
+
+        // Balance 2: one normal request goes; the last credit is held back from the next normal one...
+        var a = connection.SendAsync(new TestRequest(), RequestContext.None, default);
+        var ra = await peer.ReadRequestAsync();
+        var b = connection.SendAsync(new TestRequest(), RequestContext.None, default);
+        Assert.True(await peer.IsQuietAsync(TimeSpan.FromMilliseconds(300)));
+        // ...but an ECHO (priority) may take it.
+        var echo = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
+        var rEcho = await peer.ReadRequestAsync();
+        await peer.ReplyAsync(rEcho);
+        await peer.ReplyAsync(ra, credits: 2);
+        var rb = await peer.ReadRequestAsync();
+        await peer.ReplyAsync(rb);
+        foreach (var t in new[] { a, b, echo })
+        {
+            (await t.WaitAsync(Bound)).Dispose();
+        }
     }
 
     [Fact]

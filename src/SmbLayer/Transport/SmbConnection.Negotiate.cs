@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using SmbLayer.Protocol;
+
+namespace SmbLayer.Transport;
+
+// NEGOTIATE within the caller's dialect bounds, highest first (MS-SMB2 §3.2.4.2.2, §3.2.5.2).
+internal sealed partial class SmbConnection
+{
+    /// <summary>Upper bound we accept for the server's MaxRead/MaxWrite/MaxTransact (a frame must still fit).</summary>
+    private const int MaxIoSizeCap = 8 * 1024 * 1024;
+
+    private const int PreauthSaltSize = 32;
+
+    /// <summary>Signing algorithms offered in 3.1.1, preferred first.</summary>
+    internal static readonly Smb2SigningAlgorithmId[] OfferedSigningAlgorithms =
+        [Smb2SigningAlgorithmId.AesGmac, Smb2SigningAlgorithmId.AesCmac, Smb2SigningAlgorithmId.HmacSha256];
+
+    /// <summary>Connects, negotiates, and marks the connection Ready.</summary>
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await NegotiateAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Close(ex);
+            throw;
+        }
+    }
+
+    /// <summary>Sends NEGOTIATE and records the outcome; refuses any dialect outside the caller's bounds.</summary>
+    public async Task NegotiateAsync(CancellationToken cancellationToken)
+    {
+        var dialects = SmbDialects.Between(Settings.MinDialect, Settings.MaxDialect);
+        var offers311 = dialects.Contains(SmbDialect.Smb311);
+        var request = new NegotiateRequest
+        {
+            Dialects = dialects,
+            SecurityMode = SecurityMode.SigningEnabled | (Settings.RequireSigning ? SecurityMode.SigningRequired : 0),
+            Capabilities = dialects[0] >= SmbDialect.Smb300
+                ? GlobalCapabilities.Leasing | GlobalCapabilities.LargeMtu
+                : dialects[0] >= SmbDialect.Smb210 ? GlobalCapabilities.Leasing | GlobalCapabilities.LargeMtu : GlobalCapabilities.None,
+            ClientGuid = Settings.ClientGuid,
+            PreauthSalt = offers311 ? RandomNumberGenerator.GetBytes(PreauthSaltSize) : null,
+            SigningAlgorithms = offers311 ? OfferedSigningAlgorithms : [],
+        };
+        byte[]? sentBytes = null;
+        var context = new RequestContext { OnSent = m => sentBytes = m.ToArray() };
+        SmbResponse response;
+        try
+        {
+            response = await SendAsync(request, context, cancellationToken, priority: true).ConfigureAwait(false);
+        }
+        catch (SmbConnectionException ex) when (Settings.MinDialect > SmbDialect.Smb202)
+        {
+            throw new SmbSecurityException(
+                $"Server {Host}:{Port} dropped the connection when offered only dialects {string.Join(", ", dialects.Select(d => d.ToDisplay()))} " +
+                $"(minimum {Settings.MinDialect.ToDisplay()}); it probably supports none of them.", ex);
+        }
+        using (response)
+        {
+            if (response.Status == NtStatus.NotSupported)
+            {
+                throw new SmbSecurityException(
+                    $"Server {Host}:{Port} supports none of the dialects offered ({string.Join(", ", dialects.Select(d => d.ToDisplay()))}).");
+            }
+            if (response.Status != NtStatus.Success)
+            {
+                throw SmbStatusException.Create(response.Status, $"NEGOTIATE with {Host}:{Port} failed");
+            }
+            var parsed = NegotiateResponse.Parse(response.Message);
+            var dialect = parsed.DialectRevision;
+            if (!dialects.Contains(dialect))
+            {
+                // Covers a downgrade below the caller's minimum and any dialect we never offered (DESIGN §7).
+                throw new SmbSecurityException(
+                    $"Server {Host}:{Port} chose dialect {dialect.ToDisplay()}, outside the offered range {Settings.MinDialect.ToDisplay()}–{Settings.MaxDialect.ToDisplay()}.");
+            }
+            if (dialect == SmbDialect.Smb311 && parsed.PreauthHashAlgorithm != PreauthHashAlgorithm.Sha512)
+            {
+                throw new SmbProtocolException("3.1.1 NEGOTIATE response lacks a SHA-512 pre-auth integrity context.");
+            }
+            if (parsed.SigningAlgorithm is { } chosen && !OfferedSigningAlgorithms.Contains(chosen))
+            {
+                throw new SmbProtocolException($"Server chose signing algorithm {chosen}, which was not offered.");
+            }
+            var negotiated = new NegotiatedParameters
+            {
+                Dialect = dialect,
+                ServerGuid = parsed.ServerGuid,
+                Capabilities = (uint)parsed.Capabilities,
+                SecurityMode = (ushort)parsed.SecurityMode,
+                MaxTransactSize = ClampIoSize(parsed.MaxTransactSize),
+                MaxReadSize = ClampIoSize(parsed.MaxReadSize),
+                MaxWriteSize = ClampIoSize(parsed.MaxWriteSize),
+                SecurityBuffer = parsed.SecurityBuffer,
+                PreauthMessages = dialect == SmbDialect.Smb311 ? [sentBytes!, response.Message.ToArray()] : [],
+                CipherId = (ushort)(parsed.Cipher ?? CipherId.None),
+                SigningAlgorithmId = parsed.SigningAlgorithm is { } s ? (ushort)s : null,
+            };
+            _logger.LogInformation("Negotiated SMB {Dialect} with {Host}:{Port} (max read {MaxRead}, max write {MaxWrite}, signing {Signing})",
+                dialect.ToDisplay(), Host, Port, negotiated.MaxReadSize, negotiated.MaxWriteSize,
+                negotiated.ServerRequiresSigning ? "required" : "enabled");
+            MarkReady(negotiated);
+        }
+    }
+
+    private static int ClampIoSize(uint value) =>
+        value < 512 ? throw new SmbProtocolException($"Server announced an I/O size of {value} bytes, below the minimum of 512.")
+        : (int)Math.Min(value, MaxIoSizeCap);
+}
