@@ -1,21 +1,324 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging.Abstractions;
+using SmbLayer.Client;
 using SmbLayer.Protocol;
+using SmbLayer.Session;
 
 namespace SmbLayer;
 
-// Implementations of the file API over the session layer.
+// The file API over the session layer: each call leases a tree from the pool, opens, acts, closes.
 public sealed partial class SmbClient
 {
-    public Task<Stream> OpenReadAsync(SmbPath path, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task<Stream> OpenWriteAsync(SmbPath path, bool overwrite = true, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern = "*", CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task DeleteDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task RenameAsync(SmbPath path, string newPath, bool replaceIfExists = false, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task<long> UploadAsync(Stream source, SmbPath path, IProgress<long>? progress = null, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(SmbPath path, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public Task<SmbDialect> GetDialectAsync(SmbPath path, CancellationToken cancellationToken = default) => throw new NotImplementedException();
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+    private ConnectionPool? _pool;
+    private readonly object _poolLock = new();
+
+    /// <summary>Directory listings ask for this much per QUERY_DIRECTORY round trip (capped by the server's MaxTransactSize).</summary>
+    private const int ListingBufferSize = 1024 * 1024;
+
+    private const AccessMask ReadAccess = AccessMask.FileReadData | AccessMask.FileReadAttributes | AccessMask.Synchronize;
+    private const AccessMask WriteAccess = AccessMask.FileReadData | AccessMask.FileWriteData | AccessMask.FileAppendData
+        | AccessMask.FileReadAttributes | AccessMask.FileWriteAttributes | AccessMask.Synchronize;
+    private const ShareAccess ShareAll = ShareAccess.Read | ShareAccess.Write | ShareAccess.Delete;
+
+    private ConnectionPool Pool
+    {
+        get
+        {
+            lock (_poolLock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return _pool ??= new ConnectionPool(Options, Options.LoggerFactory ?? NullLoggerFactory.Instance);
+            }
+        }
+    }
+
+    private bool _disposed;
+
+    /// <summary>Number of pooled connections (diagnostics).</summary>
+    internal int PooledConnectionCount => _pool?.Count ?? 0;
+
+    private static void RequireShare(SmbPath path)
+    {
+        if (path.Share.Length == 0)
+        {
+            throw new ArgumentException($"'{path}' names no share.", nameof(path));
+        }
+    }
+
+    private static void RequireFilePath(SmbPath path)
+    {
+        RequireShare(path);
+        if (path.Path.Length == 0)
+        {
+            throw new ArgumentException($"'{path}' names a share, not a file.", nameof(path));
+        }
+    }
+
+    /// <summary>Leases the tree, opens <paramref name="path"/> with <paramref name="request"/>, runs <paramref name="action"/>, closes.</summary>
+    private async Task<T> WithOpenAsync<T>(SmbPath path, CreateRequest request, Func<SmbOpen, Task<T>> action, CancellationToken cancellationToken)
+    {
+        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        var open = await lease.Tree.CreateAsync(request, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var result = await action(open).ConfigureAwait(false);
+            await open.CloseAsync(cancellationToken).ConfigureAwait(false);
+            return result;
+        }
+        finally
+        {
+            await open.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async Task<Stream> OpenReadAsync(SmbPath path, CancellationToken cancellationToken = default)
+    {
+        RequireFilePath(path);
+        var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
+            {
+                DesiredAccess = ReadAccess,
+                ShareAccess = ShareAll,
+                CreateDisposition = CreateDisposition.Open,
+                CreateOptions = CreateOptions.NonDirectoryFile,
+            }, cancellationToken).ConfigureAwait(false);
+            return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options);
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+    }
+
+    public async Task<Stream> OpenWriteAsync(SmbPath path, bool overwrite = true, CancellationToken cancellationToken = default)
+    {
+        RequireFilePath(path);
+        var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
+            {
+                DesiredAccess = WriteAccess,
+                ShareAccess = ShareAccess.Read,
+                CreateDisposition = overwrite ? CreateDisposition.OverwriteIf : CreateDisposition.Create,
+                CreateOptions = CreateOptions.NonDirectoryFile,
+                FileAttributes = FileAttributes.Normal,
+            }, cancellationToken).ConfigureAwait(false);
+            return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options);
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+    }
+
+    public async IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern = "*", [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        RequireShare(path);
+        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
+        {
+            DesiredAccess = AccessMask.FileListDirectory | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+            CreateOptions = CreateOptions.DirectoryFile,
+        }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var bufferSize = Math.Min(ListingBufferSize, lease.Tree.Connection.Negotiated!.MaxTransactSize);
+            for (var restart = true; ; restart = false)
+            {
+                var entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart, cancellationToken).ConfigureAwait(false);
+                if (entries.Count == 0)
+                {
+                    break;
+                }
+                foreach (var e in entries)
+                {
+                    if (e.IsDotEntry)
+                    {
+                        continue;
+                    }
+                    yield return new SmbFileInfo
+                    {
+                        Name = e.FileName,
+                        Path = path.Path.Length == 0 ? e.FileName : path.Path + "/" + e.FileName,
+                        Size = e.EndOfFile,
+                        AllocationSize = e.AllocationSize,
+                        Attributes = e.FileAttributes,
+                        CreationTime = e.CreationTimeUtc,
+                        LastAccessTime = e.LastAccessTimeUtc,
+                        LastWriteTime = e.LastWriteTimeUtc,
+                        ChangeTime = e.ChangeTimeUtc,
+                    };
+                }
+            }
+            await open.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await open.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken = default)
+    {
+        RequireShare(path);
+        // The CREATE response carries times, sizes and attributes: no QUERY_INFO round trip needed.
+        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        {
+            DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+        }, open =>
+        {
+            var r = open.CreateResponse;
+            return Task.FromResult(new SmbFileInfo
+            {
+                Name = path.Name,
+                Path = path.Path,
+                Size = r.EndOfFile,
+                AllocationSize = r.AllocationSize,
+                Attributes = r.FileAttributes,
+                CreationTime = FileTime.ToDateTimeOffset(r.CreationTime),
+                LastAccessTime = FileTime.ToDateTimeOffset(r.LastAccessTime),
+                LastWriteTime = FileTime.ToDateTimeOffset(r.LastWriteTime),
+                ChangeTime = FileTime.ToDateTimeOffset(r.ChangeTime),
+            });
+        }, cancellationToken);
+    }
+
+    public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken = default) =>
+        DeleteAsync(path, CreateOptions.NonDirectoryFile, cancellationToken);
+
+    public Task DeleteDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default) =>
+        DeleteAsync(path, CreateOptions.DirectoryFile, cancellationToken);
+
+    private Task DeleteAsync(SmbPath path, CreateOptions kind, CancellationToken cancellationToken)
+    {
+        RequireFilePath(path);
+        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        {
+            DesiredAccess = AccessMask.Delete | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+            CreateOptions = kind,
+        }, async open =>
+        {
+            await open.SetInfoAsync(FileInformationClass.FileDispositionInformation, FileInfoBuilders.Disposition(true),
+                $"Deleting '{path.Path}'", cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
+    public Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default)
+    {
+        RequireFilePath(path);
+        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        {
+            DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Create,
+            CreateOptions = CreateOptions.DirectoryFile,
+            FileAttributes = FileAttributes.Directory,
+        }, _ => Task.FromResult(true), cancellationToken);
+    }
+
+    public Task RenameAsync(SmbPath path, string newPath, bool replaceIfExists = false, CancellationToken cancellationToken = default)
+    {
+        RequireFilePath(path);
+        ArgumentException.ThrowIfNullOrEmpty(newPath);
+        SmbPath target;
+        if (newPath.StartsWith("smb://", StringComparison.OrdinalIgnoreCase) || newPath.StartsWith(@"\\", StringComparison.Ordinal))
+        {
+            target = SmbPath.Parse(newPath);
+            if (!string.Equals(target.Host, path.Host, StringComparison.OrdinalIgnoreCase) || target.Port != path.Port
+                || !string.Equals(target.Share, path.Share, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ArgumentException($"A rename stays on one share: '{target}' is not on '{path.WithPath("")}'.", nameof(newPath));
+            }
+        }
+        else
+        {
+            target = path.WithPath(newPath);
+        }
+        if (target.Path.Length == 0)
+        {
+            throw new ArgumentException("The new name is empty.", nameof(newPath));
+        }
+        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        {
+            DesiredAccess = AccessMask.Delete | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+        }, async open =>
+        {
+            await open.SetInfoAsync(FileInformationClass.FileRenameInformation, FileInfoBuilders.Rename(target.WirePath, replaceIfExists),
+                $"Renaming '{path.Path}' to '{target.Path}'", cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
+    public async Task<long> UploadAsync(Stream source, SmbPath path, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        await using var destination = (SmbFileStream)await OpenWriteAsync(path, overwrite: true, cancellationToken).ConfigureAwait(false);
+        var total = await destination.CopyFromAsync(source, progress, cancellationToken).ConfigureAwait(false);
+        await destination.CloseAsync(cancellationToken).ConfigureAwait(false);
+        return total;
+    }
+
+    public async Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        await using var source = (SmbFileStream)await OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
+        return await source.CopyToAsync(destination, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(SmbPath path, CancellationToken cancellationToken = default)
+    {
+        RequireShare(path);
+        return WithOpenAsync(path.WithPath(""), new CreateRequest("")
+        {
+            DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+            CreateOptions = CreateOptions.DirectoryFile,
+        }, open => open.QueryInfoAsync(
+            QueryInfoRequest.ForFileSystem(open.FileId, FsInformationClass.FileFsFullSizeInformation, FileFsFullSizeInformation.Size),
+            buffer =>
+            {
+                var info = FileFsFullSizeInformation.Parse(buffer);
+                var unit = info.BytesPerAllocationUnit;
+                return new SmbFileSystemInfo(info.TotalAllocationUnits * unit, info.CallerAvailableAllocationUnits * unit,
+                    (int)info.BytesPerSector, (int)info.SectorsPerAllocationUnit);
+            }, cancellationToken), cancellationToken);
+    }
+
+    public async Task<SmbDialect> GetDialectAsync(SmbPath path, CancellationToken cancellationToken = default)
+    {
+        RequireShare(path);
+        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        return lease.Tree.Connection.Negotiated!.Dialect;
+    }
+
+    /// <summary>Closes every pooled connection (trees disconnected, sessions logged off).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        ConnectionPool? pool;
+        lock (_poolLock)
+        {
+            _disposed = true;
+            pool = _pool;
+            _pool = null;
+        }
+        if (pool is not null)
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 }

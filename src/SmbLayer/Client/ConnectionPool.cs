@@ -1,0 +1,309 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using SmbLayer.Protocol;
+using SmbLayer.Session;
+using SmbLayer.Transport;
+
+namespace SmbLayer.Client;
+
+/// <summary>What makes two uses able to share one connection: the server and the security options.</summary>
+internal readonly record struct ConnectionKey(string Host, int Port, SmbDialect MinDialect, SmbDialect MaxDialect, bool RequireSigning);
+
+/// <summary>
+/// The client's connections, shared and refcounted (DESIGN §2). Each pooled connection also
+/// caches its sessions (keyed by credentials) and trees (keyed by credentials and share), so a
+/// second share on the same server reuses the connection and the session. A connection that
+/// nobody has used for the idle timeout is closed; one that failed is dropped and the next use
+/// builds a fresh one.
+/// </summary>
+internal sealed class ConnectionPool : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<ConnectionKey, PooledConnection> _entries = new();
+    private readonly SmbClientOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly SemaphoreSlim _createLock = new(1, 1);
+    private readonly Task _sweeper;
+    private readonly Guid _clientGuid = Guid.NewGuid();
+
+    public ConnectionPool(SmbClientOptions options, ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<ConnectionPool>();
+        _sweeper = Task.Run(() => SweepLoopAsync(_lifetime.Token));
+    }
+
+    /// <summary>Number of pooled connections (for tests and diagnostics).</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>Gets a tree for <paramref name="path"/>'s share, connecting, negotiating, authenticating and connecting the tree as needed.</summary>
+    public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
+        var credentials = CredentialsFor(path);
+        var key = new ConnectionKey(path.Host.ToLowerInvariant(), path.Port, _options.MinDialect, _options.MaxDialect, _options.RequireSigning);
+        var entry = await GetConnectionAsync(key, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var tree = await entry.GetTreeAsync(credentials, path.Host, path.Share, cancellationToken).ConfigureAwait(false);
+            return new TreeLease(entry, tree);
+        }
+        catch
+        {
+            entry.Release();
+            throw;
+        }
+    }
+
+    private SmbCredentials CredentialsFor(SmbPath path)
+    {
+        if (path.UserName is { } user)
+        {
+            return new SmbCredentials(user, path.Password ?? _options.Credentials?.Password ?? "", path.Domain ?? _options.Credentials?.Domain ?? "");
+        }
+        return _options.Credentials ?? throw new SmbSecurityException(
+            "No credentials given: set SmbClientOptions.Credentials (SmbCredentials.Anonymous for an anonymous session).");
+    }
+
+    private async Task<PooledConnection> GetConnectionAsync(ConnectionKey key, CancellationToken cancellationToken)
+    {
+        if (TryLease(key, out var existing))
+        {
+            return existing;
+        }
+        await _createLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (TryLease(key, out existing))
+            {
+                return existing;
+            }
+            var settings = new ConnectionSettings
+            {
+                MinDialect = key.MinDialect,
+                MaxDialect = key.MaxDialect,
+                RequireSigning = key.RequireSigning,
+                ConnectTimeout = _options.ConnectTimeout,
+                RequestTimeout = _options.RequestTimeout,
+                ClientGuid = _clientGuid,
+                LoggerFactory = _loggerFactory,
+            };
+            var connection = new SmbConnection(key.Host, key.Port, settings);
+            try
+            {
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            var entry = new PooledConnection(connection, _options, _loggerFactory);
+            entry.AddRef();
+            _entries[key] = entry;
+            return entry;
+        }
+        finally
+        {
+            _createLock.Release();
+        }
+    }
+
+    private bool TryLease(ConnectionKey key, out PooledConnection entry)
+    {
+        if (_entries.TryGetValue(key, out entry!))
+        {
+            if (entry.Connection.State == ConnectionState.Ready && entry.AddRef())
+            {
+                return true;
+            }
+            if (entry.Connection.State == ConnectionState.Closed && _entries.TryRemove(new KeyValuePair<ConnectionKey, PooledConnection>(key, entry)))
+            {
+                _ = entry.DisposeAsync().AsTask();
+            }
+        }
+        return false;
+    }
+
+    private async Task SweepLoopAsync(CancellationToken cancellationToken)
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.IdleTimeout.TotalMilliseconds / 4, 250, 15000));
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var (key, entry) in _entries)
+                {
+                    var idle = entry.IdleFor;
+                    var dead = entry.Connection.State == ConnectionState.Closed;
+                    if ((dead || (idle is { } t && t >= _options.IdleTimeout)) && entry.TryRetire()
+                        && _entries.TryRemove(new KeyValuePair<ConnectionKey, PooledConnection>(key, entry)))
+                    {
+                        _logger.LogDebug("Closing {State} connection to {Host}:{Port}", dead ? "dead" : "idle", key.Host, key.Port);
+                        await entry.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Pool disposed.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_lifetime.IsCancellationRequested)
+        {
+            return;
+        }
+        _lifetime.Cancel();
+        await _sweeper.ConfigureAwait(false);
+        foreach (var entry in _entries.Values)
+        {
+            await entry.DisposeAsync().ConfigureAwait(false);
+        }
+        _entries.Clear();
+        _lifetime.Dispose();
+        _createLock.Dispose();
+    }
+}
+
+/// <summary>One pooled connection with its sessions and trees, and its reference count.</summary>
+internal sealed class PooledConnection : IAsyncDisposable
+{
+    private readonly SmbClientOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly SemaphoreSlim _setupLock = new(1, 1);
+    private readonly Dictionary<string, SmbSession> _sessions = [];
+    private readonly Dictionary<(string User, string Share), SmbTree> _trees = [];
+    private readonly object _refLock = new();
+    private int _refs;
+    private bool _retired;
+    private long _idleSinceTicks = Environment.TickCount64;
+
+    public PooledConnection(SmbConnection connection, SmbClientOptions options, ILoggerFactory loggerFactory)
+    {
+        Connection = connection;
+        _options = options;
+        _loggerFactory = loggerFactory;
+        Breaks = new BreakDispatcher(connection, loggerFactory);
+    }
+
+    public SmbConnection Connection { get; }
+
+    /// <summary>Oplock and lease breaks on this connection.</summary>
+    public BreakDispatcher Breaks { get; }
+
+    /// <summary>How long nobody has held it, or null while in use.</summary>
+    public TimeSpan? IdleFor
+    {
+        get
+        {
+            lock (_refLock)
+            {
+                return _refs > 0 ? null : TimeSpan.FromMilliseconds(Environment.TickCount64 - _idleSinceTicks);
+            }
+        }
+    }
+
+    public bool AddRef()
+    {
+        lock (_refLock)
+        {
+            if (_retired)
+            {
+                return false;
+            }
+            _refs++;
+            return true;
+        }
+    }
+
+    public void Release()
+    {
+        lock (_refLock)
+        {
+            if (--_refs == 0)
+            {
+                _idleSinceTicks = Environment.TickCount64;
+            }
+        }
+    }
+
+    /// <summary>Marks it for closing if nobody holds it.</summary>
+    public bool TryRetire()
+    {
+        lock (_refLock)
+        {
+            if (_refs > 0)
+            {
+                return false;
+            }
+            _retired = true;
+            return true;
+        }
+    }
+
+    public async Task<SmbTree> GetTreeAsync(SmbCredentials credentials, string host, string share, CancellationToken cancellationToken)
+    {
+        var userKey = $"{credentials.Domain}\\{credentials.UserName}\0{credentials.Password.GetHashCode(StringComparison.Ordinal)}";
+        var treeKey = (userKey, share.ToUpperInvariant());
+        await _setupLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_trees.TryGetValue(treeKey, out var tree))
+            {
+                return tree;
+            }
+            if (!_sessions.TryGetValue(userKey, out var session))
+            {
+                session = await SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
+                    allowGuest: false, _loggerFactory, cancellationToken).ConfigureAwait(false);
+                _sessions[userKey] = session;
+            }
+            tree = await SmbTree.ConnectAsync(session, host, share, Breaks, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            _trees[treeKey] = tree;
+            return tree;
+        }
+        finally
+        {
+            _setupLock.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var tree in _trees.Values)
+        {
+            await tree.DisposeAsync().ConfigureAwait(false);
+        }
+        foreach (var session in _sessions.Values)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+        _trees.Clear();
+        _sessions.Clear();
+        await Connection.DisposeAsync().ConfigureAwait(false);
+        _setupLock.Dispose();
+    }
+}
+
+/// <summary>A use of a pooled tree; disposing it gives the connection back to the pool.</summary>
+internal sealed class TreeLease(PooledConnection entry, SmbTree tree) : IDisposable
+{
+    private int _released;
+
+    public SmbTree Tree { get; } = tree;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            entry.Release();
+        }
+    }
+}

@@ -1,0 +1,497 @@
+using System.Buffers;
+using SmbLayer.Protocol;
+using SmbLayer.Session;
+
+namespace SmbLayer.Client;
+
+/// <summary>
+/// A <see cref="Stream"/> over an open SMB file. Sequential reads keep several READ requests
+/// in flight (read-ahead); writes are gathered into chunks of the negotiated size and several
+/// WRITEs kept in flight (write-behind). A failed write is never lost silently: it surfaces on
+/// the next Write, on Flush, or on Dispose, and the bytes it carried count as not written.
+/// </summary>
+internal sealed class SmbFileStream : Stream
+{
+    private readonly SmbOpen _open;
+    private readonly TreeLease _lease;
+    private readonly bool _canRead;
+    private readonly bool _canWrite;
+    private readonly int _depth;
+    private readonly int _readChunk;
+    private readonly int _writeChunk;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Queue<ReadChunk> _readAhead = new();
+    private readonly Queue<Task> _writes = new();
+    private long _position;
+    private long _length;
+    private long _nextReadOffset;
+    private byte[]? _writeBuffer;
+    private int _writeCount;
+    private long _writeBufferOffset;
+    private Exception? _writeFailure;
+    private bool _closed;
+
+    public SmbFileStream(SmbOpen open, TreeLease lease, bool canRead, bool canWrite, SmbClientOptions options)
+    {
+        _open = open;
+        _lease = lease;
+        _canRead = canRead;
+        _canWrite = canWrite;
+        _length = open.EndOfFile;
+        _depth = Math.Max(1, options.MaxRequestsInFlightPerStream);
+        var creditCap = 65536 * (int)Math.Clamp(open.Tree.Connection.CreditHighWaterMark - 1, 1, 256);
+        _readChunk = Math.Max(4096, Math.Min(Math.Min(open.MaxReadSize, options.MaxIoSize), creditCap));
+        _writeChunk = Math.Max(4096, Math.Min(Math.Min(open.MaxWriteSize, options.MaxIoSize), creditCap));
+    }
+
+    public override bool CanRead => _canRead && !_closed;
+    public override bool CanWrite => _canWrite && !_closed;
+    public override bool CanSeek => !_closed;
+    public override long Length => _length;
+
+    public override long Position
+    {
+        get => _position;
+        set => Seek(value, SeekOrigin.Begin);
+    }
+
+    // ---- reading ----
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override int Read(Span<byte> buffer)
+    {
+        var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            var n = ReadAsync(rented.AsMemory(0, buffer.Length)).AsTask().GetAwaiter().GetResult();
+            rented.AsSpan(0, n).CopyTo(buffer);
+            return n;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ThrowIfClosed();
+        if (!_canRead)
+        {
+            throw new NotSupportedException("The stream was not opened for reading.");
+        }
+        if (buffer.Length == 0)
+        {
+            return 0;
+        }
+        await FlushWritesAsync(cancellationToken).ConfigureAwait(false);
+        var chunk = await NextChunkAsync(cancellationToken).ConfigureAwait(false);
+        if (chunk is null)
+        {
+            return 0;
+        }
+        var n = Math.Min(buffer.Length, chunk.Available);
+        chunk.Data.AsSpan(chunk.Consumed, n).CopyTo(buffer.Span);
+        Consume(chunk, n);
+        return n;
+    }
+
+    /// <summary>Streams the rest of the file into <paramref name="destination"/> straight from the read-ahead buffers.</summary>
+    public async Task<long> CopyToAsync(Stream destination, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        long total = 0;
+        while (await NextChunkAsync(cancellationToken).ConfigureAwait(false) is { } chunk)
+        {
+            var n = chunk.Available;
+            await destination.WriteAsync(chunk.Data.AsMemory(chunk.Consumed, n), cancellationToken).ConfigureAwait(false);
+            Consume(chunk, n);
+            total += n;
+            progress?.Report(total);
+        }
+        return total;
+    }
+
+    public override Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken) =>
+        CopyToAsync(destination, null, cancellationToken);
+
+    /// <summary>The chunk holding <see cref="_position"/>, with read-ahead topped up; null at end of file.</summary>
+    private async Task<ReadChunk?> NextChunkAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (_readAhead.TryPeek(out var head) && head.Offset + head.Consumed != _position)
+            {
+                await DiscardReadAheadAsync().ConfigureAwait(false);
+            }
+            if (_readAhead.Count == 0)
+            {
+                _nextReadOffset = _position;
+            }
+            TopUpReadAhead();
+            head = _readAhead.Peek();
+            int received;
+            try
+            {
+                received = await head.Request.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch
+            {
+                await DiscardReadAheadAsync().ConfigureAwait(false);
+                throw;
+            }
+            head.Received = received;
+            if (received == 0)
+            {
+                // End of file (or a file that shrank): drop what was read ahead past it.
+                await DiscardReadAheadAsync().ConfigureAwait(false);
+                _length = Math.Max(_length, _position);
+                return null;
+            }
+            if (head.Available > 0)
+            {
+                return head;
+            }
+            // Fully consumed earlier (cannot happen: consumed chunks are dequeued); go round.
+            _readAhead.Dequeue().Release();
+        }
+    }
+
+    private void TopUpReadAhead()
+    {
+        // Issue reads up to the known end of file; at or past it, one read finds out whether the file grew.
+        while (_readAhead.Count < _depth && (_readAhead.Count == 0 || _nextReadOffset < _length))
+        {
+            var length = _readChunk;
+            var chunk = new ReadChunk(_nextReadOffset, ArrayPool<byte>.Shared.Rent(length), length);
+            chunk.Request = _open.ReadAsync(chunk.Offset, chunk.Data.AsMemory(0, length), _lifetime.Token);
+            _readAhead.Enqueue(chunk);
+            _nextReadOffset += length;
+        }
+    }
+
+    private void Consume(ReadChunk chunk, int count)
+    {
+        chunk.Consumed += count;
+        _position += count;
+        if (chunk.Available == 0)
+        {
+            _readAhead.Dequeue();
+            chunk.Release();
+            if (chunk.Received < chunk.Requested)
+            {
+                // Short read: later chunks were asked at offsets that no longer follow; NextChunk restarts from _position.
+                _length = Math.Max(_length, _position);
+            }
+        }
+    }
+
+    private async Task DiscardReadAheadAsync()
+    {
+        while (_readAhead.TryDequeue(out var chunk))
+        {
+            try
+            {
+                await chunk.Request.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SmbException or OperationCanceledException or ObjectDisposedException)
+            {
+                // A read nobody will consume; its error does not matter.
+            }
+            chunk.Release();
+        }
+    }
+
+    private sealed class ReadChunk(long offset, byte[] data, int requested)
+    {
+        public long Offset { get; } = offset;
+        public byte[] Data { get; private set; } = data;
+        public int Requested { get; } = requested;
+        public Task<int> Request { get; set; } = Task.FromResult(0);
+        public int Received { get; set; }
+        public int Consumed { get; set; }
+        public int Available => Received - Consumed;
+
+        public void Release()
+        {
+            if (Data.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(Data);
+                Data = [];
+            }
+        }
+    }
+
+    // ---- writing ----
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Write(ReadOnlySpan<byte> buffer) => WriteAsync(buffer.ToArray()).AsTask().GetAwaiter().GetResult();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ThrowIfClosed();
+        if (!_canWrite)
+        {
+            throw new NotSupportedException("The stream was not opened for writing.");
+        }
+        ThrowIfWriteFailed();
+        if (_readAhead.Count > 0)
+        {
+            await DiscardReadAheadAsync().ConfigureAwait(false);
+        }
+        while (buffer.Length > 0)
+        {
+            if (_writeBuffer is null)
+            {
+                _writeBuffer = ArrayPool<byte>.Shared.Rent(_writeChunk);
+                _writeCount = 0;
+                _writeBufferOffset = _position;
+            }
+            var n = Math.Min(buffer.Length, _writeChunk - _writeCount);
+            buffer.Span[..n].CopyTo(_writeBuffer.AsSpan(_writeCount));
+            _writeCount += n;
+            _position += n;
+            _length = Math.Max(_length, _position);
+            buffer = buffer[n..];
+            if (_writeCount == _writeChunk)
+            {
+                await SubmitWriteBufferAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Uploads the rest of <paramref name="source"/>, reading it straight into write chunks.</summary>
+    public async Task<long> CopyFromAsync(Stream source, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        await SubmitWriteBufferAsync(cancellationToken).ConfigureAwait(false);
+        long total = 0;
+        while (true)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(_writeChunk);
+            int n;
+            try
+            {
+                n = await source.ReadAtLeastAsync(buffer.AsMemory(0, _writeChunk), _writeChunk, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw;
+            }
+            if (n == 0)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                break;
+            }
+            await SubmitWriteAsync(buffer, _position, n, cancellationToken).ConfigureAwait(false);
+            _position += n;
+            _length = Math.Max(_length, _position);
+            total += n;
+            progress?.Report(total);
+        }
+        await FlushWritesAsync(cancellationToken).ConfigureAwait(false);
+        return total;
+    }
+
+    private async Task SubmitWriteBufferAsync(CancellationToken cancellationToken)
+    {
+        if (_writeBuffer is null || _writeCount == 0)
+        {
+            return;
+        }
+        var buffer = _writeBuffer;
+        _writeBuffer = null;
+        await SubmitWriteAsync(buffer, _writeBufferOffset, _writeCount, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Queues one chunk (owned from here on) as a WRITE, first waiting for the oldest when the pipeline is full.</summary>
+    private async Task SubmitWriteAsync(byte[] buffer, long offset, int count, CancellationToken cancellationToken)
+    {
+        while (_writes.Count >= _depth)
+        {
+            await _writes.Dequeue().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        ThrowIfWriteFailed();
+        _writes.Enqueue(WriteChunkAsync(buffer, offset, count));
+    }
+
+    private async Task WriteChunkAsync(byte[] buffer, long offset, int count)
+    {
+        try
+        {
+            var done = 0;
+            while (done < count)
+            {
+                var n = await _open.WriteAsync(offset + done, buffer.AsMemory(done, count - done), _lifetime.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    throw new SmbProtocolException($"Server accepted 0 bytes writing '{_open.Name}' at offset {offset + done}.");
+                }
+                done += n;
+            }
+        }
+        catch (Exception ex)
+        {
+            // Remember the first failure: the bytes from this chunk on are not known to be written.
+            Interlocked.CompareExchange(ref _writeFailure, ex, null);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task FlushWritesAsync(CancellationToken cancellationToken)
+    {
+        if (_writeBuffer is null && _writes.Count == 0)
+        {
+            ThrowIfWriteFailed();
+            return;
+        }
+        await SubmitWriteBufferAsync(cancellationToken).ConfigureAwait(false);
+        while (_writes.TryDequeue(out var write))
+        {
+            await write.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        ThrowIfWriteFailed();
+    }
+
+    private void ThrowIfWriteFailed()
+    {
+        if (_writeFailure is { } failure)
+        {
+            throw failure switch
+            {
+                SmbException e => new IOException($"Data written to '{_open.Name}' was not acknowledged by the server and is not known to be written: {e.Message}", e),
+                _ => new IOException($"Data written to '{_open.Name}' is not known to be written: {failure.Message}", failure),
+            };
+        }
+    }
+
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>Sends buffered data, waits for every WRITE to be acknowledged, then asks the server to flush to stable storage.</summary>
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        if (!_canWrite)
+        {
+            return;
+        }
+        await FlushWritesAsync(cancellationToken).ConfigureAwait(false);
+        await _open.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    // ---- positioning ----
+
+    public override long Seek(long offset, SeekOrigin origin)
+    {
+        ThrowIfClosed();
+        var target = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            SeekOrigin.End => _length + offset,
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+        ArgumentOutOfRangeException.ThrowIfNegative(target, nameof(offset));
+        if (target != _position && _writeBuffer is not null)
+        {
+            // Buffered bytes belong at their own offset; hand them to the pipeline before moving.
+            SubmitWriteBufferAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        _position = target;
+        return _position;
+    }
+
+    public override void SetLength(long value)
+    {
+        ThrowIfClosed();
+        if (!_canWrite)
+        {
+            throw new NotSupportedException("The stream was not opened for writing.");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(value);
+        FlushWritesAsync(CancellationToken.None).GetAwaiter().GetResult();
+        _open.SetInfoAsync(FileInformationClass.FileEndOfFileInformation, FileInfoBuilders.EndOfFile(value),
+            $"Setting the size of '{_open.Name}'", CancellationToken.None).GetAwaiter().GetResult();
+        _length = value;
+    }
+
+    // ---- closing ----
+
+    /// <summary>Completes all writes and closes the handle, throwing if any data was not acknowledged.</summary>
+    public async Task CloseAsync(CancellationToken cancellationToken)
+    {
+        if (_closed)
+        {
+            return;
+        }
+        try
+        {
+            if (_canWrite)
+            {
+                await FlushWritesAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await DiscardReadAheadAsync().ConfigureAwait(false);
+            await _open.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await ReleaseAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReleaseAsync()
+    {
+        if (_closed)
+        {
+            return;
+        }
+        _closed = true;
+        _lifetime.Cancel();
+        await DiscardReadAheadAsync().ConfigureAwait(false);
+        while (_writes.TryDequeue(out var write))
+        {
+            await write.ConfigureAwait(false);
+        }
+        if (_writeBuffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_writeBuffer);
+            _writeBuffer = null;
+        }
+        await _open.DisposeAsync().ConfigureAwait(false);
+        _lease.Dispose();
+        _lifetime.Dispose();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await CloseAsync(CancellationToken.None).ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            CloseAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        base.Dispose(disposing);
+    }
+
+    private void ThrowIfClosed() => ObjectDisposedException.ThrowIf(_closed, this);
+}
