@@ -22,6 +22,7 @@ say "Building the smb CLI (Release)"
 ./smb --version
 
 work=$(mktemp -d /tmp/smblayer-demo.XXXXXX)
+chmod 0755 "$work"   # smbd serves the share as the test user, who must be able to reach it
 cleanup() {
   bash scripts/samba-server.sh stop "$work/samba" >/dev/null 2>&1 || true
   rm -rf "$work"

@@ -34,6 +34,9 @@ public sealed partial class SmbClient
 
     private bool _disposed;
 
+    /// <summary>Leases the session-layer tree for a location (tests and advanced internal callers).</summary>
+    internal Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken) => Pool.AcquireTreeAsync(path, cancellationToken);
+
     /// <summary>Number of pooled connections (diagnostics).</summary>
     internal int PooledConnectionCount => _pool?.Count ?? 0;
 
@@ -277,6 +280,30 @@ public sealed partial class SmbClient
         ArgumentNullException.ThrowIfNull(destination);
         await using var source = (SmbFileStream)await OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
         return await source.CopyToAsync(destination, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task SetTimesAsync(SmbPath path, DateTimeOffset? creationTime = null, DateTimeOffset? lastAccessTime = null,
+        DateTimeOffset? lastWriteTime = null, CancellationToken cancellationToken = default)
+    {
+        RequireFilePath(path);
+        // MS-FSCC §2.4.7: a zero time (and zero attributes) in FileBasicInformation leaves the value unchanged.
+        var info = new FileBasicInformation(
+            creationTime is { } c ? FileTime.FromDateTimeOffset(c) : 0,
+            lastAccessTime is { } a ? FileTime.FromDateTimeOffset(a) : 0,
+            lastWriteTime is { } w ? FileTime.FromDateTimeOffset(w) : 0,
+            0,
+            0);
+        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        {
+            DesiredAccess = AccessMask.FileWriteAttributes | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+        }, async open =>
+        {
+            await open.SetInfoAsync(FileInformationClass.FileBasicInformation, FileInfoBuilders.Basic(info),
+                $"Setting the times of '{path.Path}'", cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
     }
 
     public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(SmbPath path, CancellationToken cancellationToken = default)

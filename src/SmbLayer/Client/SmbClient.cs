@@ -51,6 +51,11 @@ public sealed partial class SmbClient : IAsyncDisposable
     public Task<long> DownloadAsync(string location, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
         DownloadAsync(SmbPath.Parse(location), destination, progress, cancellationToken);
 
+    /// <summary>Sets a file's or directory's times; a null argument leaves that time unchanged.</summary>
+    public Task SetTimesAsync(string location, DateTimeOffset? creationTime = null, DateTimeOffset? lastAccessTime = null,
+        DateTimeOffset? lastWriteTime = null, CancellationToken cancellationToken = default) =>
+        SetTimesAsync(SmbPath.Parse(location), creationTime, lastAccessTime, lastWriteTime, cancellationToken);
+
     public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(string location, CancellationToken cancellationToken = default) =>
         GetFileSystemInfoAsync(SmbPath.Parse(location), cancellationToken);
 

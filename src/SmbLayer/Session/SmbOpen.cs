@@ -127,6 +127,21 @@ internal sealed class SmbOpen : IAsyncDisposable
         return parse(response.Message[parsed.OutputBufferRange]);
     }
 
+    public Task<FileBasicInformation> QueryBasicAsync(CancellationToken cancellationToken) =>
+        QueryInfoAsync(QueryInfoRequest.ForFile(FileId, FileInformationClass.FileBasicInformation, FileBasicInformation.Size),
+            FileBasicInformation.Parse, cancellationToken);
+
+    public Task<FileStandardInformation> QueryStandardAsync(CancellationToken cancellationToken) =>
+        QueryInfoAsync(QueryInfoRequest.ForFile(FileId, FileInformationClass.FileStandardInformation, FileStandardInformation.Size),
+            FileStandardInformation.Parse, cancellationToken);
+
+    /// <summary>FileAllInformation; the buffer leaves room for a long name (it ends the structure).</summary>
+    public Task<FileAllInformation> QueryAllAsync(CancellationToken cancellationToken) =>
+        QueryInfoAsync(QueryInfoRequest.ForFile(FileId, FileInformationClass.FileAllInformation, AllInformationBufferSize),
+            FileAllInformation.Parse, cancellationToken);
+
+    private const int AllInformationBufferSize = 4096;
+
     public async Task SetInfoAsync(FileInformationClass infoClass, byte[] buffer, string what, CancellationToken cancellationToken)
     {
         ThrowIfClosed();

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using SmbLayer.Protocol;
 
 namespace SmbLayer.Transport;
 
@@ -43,6 +44,20 @@ internal sealed partial class SmbConnection
                 QueueCancel(p);
             }
         }
+    }
+
+    /// <summary>
+    /// Sends an SMB2 ECHO (MS-SMB2 §3.2.4.20) as a priority request: it may use the credit held in
+    /// reserve, so it goes out even when bulk I/O has taken every other credit.
+    /// </summary>
+    public async Task EchoAsync(CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new EchoRequest(), RequestContext.None, cancellationToken, priority: true).ConfigureAwait(false);
+        if (response.Status != NtStatus.Success)
+        {
+            throw SmbStatusException.Create(response.Status, $"ECHO to {Host}:{Port}");
+        }
+        EchoResponse.Parse(response.Message);
     }
 
     /// <summary>The caller's token fired after the request went on the wire.</summary>
