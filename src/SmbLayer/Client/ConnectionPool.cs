@@ -27,8 +27,11 @@ internal sealed class ConnectionPool : IAsyncDisposable
     private readonly Task _sweeper;
     private readonly Guid _clientGuid = Guid.NewGuid();
 
-    public ConnectionPool(SmbClientOptions options, ILoggerFactory loggerFactory)
+    private readonly SmbClient _events;
+
+    public ConnectionPool(SmbClientOptions options, ILoggerFactory loggerFactory, SmbClient events)
     {
+        _events = events;
         _options = options;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<ConnectionPool>();
@@ -89,6 +92,11 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 RequestTimeout = _options.RequestTimeout,
                 ClientGuid = _clientGuid,
                 LoggerFactory = _loggerFactory,
+                Reconnect = true,
+                ProbeDelay = _options.ProbeDelay,
+                EchoTimeout = _options.EchoTimeout,
+                IdleProbeInterval = _options.IdleProbeInterval,
+                ReconnectMaxDelay = _options.ReconnectMaxDelay,
             };
             var connection = new SmbConnection(key.Host, key.Port, settings);
             try
@@ -100,7 +108,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 await connection.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
-            var entry = new PooledConnection(connection, _options, _loggerFactory);
+            var entry = new PooledConnection(connection, _options, _loggerFactory, _events);
             entry.AddRef();
             _entries[key] = entry;
             return entry;
@@ -115,7 +123,9 @@ internal sealed class ConnectionPool : IAsyncDisposable
     {
         if (_entries.TryGetValue(key, out entry!))
         {
-            if (entry.Connection.State == ConnectionState.Ready && entry.AddRef())
+            // A connection that is reconnecting is still the one to use: the call waits for it (hard) or
+            // gives up after the soft timeout, instead of opening a second connection beside it.
+            if (entry.Connection.State != ConnectionState.Closed && entry.AddRef())
             {
                 return true;
             }
@@ -185,12 +195,86 @@ internal sealed class PooledConnection : IAsyncDisposable
     private bool _retired;
     private long _idleSinceTicks = Environment.TickCount64;
 
-    public PooledConnection(SmbConnection connection, SmbClientOptions options, ILoggerFactory loggerFactory)
+    private readonly SmbClient _events;
+    private readonly ILogger _logger;
+
+    public PooledConnection(SmbConnection connection, SmbClientOptions options, ILoggerFactory loggerFactory, SmbClient events)
     {
         Connection = connection;
         _options = options;
         _loggerFactory = loggerFactory;
+        _events = events;
+        _logger = loggerFactory.CreateLogger<PooledConnection>();
         Breaks = new BreakDispatcher(connection, loggerFactory);
+        // Recovery runs up the layers after NEGOTIATE: sessions, then trees, then open handles (DESIGN §6).
+        connection.AddRecoveryStep(RecoverAsync);
+        connection.StateChanged += OnStateChanged;
+    }
+
+    private string Server => $"{Connection.Host}:{Connection.Port}";
+
+    private void OnStateChanged(ConnectionState from, ConnectionState to, Exception? reason)
+    {
+        try
+        {
+            if (from == ConnectionState.Ready && to is ConnectionState.Disconnected or ConnectionState.Closed && reason is not null)
+            {
+                _events.RaiseConnectionLost(new SmbConnectionEventArgs(Server, reason.Message));
+            }
+            else if (from == ConnectionState.Reconnecting && to == ConnectionState.Ready)
+            {
+                _events.RaiseConnectionRestored(new SmbConnectionEventArgs(Server,
+                    $"reconnected after {Connection.ReconnectAttempts} attempt(s); lost because: {Connection.LastLoss?.Message}"));
+            }
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "A connection event handler failed");
+        }
+    }
+
+    private async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        SmbSession[] sessions;
+        SmbTree[] trees;
+        lock (_sessions)
+        {
+            sessions = [.. _sessions.Values];
+            trees = [.. _trees.Values];
+        }
+        foreach (var session in sessions)
+        {
+            await session.RecoverAsync(cancellationToken).ConfigureAwait(false);
+        }
+        foreach (var tree in trees)
+        {
+            try
+            {
+                await tree.RecoverAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (SmbStatusException ex)
+            {
+                // The share is gone (or refused now): its handles cannot come back; its users are told.
+                tree.LoseAllOpens($"the share could not be connected again: {ex.Message}");
+            }
+        }
+        foreach (var tree in trees)
+        {
+            await tree.RecoverOpensAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void OnHandleLost(SmbTree tree, SmbOpen open, string reason)
+    {
+        _logger.LogWarning("Handle to '{Name}' on {Share} lost: {Reason}", open.Name, tree.Share, reason);
+        try
+        {
+            _events.RaiseHandleLost(new SmbHandleLostEventArgs(Server, tree.Share, open.Name, reason));
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "A handle-lost event handler failed");
+        }
     }
 
     public SmbConnection Connection { get; }
@@ -259,19 +343,46 @@ internal sealed class PooledConnection : IAsyncDisposable
             {
                 return tree;
             }
-            if (!_sessions.TryGetValue(userKey, out var session))
+            for (var attempt = 1; ; attempt++)
             {
-                session = await SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
-                    allowGuest: false, _loggerFactory, cancellationToken).ConfigureAwait(false);
-                _sessions[userKey] = session;
+                // A new session or tree needs a Ready connection: wait for a reconnect like any call would.
+                await Connection.WaitForReadyAsync(CallPolicy.Current.SoftLimit, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    return await SetUpTreeAsync(credentials, userKey, treeKey, host, share, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SmbConnectionLostException) when (attempt < 3)
+                {
+                    // Lost again while setting up: wait for the next reconnect.
+                }
             }
-            tree = await SmbTree.ConnectAsync(session, host, share, Breaks, _loggerFactory, cancellationToken).ConfigureAwait(false);
-            _trees[treeKey] = tree;
-            return tree;
         }
         finally
         {
             _setupLock.Release();
+        }
+    }
+
+    private async Task<SmbTree> SetUpTreeAsync(SmbCredentials credentials, string userKey, (string, string) treeKey, string host, string share, CancellationToken cancellationToken)
+    {
+        {
+            SmbTree tree;
+            if (!_sessions.TryGetValue(userKey, out var session))
+            {
+                session = await SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
+                    allowGuest: false, _loggerFactory, cancellationToken).ConfigureAwait(false);
+                lock (_sessions)
+                {
+                    _sessions[userKey] = session;
+                }
+            }
+            tree = await SmbTree.ConnectAsync(session, host, share, Breaks, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            tree.HandleLost = (open, reason) => OnHandleLost(tree, open, reason);
+            lock (_sessions)
+            {
+                _trees[treeKey] = tree;
+            }
+            return tree;
         }
     }
 

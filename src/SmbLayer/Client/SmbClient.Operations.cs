@@ -24,12 +24,24 @@ public sealed partial class SmbClient
     {
         get
         {
+            if (!ReferenceEquals(_owner, this))
+            {
+                return _owner.Pool;
+            }
             lock (_poolLock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                return _pool ??= new ConnectionPool(Options, Options.LoggerFactory ?? NullLoggerFactory.Instance);
+                return _pool ??= new ConnectionPool(Options, Options.LoggerFactory ?? NullLoggerFactory.Instance, this);
             }
         }
+    }
+
+    /// <summary>Makes this client's hard/soft setting the one for the rest of the calling async flow (call only from async methods).</summary>
+    private CallPolicy EnterPolicy()
+    {
+        var policy = new CallPolicy(Options.FailureMode, Options.SoftTimeout);
+        CallPolicy.Enter(policy);
+        return policy;
     }
 
     private bool _disposed;
@@ -38,7 +50,7 @@ public sealed partial class SmbClient
     internal Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken) => Pool.AcquireTreeAsync(path, cancellationToken);
 
     /// <summary>Number of pooled connections (diagnostics).</summary>
-    internal int PooledConnectionCount => _pool?.Count ?? 0;
+    internal int PooledConnectionCount => _owner._pool?.Count ?? 0;
 
     private static void RequireShare(SmbPath path)
     {
@@ -60,6 +72,7 @@ public sealed partial class SmbClient
     /// <summary>Leases the tree, opens <paramref name="path"/> with <paramref name="request"/>, runs <paramref name="action"/>, closes.</summary>
     private async Task<T> WithOpenAsync<T>(SmbPath path, CreateRequest request, Func<SmbOpen, Task<T>> action, CancellationToken cancellationToken)
     {
+        EnterPolicy();
         using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
         var open = await lease.Tree.CreateAsync(request, cancellationToken).ConfigureAwait(false);
         try
@@ -77,6 +90,7 @@ public sealed partial class SmbClient
     public async Task<Stream> OpenReadAsync(SmbPath path, CancellationToken cancellationToken = default)
     {
         RequireFilePath(path);
+        var policy = EnterPolicy();
         var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -86,8 +100,8 @@ public sealed partial class SmbClient
                 ShareAccess = ShareAll,
                 CreateDisposition = CreateDisposition.Open,
                 CreateOptions = CreateOptions.NonDirectoryFile,
-            }, cancellationToken).ConfigureAwait(false);
-            return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options);
+            }, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
+            return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options, policy);
         }
         catch
         {
@@ -99,6 +113,7 @@ public sealed partial class SmbClient
     public async Task<Stream> OpenWriteAsync(SmbPath path, bool overwrite = true, CancellationToken cancellationToken = default)
     {
         RequireFilePath(path);
+        var policy = EnterPolicy();
         var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -109,8 +124,8 @@ public sealed partial class SmbClient
                 CreateDisposition = overwrite ? CreateDisposition.OverwriteIf : CreateDisposition.Create,
                 CreateOptions = CreateOptions.NonDirectoryFile,
                 FileAttributes = FileAttributes.Normal,
-            }, cancellationToken).ConfigureAwait(false);
-            return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options);
+            }, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
+            return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options, policy);
         }
         catch
         {
@@ -122,49 +137,71 @@ public sealed partial class SmbClient
     public async IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern = "*", [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         RequireShare(path);
+        EnterPolicy();
         using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
-        var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
+        // Directory handles are not durable: when a reconnect loses one mid-listing, the listing opens the
+        // directory again, restarts the scan and skips what it already returned (DESIGN §6).
+        var returned = new HashSet<string>(StringComparer.Ordinal);
+        const int MaxRestarts = 5;
+        for (var restarts = 0; ; restarts++)
         {
-            DesiredAccess = AccessMask.FileListDirectory | AccessMask.FileReadAttributes | AccessMask.Synchronize,
-            ShareAccess = ShareAll,
-            CreateDisposition = CreateDisposition.Open,
-            CreateOptions = CreateOptions.DirectoryFile,
-        }, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var bufferSize = Math.Min(ListingBufferSize, lease.Tree.Connection.Negotiated!.MaxTransactSize);
-            for (var restart = true; ; restart = false)
+            var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
             {
-                var entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart, cancellationToken).ConfigureAwait(false);
-                if (entries.Count == 0)
+                DesiredAccess = AccessMask.FileListDirectory | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+                ShareAccess = ShareAll,
+                CreateDisposition = CreateDisposition.Open,
+                CreateOptions = CreateOptions.DirectoryFile,
+            }, cancellationToken).ConfigureAwait(false);
+            var finished = false;
+            try
+            {
+                var bufferSize = Math.Min(ListingBufferSize, lease.Tree.Connection.Negotiated!.MaxTransactSize);
+                for (var restart = true; ; restart = false)
                 {
-                    break;
-                }
-                foreach (var e in entries)
-                {
-                    if (e.IsDotEntry)
+                    List<DirectoryEntry> entries;
+                    try
                     {
-                        continue;
+                        entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart, cancellationToken).ConfigureAwait(false);
                     }
-                    yield return new SmbFileInfo
+                    catch (SmbHandleLostException) when (restarts < MaxRestarts)
                     {
-                        Name = e.FileName,
-                        Path = path.Path.Length == 0 ? e.FileName : path.Path + "/" + e.FileName,
-                        Size = e.EndOfFile,
-                        AllocationSize = e.AllocationSize,
-                        Attributes = e.FileAttributes,
-                        CreationTime = e.CreationTimeUtc,
-                        LastAccessTime = e.LastAccessTimeUtc,
-                        LastWriteTime = e.LastWriteTimeUtc,
-                        ChangeTime = e.ChangeTimeUtc,
-                    };
+                        break;
+                    }
+                    if (entries.Count == 0)
+                    {
+                        finished = true;
+                        break;
+                    }
+                    foreach (var e in entries)
+                    {
+                        if (e.IsDotEntry || !returned.Add(e.FileName))
+                        {
+                            continue;
+                        }
+                        yield return new SmbFileInfo
+                        {
+                            Name = e.FileName,
+                            Path = path.Path.Length == 0 ? e.FileName : path.Path + "/" + e.FileName,
+                            Size = e.EndOfFile,
+                            AllocationSize = e.AllocationSize,
+                            Attributes = e.FileAttributes,
+                            CreationTime = e.CreationTimeUtc,
+                            LastAccessTime = e.LastAccessTimeUtc,
+                            LastWriteTime = e.LastWriteTimeUtc,
+                            ChangeTime = e.ChangeTimeUtc,
+                        };
+                    }
+                }
+                if (finished)
+                {
+                    await open.CloseAsync(cancellationToken).ConfigureAwait(false);
+                    yield break;
                 }
             }
-            await open.CloseAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            await open.DisposeAsync().ConfigureAwait(false);
+            finally
+            {
+                await open.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -269,6 +306,7 @@ public sealed partial class SmbClient
     public async Task<long> UploadAsync(Stream source, SmbPath path, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
+        EnterPolicy();
         await using var destination = (SmbFileStream)await OpenWriteAsync(path, overwrite: true, cancellationToken).ConfigureAwait(false);
         var total = await destination.CopyFromAsync(source, progress, cancellationToken).ConfigureAwait(false);
         await destination.CloseAsync(cancellationToken).ConfigureAwait(false);
@@ -278,6 +316,7 @@ public sealed partial class SmbClient
     public async Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
+        EnterPolicy();
         await using var source = (SmbFileStream)await OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
         return await source.CopyToAsync(destination, progress, cancellationToken).ConfigureAwait(false);
     }
@@ -316,7 +355,7 @@ public sealed partial class SmbClient
             CreateDisposition = CreateDisposition.Open,
             CreateOptions = CreateOptions.DirectoryFile,
         }, open => open.QueryInfoAsync(
-            QueryInfoRequest.ForFileSystem(open.FileId, FsInformationClass.FileFsFullSizeInformation, FileFsFullSizeInformation.Size),
+            id => QueryInfoRequest.ForFileSystem(id, FsInformationClass.FileFsFullSizeInformation, FileFsFullSizeInformation.Size),
             buffer =>
             {
                 var info = FileFsFullSizeInformation.Parse(buffer);
@@ -329,6 +368,7 @@ public sealed partial class SmbClient
     public async Task<SmbDialect> GetDialectAsync(SmbPath path, CancellationToken cancellationToken = default)
     {
         RequireShare(path);
+        EnterPolicy();
         using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
         return lease.Tree.Connection.Negotiated!.Dialect;
     }
@@ -336,6 +376,10 @@ public sealed partial class SmbClient
     /// <summary>Closes every pooled connection (trees disconnected, sessions logged off).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (!ReferenceEquals(_owner, this))
+        {
+            return; // a view made by WithFailureMode owns nothing
+        }
         ConnectionPool? pool;
         lock (_poolLock)
         {

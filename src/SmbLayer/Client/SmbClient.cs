@@ -11,9 +11,46 @@ public sealed partial class SmbClient : IAsyncDisposable
     public SmbClient(SmbClientOptions? options = null)
     {
         Options = (options ?? new SmbClientOptions()).Clone();
+        _owner = this;
     }
 
+    /// <summary>A view sharing <paramref name="owner"/>'s connections with other failure settings.</summary>
+    private SmbClient(SmbClient owner, SmbClientOptions options)
+    {
+        Options = options;
+        _owner = owner;
+    }
+
+    private readonly SmbClient _owner;
+
     public SmbClientOptions Options { get; }
+
+    /// <summary>
+    /// The same client (same pooled connections, same events) with another hard/soft setting for the
+    /// calls made through the returned object. Disposing the view does nothing; dispose the original.
+    /// </summary>
+    public SmbClient WithFailureMode(SmbFailureMode mode, TimeSpan? softTimeout = null)
+    {
+        var options = Options.Clone();
+        options.FailureMode = mode;
+        options.SoftTimeout = softTimeout ?? Options.SoftTimeout;
+        return new SmbClient(_owner, options);
+    }
+
+    /// <summary>A connection to a server was lost; calls wait (hard) or fail after the soft timeout while it reconnects.</summary>
+    public event EventHandler<SmbConnectionEventArgs>? ConnectionLost;
+
+    /// <summary>A lost connection is back: session, trees and durable handles recovered.</summary>
+    public event EventHandler<SmbConnectionEventArgs>? ConnectionRestored;
+
+    /// <summary>An open file could not be reclaimed after a reconnect; its users get <see cref="SmbHandleLostException"/>.</summary>
+    public event EventHandler<SmbHandleLostEventArgs>? HandleLost;
+
+    internal void RaiseConnectionLost(SmbConnectionEventArgs e) => ConnectionLost?.Invoke(this, e);
+
+    internal void RaiseConnectionRestored(SmbConnectionEventArgs e) => ConnectionRestored?.Invoke(this, e);
+
+    internal void RaiseHandleLost(SmbHandleLostEventArgs e) => HandleLost?.Invoke(this, e);
 
     /// <summary>Opens a file for reading. Sequential reads keep several requests in flight.</summary>
     public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken = default) =>

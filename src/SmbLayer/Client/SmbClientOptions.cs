@@ -33,6 +33,32 @@ public sealed class SmbClientOptions
     /// <summary>Largest single READ or WRITE, further limited by the server's negotiated maxima.</summary>
     public int MaxIoSize { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// What calls do while their connection is down: <see cref="SmbFailureMode.Soft"/> (default) fails
+    /// them with <see cref="SmbTimeoutException"/> once the connection has been unusable for
+    /// <see cref="SoftTimeout"/>; <see cref="SmbFailureMode.Hard"/> waits until the server is back.
+    /// Reconnecting goes on in the background either way. Override per call with <see cref="SmbClient.WithFailureMode"/>.
+    /// </summary>
+    public SmbFailureMode FailureMode { get; set; } = SmbFailureMode.Soft;
+
+    /// <summary>For soft mode: how long a connection may be unusable before calls fail.</summary>
+    public TimeSpan SoftTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Liveness: while requests are outstanding and the server has been silent this long, an ECHO probes it.</summary>
+    public TimeSpan ProbeDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Liveness: an ECHO with no answer (and nothing else received) for this long means the server is gone.</summary>
+    public TimeSpan EchoTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Liveness: an idle connection is probed after this much silence.</summary>
+    public TimeSpan IdleProbeInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Reconnect backoff cap (first attempt at once, then doubling steps with jitter up to this).</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Ask servers for durable handles on files opened as streams, so they survive reconnects.</summary>
+    public bool DurableHandles { get; set; } = true;
+
     /// <summary>Workstation name sent in NTLM messages.</summary>
     public string WorkstationName { get; set; } = "SMBLAYER";
 

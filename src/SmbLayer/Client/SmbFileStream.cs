@@ -31,8 +31,11 @@ internal sealed class SmbFileStream : Stream
     private Exception? _writeFailure;
     private bool _closed;
 
-    public SmbFileStream(SmbOpen open, TreeLease lease, bool canRead, bool canWrite, SmbClientOptions options)
+    private readonly CallPolicy _policy;
+
+    public SmbFileStream(SmbOpen open, TreeLease lease, bool canRead, bool canWrite, SmbClientOptions options, CallPolicy policy)
     {
+        _policy = policy;
         _open = open;
         _lease = lease;
         _canRead = canRead;
@@ -79,6 +82,7 @@ internal sealed class SmbFileStream : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         if (!_canRead)
         {
@@ -103,6 +107,7 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Streams the rest of the file into <paramref name="destination"/> straight from the read-ahead buffers.</summary>
     public async Task<long> CopyToAsync(Stream destination, IProgress<long>? progress, CancellationToken cancellationToken)
     {
+        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         long total = 0;
         while (await NextChunkAsync(cancellationToken).ConfigureAwait(false) is { } chunk)
@@ -241,6 +246,7 @@ internal sealed class SmbFileStream : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         if (!_canWrite)
         {
@@ -275,6 +281,7 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Uploads the rest of <paramref name="source"/>, reading it straight into write chunks.</summary>
     public async Task<long> CopyFromAsync(Stream source, IProgress<long>? progress, CancellationToken cancellationToken)
     {
+        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         await SubmitWriteBufferAsync(cancellationToken).ConfigureAwait(false);
         long total = 0;
@@ -386,6 +393,7 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Sends buffered data, waits for every WRITE to be acknowledged, then asks the server to flush to stable storage.</summary>
     public override async Task FlushAsync(CancellationToken cancellationToken)
     {
+        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         if (!_canWrite)
         {
@@ -436,6 +444,7 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Completes all writes and closes the handle, throwing if any data was not acknowledged.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
+        CallPolicy.Enter(_policy);
         if (_closed)
         {
             return;

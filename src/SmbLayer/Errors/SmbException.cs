@@ -114,3 +114,20 @@ public static class NtStatusText
         return sb.ToString();
     }
 }
+
+/// <summary>
+/// The connection dropped (or was not usable) while this request was outstanding. Internal to
+/// the library: the session layer decides, from <see cref="WasSent"/> and the kind of request,
+/// whether to wait for the reconnect and replay it, or to report an outcome-unknown error.
+/// Callers of the public API see it only when reconnecting is off.
+/// </summary>
+public sealed class SmbConnectionLostException : SmbConnectionException
+{
+    public SmbConnectionLostException(string message, bool wasSent, Exception? inner = null) : base(message, inner)
+    {
+        WasSent = wasSent;
+    }
+
+    /// <summary>True when the request may have reached the server (so it may have taken effect).</summary>
+    public bool WasSent { get; }
+}

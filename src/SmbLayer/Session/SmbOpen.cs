@@ -3,18 +3,26 @@ using SmbLayer.Transport;
 
 namespace SmbLayer.Session;
 
-/// <summary>An open handle on a tree (MS-SMB2 Open) and the I/O on it.</summary>
+/// <summary>
+/// An open handle on a tree (MS-SMB2 Open) and the I/O on it. Every operation runs through the
+/// <see cref="Replayer"/>, so it survives a reconnect when the handle is reclaimed; once the handle
+/// is lost, every later call fails with <see cref="SmbHandleLostException"/>.
+/// </summary>
 internal sealed class SmbOpen : IAsyncDisposable
 {
+    private Smb2FileId _fileId;
+    private string? _lostReason;
     private int _closed;
 
-    public SmbOpen(SmbTree tree, string name, CreateResponse response)
+    public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable)
     {
         Tree = tree;
-        Name = name;
-        FileId = response.FileId;
+        Template = template;
+        Name = template.Name;
+        _fileId = response.FileId;
         CreateResponse = response;
         EndOfFile = response.EndOfFile;
+        Durable = durable;
         LeaseKey = response.Lease?.LeaseKey;
         if (response.OplockLevel != OplockLevel.None)
         {
@@ -22,24 +30,36 @@ internal sealed class SmbOpen : IAsyncDisposable
         }
     }
 
+    public SmbTree Tree { get; }
+    public string Name { get; }
+
+    /// <summary>The CREATE this open came from (a reclaim repeats it with a reconnect context).</summary>
+    public CreateRequest Template { get; }
+
+    /// <summary>The handle; a reclaim after a reconnect may change it.</summary>
+    public Smb2FileId FileId => _fileId;
+
+    public CreateResponse CreateResponse { get; }
+    public DurableState Durable { get; }
+    public bool IsDirectory => (CreateResponse.FileAttributes & FileAttributes.Directory) != 0;
+
+    /// <summary>File size at open time.</summary>
+    public long EndOfFile { get; }
+
     /// <summary>Lease key when the server granted a lease.</summary>
     public Guid? LeaseKey { get; }
 
     /// <summary>Status of the last break acknowledgment (diagnostics and tests).</summary>
     public NtStatus? LastBreakAcknowledgment { get; private set; }
 
-    internal void OnBreakAcknowledged(NtStatus status) => LastBreakAcknowledgment = status;
-
-    public SmbTree Tree { get; }
-    public string Name { get; }
-    public Smb2FileId FileId { get; }
-    public CreateResponse CreateResponse { get; }
-    public bool IsDirectory => (CreateResponse.FileAttributes & FileAttributes.Directory) != 0;
-
-    /// <summary>File size at open time.</summary>
-    public long EndOfFile { get; }
+    /// <summary>Successful reclaims after reconnects (diagnostics and tests).</summary>
+    public int ReclaimCount { get; private set; }
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    public bool IsLost => Volatile.Read(ref _lostReason) is not null;
+
+    internal void OnBreakAcknowledged(NtStatus status) => LastBreakAcknowledgment = status;
 
     private SmbConnection Connection => Tree.Connection;
 
@@ -49,107 +69,190 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Largest single WRITE this connection allows.</summary>
     public int MaxWriteSize => Connection.Negotiated!.SupportsLargeMtu ? Connection.Negotiated.MaxWriteSize : Math.Min(65536, Connection.Negotiated.MaxWriteSize);
 
+    public void MarkLost(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _lostReason, reason, null) is null)
+        {
+            Tree.Breaks?.Untrack(this);
+        }
+    }
+
+    public void ThrowIfLost(string what)
+    {
+        if (Volatile.Read(ref _lostReason) is { } reason)
+        {
+            throw new SmbHandleLostException($"{what}: the handle to '{Name}' on share '{Tree.Share}' was lost ({reason})");
+        }
+    }
+
+    /// <summary>
+    /// After a reconnect: CREATE with the durable reconnect context (DH2C on 3.x, DHnC before).
+    /// Returns null when the handle is back, or why it is lost.
+    /// </summary>
+    public async Task<string?> ReclaimAsync(CancellationToken cancellationToken)
+    {
+        if (IsClosed || IsLost)
+        {
+            return null;
+        }
+        if (!Durable.IsDurable)
+        {
+            var why = IsDirectory ? "directory handles are not durable" : "the server did not grant a durable handle";
+            MarkLost($"the connection was lost and {why}");
+            return _lostReason;
+        }
+        try
+        {
+            var request = OpenDurability.Reconnect(Template, FileId, Durable);
+            using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: true), cancellationToken).ConfigureAwait(false);
+            if (response.Status != NtStatus.Success)
+            {
+                MarkLost($"the server refused to reclaim the durable handle: {NtStatusText.Describe(response.Status)}");
+                return _lostReason;
+            }
+            var parsed = CreateResponse.Parse(response.Message);
+            _fileId = parsed.FileId;
+            ReclaimCount++;
+            return null;
+        }
+        catch (SmbProtocolException ex)
+        {
+            MarkLost($"reclaiming the durable handle failed: {ex.Message}");
+            return _lostReason;
+        }
+    }
+
     /// <summary>Reads up to <paramref name="destination"/>.Length bytes at <paramref name="offset"/>; 0 at end of file.</summary>
-    public async Task<int> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    public Task<int> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         if (destination.Length == 0)
         {
-            return 0;
+            return Task.FromResult(0);
         }
-        var request = new ReadRequest(FileId, offset, destination.Length);
-        using var response = await Connection.SendAsync(request, Tree.Context, cancellationToken).ConfigureAwait(false);
-        if (response.Status == NtStatus.EndOfFile)
-        {
-            return 0;
-        }
-        response.ThrowIfFailed($"Reading '{Name}' at offset {offset}");
-        var parsed = ReadResponse.Parse(response.Message);
-        if (parsed.DataLength > destination.Length)
-        {
-            throw new SmbProtocolException($"READ returned {parsed.DataLength} bytes for a request of {destination.Length}.");
-        }
-        response.Message[parsed.DataRange].CopyTo(destination.Span);
-        return parsed.DataLength;
+        var what = $"Reading '{Name}' at offset {offset}";
+        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
+            _ => new ReadRequest(FileId, offset, destination.Length),
+            response =>
+            {
+                if (response.Status == NtStatus.EndOfFile)
+                {
+                    return 0;
+                }
+                response.ThrowIfFailed(what);
+                var parsed = ReadResponse.Parse(response.Message);
+                if (parsed.DataLength > destination.Length)
+                {
+                    throw new SmbProtocolException($"READ returned {parsed.DataLength} bytes for a request of {destination.Length}.");
+                }
+                response.Message[parsed.DataRange].CopyTo(destination.Span);
+                return parsed.DataLength;
+            }, what, cancellationToken);
     }
 
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="offset"/> in one request; returns the count the server took.</summary>
-    public async Task<int> WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    public Task<int> WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
-        var request = new WriteRequest(FileId, offset, data);
-        using var response = await Connection.SendAsync(request, Tree.Context, cancellationToken).ConfigureAwait(false);
-        response.ThrowIfFailed($"Writing '{Name}' at offset {offset}");
-        var parsed = WriteResponse.Parse(response.Message);
-        if (parsed.Count > data.Length)
-        {
-            throw new SmbProtocolException($"WRITE acknowledged {parsed.Count} bytes for a request of {data.Length}.");
-        }
-        return (int)parsed.Count;
+        var what = $"Writing '{Name}' at offset {offset}";
+        return Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
+            _ => new WriteRequest(FileId, offset, data),
+            response =>
+            {
+                response.ThrowIfFailed(what);
+                var parsed = WriteResponse.Parse(response.Message);
+                if (parsed.Count > data.Length)
+                {
+                    throw new SmbProtocolException($"WRITE acknowledged {parsed.Count} bytes for a request of {data.Length}.");
+                }
+                return (int)parsed.Count;
+            }, what, cancellationToken);
     }
 
-    public async Task FlushAsync(CancellationToken cancellationToken)
+    public Task FlushAsync(CancellationToken cancellationToken)
     {
         ThrowIfClosed();
-        using var response = await Connection.SendAsync(new FlushRequest(FileId), Tree.Context, cancellationToken).ConfigureAwait(false);
-        response.ThrowIfFailed($"Flushing '{Name}'");
+        var what = $"Flushing '{Name}'";
+        return Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
+            _ => new FlushRequest(FileId),
+            response =>
+            {
+                response.ThrowIfFailed(what);
+                return true;
+            }, what, cancellationToken);
     }
 
     /// <summary>
     /// One QUERY_DIRECTORY round trip; returns the entries, or an empty list at the end
     /// (STATUS_NO_MORE_FILES). The first call should pass <paramref name="restart"/>.
     /// </summary>
-    public async Task<List<DirectoryEntry>> QueryDirectoryAsync(string pattern, int outputBufferLength, bool restart, CancellationToken cancellationToken)
+    public Task<List<DirectoryEntry>> QueryDirectoryAsync(string pattern, int outputBufferLength, bool restart, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
-        var request = new QueryDirectoryRequest(FileId, pattern, FileInformationClass.FileIdBothDirectoryInformation, outputBufferLength)
-        {
-            Flags = restart ? QueryDirectoryFlags.RestartScans : 0,
-        };
-        using var response = await Connection.SendAsync(request, Tree.Context, cancellationToken).ConfigureAwait(false);
-        // NO_MORE_FILES ends a listing; NO_SUCH_FILE on the first call means the pattern matched nothing.
-        if (response.Status == NtStatus.NoMoreFiles || (restart && response.Status == NtStatus.NoSuchFile))
-        {
-            return [];
-        }
-        response.ThrowIfFailed($"Listing '{Name}'");
-        var parsed = QueryDirectoryResponse.Parse(response.Message);
-        return DirectoryEntryParser.Parse(response.Message[parsed.OutputBufferRange], FileInformationClass.FileIdBothDirectoryInformation);
+        var what = $"Listing '{Name}'";
+        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
+            _ => new QueryDirectoryRequest(FileId, pattern, FileInformationClass.FileIdBothDirectoryInformation, outputBufferLength)
+            {
+                Flags = restart ? QueryDirectoryFlags.RestartScans : 0,
+            },
+            response =>
+            {
+                // NO_MORE_FILES ends a listing; NO_SUCH_FILE on the first call means the pattern matched nothing.
+                if (response.Status == NtStatus.NoMoreFiles || (restart && response.Status == NtStatus.NoSuchFile))
+                {
+                    return [];
+                }
+                response.ThrowIfFailed(what);
+                var parsed = QueryDirectoryResponse.Parse(response.Message);
+                return DirectoryEntryParser.Parse(response.Message[parsed.OutputBufferRange], FileInformationClass.FileIdBothDirectoryInformation);
+            }, what, cancellationToken);
     }
 
     /// <summary>QUERY_INFO; <paramref name="parse"/> reads the output buffer while the response is alive.</summary>
-    public async Task<T> QueryInfoAsync<T>(QueryInfoRequest request, Func<ReadOnlySpan<byte>, T> parse, CancellationToken cancellationToken)
+    public Task<T> QueryInfoAsync<T>(Func<Smb2FileId, QueryInfoRequest> request, Func<ReadOnlySpan<byte>, T> parse, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
-        using var response = await Connection.SendAsync(request, Tree.Context, cancellationToken).ConfigureAwait(false);
-        response.ThrowIfFailed($"Querying information of '{Name}'");
-        var parsed = QueryInfoResponse.Parse(response.Message);
-        return parse(response.Message[parsed.OutputBufferRange]);
+        var what = $"Querying information of '{Name}'";
+        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
+            _ => request(FileId),
+            response =>
+            {
+                response.ThrowIfFailed(what);
+                var parsed = QueryInfoResponse.Parse(response.Message);
+                return parse(response.Message[parsed.OutputBufferRange]);
+            }, what, cancellationToken);
     }
 
     public Task<FileBasicInformation> QueryBasicAsync(CancellationToken cancellationToken) =>
-        QueryInfoAsync(QueryInfoRequest.ForFile(FileId, FileInformationClass.FileBasicInformation, FileBasicInformation.Size),
+        QueryInfoAsync(id => QueryInfoRequest.ForFile(id, FileInformationClass.FileBasicInformation, FileBasicInformation.Size),
             FileBasicInformation.Parse, cancellationToken);
 
     public Task<FileStandardInformation> QueryStandardAsync(CancellationToken cancellationToken) =>
-        QueryInfoAsync(QueryInfoRequest.ForFile(FileId, FileInformationClass.FileStandardInformation, FileStandardInformation.Size),
+        QueryInfoAsync(id => QueryInfoRequest.ForFile(id, FileInformationClass.FileStandardInformation, FileStandardInformation.Size),
             FileStandardInformation.Parse, cancellationToken);
 
     /// <summary>FileAllInformation; the buffer leaves room for a long name (it ends the structure).</summary>
     public Task<FileAllInformation> QueryAllAsync(CancellationToken cancellationToken) =>
-        QueryInfoAsync(QueryInfoRequest.ForFile(FileId, FileInformationClass.FileAllInformation, AllInformationBufferSize),
+        QueryInfoAsync(id => QueryInfoRequest.ForFile(id, FileInformationClass.FileAllInformation, AllInformationBufferSize),
             FileAllInformation.Parse, cancellationToken);
 
     private const int AllInformationBufferSize = 4096;
 
-    public async Task SetInfoAsync(FileInformationClass infoClass, byte[] buffer, string what, CancellationToken cancellationToken)
+    /// <summary>SET_INFO. Renames are not repeatable (<see cref="ReplayRule.Never"/>); the other classes are.</summary>
+    public Task SetInfoAsync(FileInformationClass infoClass, byte[] buffer, string what, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
-        using var response = await Connection.SendAsync(SetInfoRequest.ForFile(FileId, infoClass, buffer), Tree.Context, cancellationToken).ConfigureAwait(false);
-        response.ThrowIfFailed(what);
+        var rule = infoClass == FileInformationClass.FileRenameInformation ? ReplayRule.Never : ReplayRule.OnReclaimedHandle;
+        return Replayer.RunAsync(Tree, this, rule,
+            _ => SetInfoRequest.ForFile(FileId, infoClass, buffer),
+            response =>
+            {
+                response.ThrowIfFailed(what);
+                return true;
+            }, what, cancellationToken);
     }
 
-    /// <summary>Closes the handle; errors are reported (the server may have failed to commit data).</summary>
+    /// <summary>Closes the handle; errors are reported (the server may have failed to commit data). A lost handle is already closed.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
@@ -157,14 +260,32 @@ internal sealed class SmbOpen : IAsyncDisposable
             return;
         }
         Tree.Breaks?.Untrack(this);
-        using var response = await Connection.SendAsync(new CloseRequest(FileId), Tree.Context, cancellationToken).ConfigureAwait(false);
-        if (response.Status is not (NtStatus.Success or NtStatus.FileClosed))
+        Tree.Forget(this);
+        if (IsLost)
         {
-            response.ThrowIfFailed($"Closing '{Name}'");
+            return;
+        }
+        var what = $"Closing '{Name}'";
+        try
+        {
+            await Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
+                _ => new CloseRequest(FileId),
+                response =>
+                {
+                    if (response.Status is not (NtStatus.Success or NtStatus.FileClosed))
+                    {
+                        response.ThrowIfFailed(what);
+                    }
+                    return true;
+                }, what, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SmbHandleLostException)
+        {
+            // Lost during the close: the server no longer has it open either.
         }
     }
 
-    /// <summary>Closes quietly (used on error paths and by finalising code).</summary>
+    /// <summary>Closes quietly (used on error paths).</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
@@ -172,7 +293,8 @@ internal sealed class SmbOpen : IAsyncDisposable
             return;
         }
         Tree.Breaks?.Untrack(this);
-        if (Connection.State == ConnectionState.Ready)
+        Tree.Forget(this);
+        if (!IsLost && Connection.State == ConnectionState.Ready)
         {
             await Tree.CloseQuietlyAsync(FileId).ConfigureAwait(false);
         }

@@ -1,38 +1,75 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using SmbLayer.Protocol;
 using SmbLayer.Transport;
 
 namespace SmbLayer.Session;
 
-/// <summary>A connected share (MS-SMB2 §3.2.4.2.4) and the file operations on it.</summary>
-internal sealed partial class SmbTree : IAsyncDisposable
+/// <summary>
+/// A connected share (MS-SMB2 §3.2.4.2.4) and the file operations on it. The object survives
+/// reconnects: <see cref="RecoverAsync"/> connects the share again under the recovered session,
+/// and <see cref="RecoverOpensAsync"/> reclaims the durable handles opened through it.
+/// </summary>
+internal sealed class SmbTree : IAsyncDisposable
 {
     private readonly ILogger _logger;
+    private readonly string _host;
+    private readonly ConcurrentDictionary<SmbOpen, byte> _opens = new();
+    private readonly SemaphoreSlim _recoverLock = new(1, 1);
+    private uint _treeId;
+    private int _treeGeneration;
     private int _disconnected;
 
-    private SmbTree(SmbSession session, string share, uint treeId, TreeConnectResponse response, BreakDispatcher? breaks, ILogger logger)
+    private SmbTree(SmbSession session, string host, string share, uint treeId, TreeConnectResponse response, BreakDispatcher? breaks, ILogger logger)
     {
-        Breaks = breaks;
         Session = session;
+        _host = host;
         Share = share;
-        TreeId = treeId;
+        _treeId = treeId;
+        Breaks = breaks;
         ShareType = response.ShareType;
         ShareFlags = response.ShareFlags;
         _logger = logger;
     }
 
     public SmbSession Session { get; }
+    public SmbConnection Connection => Session.Connection;
+    public string Share { get; }
+    public uint TreeId => Volatile.Read(ref _treeId);
+    public ShareType ShareType { get; private set; }
+    public ShareFlags ShareFlags { get; private set; }
 
     /// <summary>Where opens holding an oplock or lease register for break notifications.</summary>
     public BreakDispatcher? Breaks { get; }
-    public SmbConnection Connection => Session.Connection;
-    public string Share { get; }
-    public uint TreeId { get; }
-    public ShareType ShareType { get; }
-    public ShareFlags ShareFlags { get; }
 
-    /// <summary>Context for requests on this tree.</summary>
-    public RequestContext Context => Session.Context(TreeId);
+    /// <summary>Told (on the recovering thread) when an open could not be reclaimed.</summary>
+    public Action<SmbOpen, string>? HandleLost { get; set; }
+
+    /// <summary>Open handles on this tree.</summary>
+    public ICollection<SmbOpen> Opens => _opens.Keys;
+
+    /// <summary>Context for ordinary requests on this tree.</summary>
+    public RequestContext Context => ContextFor(null, replay: false);
+
+    /// <summary>
+    /// Context for one attempt of a request: current session, tree and signer; on 3.x the
+    /// connection's ChannelSequence, and SMB2_FLAGS_REPLAY_OPERATION when the request is sent
+    /// again after a connection loss (MS-SMB2 §3.2.4.1.1).
+    /// </summary>
+    public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null)
+    {
+        var smb3 = Connection.Negotiated?.Dialect.IsSmb3() == true;
+        return new RequestContext
+        {
+            SessionId = Session.SessionId,
+            TreeId = TreeId,
+            Signer = Session.Signer,
+            ChannelSequence = smb3 ? (ushort)Connection.Generation : (ushort)0,
+            Flags = replay && smb3 ? Smb2HeaderFlags.ReplayOperation : Smb2HeaderFlags.None,
+            DuringSetup = duringSetup,
+            OnAbandonedResponse = onAbandoned,
+        };
+    }
 
     public static async Task<SmbTree> ConnectAsync(SmbSession session, string host, string share, BreakDispatcher? breaks,
         ILoggerFactory loggerFactory, CancellationToken cancellationToken)
@@ -41,33 +78,110 @@ internal sealed partial class SmbTree : IAsyncDisposable
         {
             throw new ArgumentException("No share name given.", nameof(share));
         }
-        var path = $@"\\{host}\{share}";
-        using var response = await session.Connection.SendAsync(new TreeConnectRequest(path), session.TreeConnectContext(), cancellationToken).ConfigureAwait(false);
-        response.ThrowIfFailed($"Connecting to share '{share}' on {host}");
-        var parsed = TreeConnectResponse.Parse(response.Message);
+        var (treeId, parsed) = await TreeConnectAsync(session, host, share, duringSetup: false, cancellationToken).ConfigureAwait(false);
         var logger = loggerFactory.CreateLogger<SmbTree>();
-        logger.LogDebug("Tree 0x{TreeId:X} connected to {Path}", response.Header.TreeId, path);
-        return new SmbTree(session, share, response.Header.TreeId, parsed, breaks, logger);
+        logger.LogDebug("Tree 0x{TreeId:X} connected to \\\\{Host}\\{Share}", treeId, host, share);
+        return new SmbTree(session, host, share, treeId, parsed, breaks, logger);
+    }
+
+    private static async Task<(uint, TreeConnectResponse)> TreeConnectAsync(SmbSession session, string host, string share, bool duringSetup, CancellationToken cancellationToken)
+    {
+        var path = $@"\\{host}\{share}";
+        using var response = await session.Connection.SendAsync(new TreeConnectRequest(path), session.TreeConnectContext(duringSetup), cancellationToken).ConfigureAwait(false);
+        response.ThrowIfFailed($"Connecting to share '{share}' on {host}");
+        return (response.Header.TreeId, TreeConnectResponse.Parse(response.Message));
+    }
+
+    /// <summary>After a reconnect (session already recovered): TREE_CONNECT again and take the new TreeId.</summary>
+    public async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        var (treeId, parsed) = await TreeConnectAsync(Session, _host, Share, duringSetup: true, cancellationToken).ConfigureAwait(false);
+        ShareFlags = parsed.ShareFlags;
+        ShareType = parsed.ShareType;
+        Volatile.Write(ref _treeId, treeId);
+        Interlocked.Increment(ref _treeGeneration);
+        _logger.LogInformation("Tree {Share} reconnected as 0x{TreeId:X}", Share, treeId);
+    }
+
+    /// <summary>After a reconnect: reclaims every durable open; the others are lost (their users get <see cref="SmbHandleLostException"/>).</summary>
+    public async Task RecoverOpensAsync(CancellationToken cancellationToken)
+    {
+        foreach (var open in _opens.Keys)
+        {
+            var reason = await open.ReclaimAsync(cancellationToken).ConfigureAwait(false);
+            if (reason is not null)
+            {
+                _opens.TryRemove(open, out _);
+                HandleLost?.Invoke(open, reason);
+            }
+        }
+    }
+
+    /// <summary>Marks every open lost (the tree itself could not be recovered).</summary>
+    public void LoseAllOpens(string reason)
+    {
+        foreach (var open in _opens.Keys)
+        {
+            open.MarkLost(reason);
+            _opens.TryRemove(open, out _);
+            HandleLost?.Invoke(open, reason);
+        }
     }
 
     /// <summary>
-    /// Opens or creates a file or directory. If the caller gives up (cancellation) and the
-    /// server's success arrives anyway, the handle it opened is closed (DESIGN §4).
+    /// STATUS_NETWORK_NAME_DELETED: the server disconnected the share. Connect it again and
+    /// reclaim what can be reclaimed; concurrent callers share one recovery.
     /// </summary>
-    public async Task<SmbOpen> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
+    public async Task RecoverAfterNameDeletedAsync(CancellationToken cancellationToken)
     {
-        var context = new RequestContext
+        var seen = Volatile.Read(ref _treeGeneration);
+        await _recoverLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            SessionId = Session.SessionId,
-            TreeId = TreeId,
-            Signer = Session.Signer,
-            OnAbandonedResponse = CloseAbandoned,
-        };
-        using var response = await Connection.SendAsync(request, context, cancellationToken).ConfigureAwait(false);
-        response.ThrowIfFailed(OpenWhat(request.Name));
-        var parsed = CreateResponse.Parse(response.Message);
-        return new SmbOpen(this, request.Name, parsed);
+            if (Volatile.Read(ref _treeGeneration) != seen)
+            {
+                return; // someone else reconnected the tree meanwhile
+            }
+            var (treeId, parsed) = await TreeConnectAsync(Session, _host, Share, duringSetup: false, cancellationToken).ConfigureAwait(false);
+            ShareFlags = parsed.ShareFlags;
+            Volatile.Write(ref _treeId, treeId);
+            Interlocked.Increment(ref _treeGeneration);
+            _logger.LogInformation("Tree {Share} re-connected as 0x{TreeId:X} after STATUS_NETWORK_NAME_DELETED", Share, treeId);
+            await RecoverOpensAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _recoverLock.Release();
+        }
     }
+
+    /// <summary>
+    /// Opens or creates a file or directory. With <paramref name="durable"/>, a file open asks for a
+    /// durable handle (DH2Q with a CreateGuid on 3.x, DHnQ before) with the lease or batch oplock that
+    /// durability needs, so it can be reclaimed after a reconnect. If the caller gives up
+    /// (cancellation) and the server's success arrives anyway, the handle is closed (DESIGN §4).
+    /// </summary>
+    public async Task<SmbOpen> CreateAsync(CreateRequest request, CancellationToken cancellationToken, bool durable = false)
+    {
+        var dialect = Connection.Negotiated!.Dialect;
+        var durability = durable ? OpenDurability.For(dialect) : OpenDurability.None;
+        var rule = durability.CreateGuid is not null ? ReplayRule.CreateWithReplayFlag
+            : request.CreateDisposition == CreateDisposition.Create ? ReplayRule.Never
+            : ReplayRule.Always;
+        var parsed = await Replayer.RunAsync(this, null, rule,
+            replay => durability.Apply(request),
+            response =>
+            {
+                response.ThrowIfFailed(OpenWhat(request.Name));
+                return CreateResponse.Parse(response.Message);
+            },
+            OpenWhat(request.Name), cancellationToken, onAbandoned: CloseAbandoned).ConfigureAwait(false);
+        var open = new SmbOpen(this, request, parsed, durability.Granted(parsed));
+        _opens[open] = 0;
+        return open;
+    }
+
+    internal void Forget(SmbOpen open) => _opens.TryRemove(open, out _);
 
     private string OpenWhat(string name) => $"Opening '{(name.Length == 0 ? "\\" : name)}' on share '{Share}'";
 
@@ -118,5 +232,6 @@ internal sealed partial class SmbTree : IAsyncDisposable
         {
             _logger.LogDebug("TREE_DISCONNECT of {Share} failed: {Reason}", Share, ex.Message);
         }
+        _recoverLock.Dispose();
     }
 }

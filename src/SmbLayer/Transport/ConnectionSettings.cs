@@ -26,4 +26,27 @@ internal sealed record ConnectionSettings
     public Guid ClientGuid { get; init; } = Guid.NewGuid();
 
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    /// <summary>Reconnect in the background after the connection is lost (DESIGN §6). Off for scripted-peer tests that want a terminal failure.</summary>
+    public bool Reconnect { get; init; }
+
+    /// <summary>While a request is outstanding and the server has been silent this long, an ECHO goes out (DESIGN §5).</summary>
+    public TimeSpan ProbeDelay { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>An ECHO unanswered (and nothing else received) for this long means the connection is dead.</summary>
+    public TimeSpan EchoTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>An idle connection (nothing outstanding) is probed after this much silence.</summary>
+    public TimeSpan IdleProbeInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Reconnect backoff: first attempt at once, then doubling from <see cref="ReconnectInitialDelay"/> up to this cap, with jitter.</summary>
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectInitialDelay { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Limit for one reconnect attempt: TCP connect, NEGOTIATE and the upper layers' recovery.</summary>
+    public TimeSpan ReconnectAttemptTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>STATUS_PENDING extends a request's expiry, but never past this multiple of its timeout from when it was sent.</summary>
+    public int MaxPendingExtensions { get; init; } = 4;
 }

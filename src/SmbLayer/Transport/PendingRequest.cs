@@ -40,6 +40,9 @@ internal sealed class PendingRequest
     /// <summary>Extra flags set by the connection (related compound member).</summary>
     public Smb2HeaderFlags ExtraFlags { get; set; }
 
+    /// <summary>When it was handed to the writer (Environment.TickCount64 milliseconds).</summary>
+    public long SentTicks { get; set; }
+
     /// <summary>Monotonic deadline (Environment.TickCount64 milliseconds); long.MaxValue when none.</summary>
     public long DeadlineTicks { get; set; } = long.MaxValue;
 

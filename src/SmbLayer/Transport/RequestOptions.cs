@@ -29,5 +29,12 @@ internal sealed class RequestContext
     /// </summary>
     public Action<SmbResponse>? OnAbandonedResponse { get; init; }
 
+    /// <summary>
+    /// A request of connection setup or recovery (NEGOTIATE, SESSION_SETUP, TREE_CONNECT, durable
+    /// reconnect): allowed while the connection is Negotiating or Reconnecting, when ordinary
+    /// requests are refused.
+    /// </summary>
+    public bool DuringSetup { get; init; }
+
     public static RequestContext None { get; } = new();
 }

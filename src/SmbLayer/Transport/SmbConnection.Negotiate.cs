@@ -31,8 +31,26 @@ internal sealed partial class SmbConnection
         }
     }
 
-    /// <summary>Sends NEGOTIATE and records the outcome; refuses any dialect outside the caller's bounds.</summary>
+    /// <summary>Sends NEGOTIATE, records the outcome and marks the connection Ready; refuses any dialect outside the caller's bounds.</summary>
     public async Task NegotiateAsync(CancellationToken cancellationToken)
+    {
+        NegotiatedParameters negotiated;
+        try
+        {
+            negotiated = await NegotiateCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (SmbConnectionException ex) when (Settings.MinDialect > SmbDialect.Smb202)
+        {
+            var offered = string.Join(", ", SmbDialects.Between(Settings.MinDialect, Settings.MaxDialect).Select(d => d.ToDisplay()));
+            throw new SmbSecurityException(
+                $"Server {Host}:{Port} dropped the connection when offered only dialects {offered} " +
+                $"(minimum {Settings.MinDialect.ToDisplay()}); it probably supports none of them.", ex);
+        }
+        MarkReady(negotiated);
+    }
+
+    /// <summary>One NEGOTIATE exchange on the current link (first connect or reconnect).</summary>
+    private async Task<NegotiatedParameters> NegotiateCoreAsync(CancellationToken cancellationToken)
     {
         var dialects = SmbDialects.Between(Settings.MinDialect, Settings.MaxDialect);
         var offers311 = dialects.Contains(SmbDialect.Smb311);
@@ -48,18 +66,8 @@ internal sealed partial class SmbConnection
             SigningAlgorithms = offers311 ? OfferedSigningAlgorithms : [],
         };
         byte[]? sentBytes = null;
-        var context = new RequestContext { OnSent = m => sentBytes = m.ToArray() };
-        SmbResponse response;
-        try
-        {
-            response = await SendAsync(request, context, cancellationToken, priority: true).ConfigureAwait(false);
-        }
-        catch (SmbConnectionException ex) when (Settings.MinDialect > SmbDialect.Smb202)
-        {
-            throw new SmbSecurityException(
-                $"Server {Host}:{Port} dropped the connection when offered only dialects {string.Join(", ", dialects.Select(d => d.ToDisplay()))} " +
-                $"(minimum {Settings.MinDialect.ToDisplay()}); it probably supports none of them.", ex);
-        }
+        var context = new RequestContext { OnSent = m => sentBytes = m.ToArray(), DuringSetup = true };
+        var response = await SendAsync(request, context, cancellationToken, priority: true).ConfigureAwait(false);
         using (response)
         {
             if (response.Status == NtStatus.NotSupported)
@@ -104,7 +112,7 @@ internal sealed partial class SmbConnection
             _logger.LogInformation("Negotiated SMB {Dialect} with {Host}:{Port} (max read {MaxRead}, max write {MaxWrite}, signing {Signing})",
                 dialect.ToDisplay(), Host, Port, negotiated.MaxReadSize, negotiated.MaxWriteSize,
                 negotiated.ServerRequiresSigning ? "required" : "enabled");
-            MarkReady(negotiated);
+            return negotiated;
         }
     }
 

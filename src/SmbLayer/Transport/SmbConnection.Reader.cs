@@ -16,8 +16,10 @@ internal sealed partial class SmbConnection
     /// <summary>MS-SMB2 §2.2.42: a compression transform header starts with 0xFC 'S' 'M' 'B'.</summary>
     private const uint CompressionProtocolId = 0x424D53FC;
 
-    private async Task ReadLoopAsync(Stream stream, CancellationToken cancellationToken)
+    private async Task ReadLoopAsync(Link link)
     {
+        var stream = link.Stream;
+        var cancellationToken = link.Cancellation.Token;
         var staging = new byte[StagingSize];
         int start = 0, end = 0;
         try
@@ -94,7 +96,12 @@ internal sealed partial class SmbConnection
                     ArrayPool<byte>.Shared.Return(frame);
                     throw;
                 }
-                ProcessFrame(frame, length);
+                if (link.Failed)
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    return;
+                }
+                ProcessFrame(link, frame, length);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -103,12 +110,12 @@ internal sealed partial class SmbConnection
         }
         catch (Exception ex)
         {
-            Close(ex is IOException io ? new SmbConnectionException($"Connection to {Host}:{Port} failed: {io.Message}", io) : ex);
+            LinkFailed(link, ex is IOException io ? new SmbConnectionException($"Connection to {Host}:{Port} failed: {io.Message}", io) : ex);
         }
     }
 
     /// <summary>Dispatches every message of a frame; takes ownership of <paramref name="frame"/>.</summary>
-    private void ProcessFrame(byte[] frame, int length)
+    private void ProcessFrame(Link link, byte[] frame, int length)
     {
         var span = frame.AsSpan(0, length);
         if (span.Length >= 4)
@@ -130,7 +137,7 @@ internal sealed partial class SmbConnection
         var first = _family.FirstMessageLength(span);
         if (first == length)
         {
-            DispatchMessage(frame, 0, length);
+            DispatchMessage(link, frame, 0, length);
             return;
         }
         // A compound response: give each member its own buffer so each can be released on its own.
@@ -146,7 +153,7 @@ internal sealed partial class SmbConnection
                 }
                 var copy = ArrayPool<byte>.Shared.Rent(messageLength);
                 span.Slice(offset, messageLength).CopyTo(copy);
-                DispatchMessage(copy, 0, messageLength);
+                DispatchMessage(link, copy, 0, messageLength);
                 offset += messageLength;
             }
         }
@@ -157,7 +164,7 @@ internal sealed partial class SmbConnection
     }
 
     /// <summary>Handles one message; takes ownership of <paramref name="buffer"/>.</summary>
-    private void DispatchMessage(byte[] buffer, int offset, int length)
+    private void DispatchMessage(Link link, byte[] buffer, int offset, int length)
     {
         var message = buffer.AsSpan(offset, length);
         IncomingMessageInfo info;
@@ -171,7 +178,7 @@ internal sealed partial class SmbConnection
             throw;
         }
         // Interim replies and notifications grant credits but end no request; a final reply ends one.
-        _credits.OnReceived(info.CreditsGranted, requestFinished: !info.IsInterim && !info.IsServerInitiated);
+        link.Credits.OnReceived(info.CreditsGranted, requestFinished: !info.IsInterim && !info.IsServerInitiated);
 
         if (info.IsServerInitiated)
         {
@@ -179,7 +186,7 @@ internal sealed partial class SmbConnection
             ArrayPool<byte>.Shared.Return(buffer);
             return;
         }
-        if (!_pending.TryGetValue(info.MessageId, out var pending))
+        if (!link.Pending.TryGetValue(info.MessageId, out var pending))
         {
             ArrayPool<byte>.Shared.Return(buffer);
             throw new SmbProtocolException($"Response for MessageId {info.MessageId}, which has no request outstanding.");
@@ -193,7 +200,8 @@ internal sealed partial class SmbConnection
             var timeout = pending.Context.Timeout ?? Settings.RequestTimeout;
             if (timeout != Timeout.InfiniteTimeSpan)
             {
-                pending.DeadlineTicks = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+                var limit = pending.SentTicks + ((long)timeout.TotalMilliseconds * Settings.MaxPendingExtensions);
+                pending.DeadlineTicks = Math.Min(Environment.TickCount64 + (long)timeout.TotalMilliseconds, limit);
             }
             ArrayPool<byte>.Shared.Return(buffer);
             if (pending.CancelSent)
@@ -205,18 +213,30 @@ internal sealed partial class SmbConnection
         }
         if (pending.Context.Signer is { } signer)
         {
+            SmbProtocolException? bad = null;
             if (!info.IsSigned && !MayBeUnsigned((NtStatus)info.Status))
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-                throw new SmbProtocolException($"Unsigned response to {pending.Body.Command} (MessageId {info.MessageId}) while signing is active.");
+                bad = new SmbProtocolException($"Unsigned response to {pending.Body.Command} (MessageId {info.MessageId}) while signing is active.");
             }
-            if (info.IsSigned && !signer.Verify(message))
+            else if (info.IsSigned && !signer.Verify(message))
             {
+                bad = new SmbProtocolException($"Bad signature on the response to {pending.Body.Command} (MessageId {info.MessageId}).");
+            }
+            if (bad is not null)
+            {
+                // The request this answer belongs to fails with the protocol error itself (its outcome is
+                // unknown and the answer untrustworthy); the link then goes down for the others.
                 ArrayPool<byte>.Shared.Return(buffer);
-                throw new SmbProtocolException($"Bad signature on the response to {pending.Body.Command} (MessageId {info.MessageId}).");
+                if (link.Pending.TryRemove(info.MessageId, out _))
+                {
+                    pending.SetState(RequestState.Failed);
+                    pending.CancellationRegistration.Dispose();
+                    pending.Completion.TrySetException(bad);
+                }
+                throw bad;
             }
         }
-        _pending.TryRemove(info.MessageId, out _);
+        link.Pending.TryRemove(info.MessageId, out _);
         var header = Smb2Header.ReadFrom(message);
         var response = new SmbResponse(buffer, offset, length, header);
         pending.CancellationRegistration.Dispose();

@@ -16,7 +16,9 @@ internal sealed partial class SmbConnection
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
-                ExpireRequests(Environment.TickCount64);
+                var now = Environment.TickCount64;
+                ExpireRequests(now);
+                CheckLiveness(now);
             }
         }
         catch (OperationCanceledException)
@@ -27,7 +29,11 @@ internal sealed partial class SmbConnection
 
     private void ExpireRequests(long now)
     {
-        foreach (var (_, p) in _pending)
+        if (_link is not { } link)
+        {
+            return;
+        }
+        foreach (var (_, p) in link.Pending)
         {
             if (p.Abandoned || now < p.DeadlineTicks)
             {
@@ -36,7 +42,7 @@ internal sealed partial class SmbConnection
             p.Abandoned = true;
             var error = new SmbTimeoutException(
                 $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Host}:{Port} within its timeout " +
-                $"[connection {State}, {_pending.Count} requests in flight, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago]");
+                $"[connection {State}, {link.Pending.Count} requests in flight, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago]");
             _logger.LogWarning("{Message}", error.Message);
             if (p.Completion.TrySetException(error))
             {
@@ -52,7 +58,7 @@ internal sealed partial class SmbConnection
     /// </summary>
     public async Task EchoAsync(CancellationToken cancellationToken)
     {
-        using var response = await SendAsync(new EchoRequest(), RequestContext.None, cancellationToken, priority: true).ConfigureAwait(false);
+        using var response = await SendAsync(new EchoRequest(), EchoContext, cancellationToken, priority: true).ConfigureAwait(false);
         if (response.Status != NtStatus.Success)
         {
             throw SmbStatusException.Create(response.Status, $"ECHO to {Host}:{Port}");
@@ -99,12 +105,12 @@ internal sealed partial class SmbConnection
     {
         lock (_sendLock)
         {
-            if (_failure is not null || !_pending.ContainsKey(pending.MessageId))
+            if (_failure is not null || _link is not { Failed: false } link || !link.Pending.TryGetValue(pending.MessageId, out var current) || current != pending)
             {
                 return;
             }
             pending.CancelSent = true;
-            _sendQueue.Writer.TryWrite(new OutgoingItem(null, pending));
+            link.Queue.Writer.TryWrite(new OutgoingItem(null, pending));
         }
     }
 }

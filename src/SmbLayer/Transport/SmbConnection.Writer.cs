@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Threading.Channels;
 using SmbLayer.Protocol;
 
 namespace SmbLayer.Transport;
@@ -10,8 +9,11 @@ internal sealed partial class SmbConnection
     /// <summary>Small frames are coalesced into one socket write up to this size.</summary>
     private const int CoalesceLimit = 256 * 1024;
 
-    private async Task WriteLoopAsync(Stream stream, ChannelReader<OutgoingItem> queue, CancellationToken cancellationToken)
+    private async Task WriteLoopAsync(Link link)
     {
+        var stream = link.Stream;
+        var queue = link.Queue.Reader;
+        var cancellationToken = link.Cancellation.Token;
         var batch = new ArrayBufferWriter<byte>(CoalesceLimit);
         try
         {
@@ -52,7 +54,7 @@ internal sealed partial class SmbConnection
         }
         catch (Exception ex)
         {
-            Close(ex);
+            LinkFailed(link, ex is IOException io ? new SmbConnectionException($"Sending to {Host}:{Port} failed: {io.Message}", io) : ex);
         }
     }
 

@@ -9,26 +9,21 @@ namespace SmbLayer.Transport;
 /// <summary>
 /// One SMB connection to one server: many requests in flight, one reader loop that completes
 /// waiters by MessageId, one writer loop that serialises sends, credits, interim replies,
-/// server-initiated messages and cancellation. Split by concern into partial files:
-/// <c>.Writer</c>, <c>.Reader</c>, <c>.Timers</c>, <c>.Negotiate</c>.
+/// server-initiated messages, cancellation, liveness and reconnect. The connection object
+/// survives reconnects; the <see cref="Link"/> (socket, loops, message ids, credits) is what
+/// dies and is replaced. Split by concern into partial files: <c>.Writer</c>, <c>.Reader</c>,
+/// <c>.Timers</c> (expiry, cancellation), <c>.Liveness</c>, <c>.Negotiate</c>, <c>.Reconnect</c>.
 /// </summary>
 internal sealed partial class SmbConnection : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<ulong, PendingRequest> _pending = new();
     private readonly object _sendLock = new();
     private readonly IMessageFamily _family;
     private readonly ILogger _logger;
     private readonly List<Action<ReadOnlyMemory<byte>>> _serverMessageHandlers = [];
     private readonly CancellationTokenSource _lifetime = new();
-    private CreditManager _credits;
-    private Channel<OutgoingItem> _sendQueue;
-    private Stream? _stream;
-    private Socket? _socket;
-    private ulong _nextMessageId;
+    private Link? _link;
     private int _state = (int)ConnectionState.Created;
     private Exception? _failure;
-    private Task _readerTask = Task.CompletedTask;
-    private Task _writerTask = Task.CompletedTask;
     private Task _timerTask = Task.CompletedTask;
     private long _lastReceiveTicks;
 
@@ -39,8 +34,6 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         Settings = settings;
         _family = family ?? Smb2MessageFamily.Instance;
         _logger = settings.LoggerFactory.CreateLogger<SmbConnection>();
-        _credits = new CreditManager(initialBalance: 1);
-        _sendQueue = NewSendQueue();
     }
 
     public string Host { get; }
@@ -50,13 +43,13 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
     /// <summary>Requests sent and not yet answered (including abandoned ones).</summary>
-    public int InFlightCount => _pending.Count;
+    public int InFlightCount => _link?.Pending.Count ?? 0;
 
-    /// <summary>Credits granted and not yet used.</summary>
-    public long CreditBalance => _credits.Balance;
+    /// <summary>Credits granted and not yet used on the current link.</summary>
+    public long CreditBalance => _link?.Credits.Balance ?? 0;
 
     /// <summary>Highest credit balance the server granted; upper layers size I/O so one request fits.</summary>
-    public long CreditHighWaterMark => _credits.HighWaterMark;
+    public long CreditHighWaterMark => _link?.Credits.HighWaterMark ?? 0;
 
     /// <summary>Time since the last byte arrived from the server.</summary>
     public TimeSpan SinceLastReceive => TimeSpan.FromMilliseconds(Environment.TickCount64 - Interlocked.Read(ref _lastReceiveTicks));
@@ -80,37 +73,46 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     public async Task ConnectAsync(CancellationToken cancellationToken)
     {
         Transition(ConnectionState.Created, ConnectionState.Connecting);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Settings.ConnectTimeout);
+        Stream stream;
         try
         {
-            await socket.ConnectAsync(Host, Port, timeout.Token).ConfigureAwait(false);
+            stream = await OpenSocketAsync(Settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex)
+        {
+            Close(ex is SmbException ? ex : new OperationCanceledException());
+            throw;
+        }
+        Start(stream);
+    }
+
+    private async Task<Stream> OpenSocketAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
+        limit.CancelAfter(timeout);
+        try
+        {
+            await socket.ConnectAsync(Host, Port, limit.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
             socket.Dispose();
-            var error = new SmbConnectionException($"Connecting to {Host}:{Port} timed out after {Settings.ConnectTimeout.TotalSeconds:0.#} s.");
-            Close(error);
-            throw error;
+            throw new SmbConnectionException($"Connecting to {Host}:{Port} timed out after {timeout.TotalSeconds:0.#} s.");
         }
         catch (SocketException ex)
         {
             socket.Dispose();
-            var error = new SmbConnectionException($"Cannot connect to {Host}:{Port}: {ex.Message}", ex);
-            Close(error);
-            throw error;
+            throw new SmbConnectionException($"Cannot connect to {Host}:{Port}: {ex.Message}", ex);
         }
         catch
         {
             socket.Dispose();
-            Close(new OperationCanceledException());
             throw;
         }
         socket.ReceiveBufferSize = Math.Max(socket.ReceiveBufferSize, 4 * 1024 * 1024);
         socket.SendBufferSize = Math.Max(socket.SendBufferSize, 4 * 1024 * 1024);
-        _socket = socket;
-        Start(new NetworkStream(socket, ownsSocket: true));
+        return new NetworkStream(socket, ownsSocket: true);
     }
 
     /// <summary>Runs the connection over an already open stream (tests use this with a scripted peer).</summary>
@@ -120,12 +122,23 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         {
             Transition(ConnectionState.Created, ConnectionState.Connecting);
         }
-        _stream = stream;
-        Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+        StartLink(stream);
         Transition(ConnectionState.Connecting, ConnectionState.Negotiating);
-        _readerTask = Task.Run(() => ReadLoopAsync(stream, _lifetime.Token));
-        _writerTask = Task.Run(() => WriteLoopAsync(stream, _sendQueue.Reader, _lifetime.Token));
         _timerTask = Task.Run(() => TimerLoopAsync(_lifetime.Token));
+    }
+
+    /// <summary>A fresh link: new socket stream, new loops, MessageIds from 0, one credit.</summary>
+    private Link StartLink(Stream stream)
+    {
+        var link = new Link(stream, CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token));
+        Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+        lock (_sendLock)
+        {
+            _link = link;
+        }
+        link.Reader = Task.Run(() => ReadLoopAsync(link));
+        link.Writer = Task.Run(() => WriteLoopAsync(link));
+        return link;
     }
 
     /// <summary>Marks the connection usable (after NEGOTIATE, or directly in tests).</summary>
@@ -133,6 +146,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     {
         Negotiated = negotiated ?? Negotiated;
         Transition(ConnectionState.Negotiating, ConnectionState.Ready);
+        _readyWaiters.TrySetResult();
     }
 
     /// <summary>
@@ -141,6 +155,9 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     /// dropped; after, an SMB2 CANCEL goes out and the caller waits up to
     /// <see cref="ConnectionSettings.CancelGrace"/>: a response that arrives is returned
     /// (the server acted on it); STATUS_CANCELLED or silence ends in <see cref="OperationCanceledException"/>.
+    /// When the connection is not Ready, or is lost before the answer, the call fails with
+    /// <see cref="SmbConnectionLostException"/> (saying whether the request was sent); it never
+    /// waits for a reconnect itself — the session layer decides whether to wait and replay.
     /// </summary>
     public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false)
     {
@@ -186,7 +203,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
 
     private async Task SendMembersAsync(PendingRequest[] members, bool priority, CancellationToken cancellationToken)
     {
-        ThrowIfUnusable();
+        var link = UsableLinkFor(members[0].Context);
         var totalCharge = 0;
         foreach (var m in members)
         {
@@ -194,32 +211,32 @@ internal sealed partial class SmbConnection : IAsyncDisposable
             totalCharge += Math.Max((int)m.CreditCharge, 1);
         }
         // Queued: waiting for credits. A cancellation here means nothing went on the wire.
-        await _credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken).ConfigureAwait(false);
+        await link.Credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken).ConfigureAwait(false);
         lock (_sendLock)
         {
-            if (State is ConnectionState.Closed || _failure is not null)
+            if (link.Failed || _link != link)
             {
-                _credits.Return(totalCharge, members.Length);
-                throw UnusableError();
+                throw NotSentError();
             }
             var now = Environment.TickCount64;
             foreach (var m in members)
             {
-                m.MessageId = _nextMessageId;
-                _nextMessageId += (ulong)Math.Max((int)m.CreditCharge, 1);
-                m.CreditRequest = CreditRequestFor(m.CreditCharge);
+                m.MessageId = link.NextMessageId;
+                link.NextMessageId += (ulong)Math.Max((int)m.CreditCharge, 1);
+                m.CreditRequest = CreditRequestFor(link, m.CreditCharge);
                 var timeout = m.Context.Timeout ?? Settings.RequestTimeout;
+                m.SentTicks = now;
                 m.DeadlineTicks = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : now + (long)timeout.TotalMilliseconds;
                 m.SetState(RequestState.Sent);
-                _pending[m.MessageId] = m;
+                link.Pending[m.MessageId] = m;
             }
-            if (!_sendQueue.Writer.TryWrite(new OutgoingItem(members, null)))
+            if (!link.Queue.Writer.TryWrite(new OutgoingItem(members, null)))
             {
                 foreach (var m in members)
                 {
-                    _pending.TryRemove(m.MessageId, out _);
+                    link.Pending.TryRemove(m.MessageId, out _);
                 }
-                throw UnusableError();
+                throw NotSentError();
             }
         }
         if (cancellationToken.CanBeCanceled)
@@ -235,6 +252,29 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>The link a request may use now: Ready, or recovering for the recovery's own requests; otherwise a not-sent connection-lost error.</summary>
+    private Link UsableLinkFor(RequestContext context)
+    {
+        var state = State;
+        var link = _link;
+        var allowed = state == ConnectionState.Ready
+            || (context.DuringSetup && state is ConnectionState.Negotiating or ConnectionState.Reconnecting);
+        if (!allowed || link is null || link.Failed)
+        {
+            throw NotSentError();
+        }
+        return link;
+    }
+
+    private SmbConnectionException NotSentError()
+    {
+        if (State == ConnectionState.Closed || !Settings.Reconnect)
+        {
+            return UnusableError();
+        }
+        return new SmbConnectionLostException($"Connection to {Host}:{Port} is {State.ToString().ToLowerInvariant()}; the request was not sent.", wasSent: false, _lastLoss);
+    }
+
     /// <summary>MS-SMB2 §3.1.5.2: one credit per 64 KiB of payload with large MTU; the 2.0.2 header field stays 0.</summary>
     private ushort CreditChargeFor(int payloadSize)
     {
@@ -245,23 +285,15 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         return (ushort)Math.Max(1, (payloadSize + 65535) / 65536);
     }
 
-    private ushort CreditRequestFor(ushort charge)
+    private ushort CreditRequestFor(Link link, ushort charge)
     {
-        var held = _credits.Balance + _pending.Count;
+        var held = link.Credits.Balance + link.Pending.Count;
         var deficit = Settings.TargetCredits - held;
         var extra = deficit > 0 ? Math.Min(deficit, 256) : 0;
         return (ushort)Math.Min(ushort.MaxValue, Math.Max((int)charge, 1) + extra);
     }
 
-    private void ThrowIfUnusable()
-    {
-        if (State is ConnectionState.Closed || _failure is not null)
-        {
-            throw UnusableError();
-        }
-    }
-
-    private Exception UnusableError() =>
+    private SmbConnectionException UnusableError() =>
         _failure as SmbException is { } smb
             ? new SmbConnectionException($"Connection to {Host}:{Port} is closed: {smb.Message}", smb)
             : new SmbConnectionException($"Connection to {Host}:{Port} is closed.", _failure);
@@ -272,16 +304,102 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         {
             throw new InvalidOperationException($"Connection to {Host}:{Port} is {State}, cannot go from {from} to {to}.");
         }
-        _logger.LogDebug("Connection {Host}:{Port} changing from {Old} to {New}", Host, Port, from, to);
+        OnStateChanged(from, to, null);
+    }
+
+    /// <summary>Raised (on the thread pool) after every state change, with the reason for a loss.</summary>
+    public event Action<ConnectionState, ConnectionState, Exception?>? StateChanged;
+
+    private void OnStateChanged(ConnectionState from, ConnectionState to, Exception? reason)
+    {
+        if (reason is null || to is ConnectionState.Ready)
+        {
+            _logger.LogInformation("Connection {Host}:{Port} changing from {Old} to {New}", Host, Port, from, to);
+        }
+        else
+        {
+            _logger.LogWarning("Connection {Host}:{Port} changing from {Old} to {New}: {Reason}", Host, Port, from, to, reason.Message);
+        }
+        if (StateChanged is { } handler)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.handler(s.from, s.to, s.reason), (handler, from, to, reason), preferLocal: false);
+        }
     }
 
     /// <summary>
-    /// Tears the connection down once: every waiter fails with <paramref name="reason"/>
-    /// (wrapped as a connection error when it is not already an SMB error).
+    /// The link failed (EOF, reset, dead by liveness, protocol error). Every outstanding request
+    /// fails — with <see cref="SmbConnectionLostException"/> when the connection will reconnect,
+    /// so the session layer can replay it — and the reconnect loop starts.
+    /// </summary>
+    private void LinkFailed(Link link, Exception reason)
+    {
+        Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Host}:{Port} lost: {reason.Message}", reason);
+        lock (_sendLock)
+        {
+            if (link.Failed)
+            {
+                return;
+            }
+            link.Failed = true;
+            link.Queue.Writer.TryComplete();
+        }
+        link.Shutdown();
+        var lostBeforeSend = new SmbConnectionLostException($"Connection to {Host}:{Port} lost before the request was sent: {error.Message}", wasSent: false, error);
+        Exception LostAfterSend(PendingRequest p) => new SmbConnectionLostException(
+            $"Connection to {Host}:{Port} lost while {p.Body.Command} was outstanding: {error.Message}", wasSent: true, error);
+        var canReconnect = Settings.Reconnect && !_lifetime.IsCancellationRequested && _failure is null;
+        if (canReconnect && State == ConnectionState.Reconnecting)
+        {
+            // A reconnect attempt's own link failed: its requests fail, the reconnect loop tries again.
+            link.Credits.Fail(lostBeforeSend);
+            FailPending(link, LostAfterSend);
+            return;
+        }
+        if (!canReconnect || State != ConnectionState.Ready)
+        {
+            Close(error);
+            return;
+        }
+        _lastLoss = error;
+        lock (_sendLock)
+        {
+            Interlocked.Exchange(ref _unusableSinceTicks, Environment.TickCount64);
+            if (_readyWaiters.Task.IsCompleted)
+            {
+                _readyWaiters = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+        link.Credits.Fail(lostBeforeSend);
+        FailPending(link, LostAfterSend);
+        if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Disconnected, (int)ConnectionState.Ready) == (int)ConnectionState.Ready)
+        {
+            OnStateChanged(ConnectionState.Ready, ConnectionState.Disconnected, error);
+            _reconnectTask = Task.Run(() => ReconnectLoopAsync(_lifetime.Token));
+        }
+    }
+
+    private static void FailPending(Link link, Func<PendingRequest, Exception> errorFor)
+    {
+        foreach (var (id, p) in link.Pending)
+        {
+            if (link.Pending.TryRemove(id, out _))
+            {
+                p.SetState(RequestState.Failed);
+                p.CancellationRegistration.Dispose();
+                p.Completion.TrySetException(errorFor(p));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Tears the connection down for good: every waiter fails with <paramref name="reason"/>
+    /// (wrapped as a connection error when it is not already an SMB error). No reconnect follows.
     /// </summary>
     internal void Close(Exception reason)
     {
         Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Host}:{Port} lost: {reason.Message}", reason);
+        Link? link;
+        ConnectionState old;
         lock (_sendLock)
         {
             if (_failure is not null)
@@ -289,48 +407,38 @@ internal sealed partial class SmbConnection : IAsyncDisposable
                 return;
             }
             _failure = error;
-            var old = (ConnectionState)Interlocked.Exchange(ref _state, (int)ConnectionState.Closed);
-            if (old != ConnectionState.Closed)
+            old = (ConnectionState)Interlocked.Exchange(ref _state, (int)ConnectionState.Closed);
+            link = _link;
+            if (link is not null)
             {
-                if (reason is OperationCanceledException || reason is ObjectDisposedException)
-                {
-                    _logger.LogDebug("Connection {Host}:{Port} changing from {Old} to Closed", Host, Port, old);
-                }
-                else
-                {
-                    _logger.LogWarning("Connection {Host}:{Port} changing from {Old} to Closed: {Reason}", Host, Port, old, error.Message);
-                }
+                link.Failed = true;
+                link.Queue.Writer.TryComplete();
             }
-            _sendQueue.Writer.TryComplete();
         }
-        _credits.Fail(error);
+        if (old != ConnectionState.Closed)
+        {
+            OnStateChanged(old, ConnectionState.Closed, reason is OperationCanceledException or ObjectDisposedException ? null : error);
+        }
         _lifetime.Cancel();
-        try
+        if (link is not null)
         {
-            _socket?.Shutdown(SocketShutdown.Both);
+            link.Credits.Fail(error);
+            link.Shutdown();
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        if (link is not null)
         {
-            // Already gone.
+            FailPending(link, _ => error);
         }
-        _stream?.Dispose();
-        foreach (var (id, p) in _pending)
-        {
-            if (_pending.TryRemove(id, out _))
-            {
-                p.SetState(RequestState.Failed);
-                p.CancellationRegistration.Dispose();
-                p.Completion.TrySetException(error);
-            }
-        }
+        _readyWaiters.TrySetException(error);
     }
 
     public async ValueTask DisposeAsync()
     {
         Close(new ObjectDisposedException(nameof(SmbConnection), "The connection was closed by its owner."));
+        var link = _link;
         try
         {
-            await Task.WhenAll(_readerTask, _writerTask, _timerTask).ConfigureAwait(false);
+            await Task.WhenAll(link?.Reader ?? Task.CompletedTask, link?.Writer ?? Task.CompletedTask, _timerTask, _reconnectTask).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException or SmbException)
         {
@@ -344,4 +452,34 @@ internal sealed partial class SmbConnection : IAsyncDisposable
 
     /// <summary>One unit for the writer: a request or compound chain, or a CANCEL for a request.</summary>
     private sealed record OutgoingItem(PendingRequest[]? Members, PendingRequest? CancelTarget);
+
+    /// <summary>
+    /// What dies with a socket: the stream, the send queue and both loops, the MessageId
+    /// sequence and the credits. A reconnect makes a new one; the connection object stays.
+    /// </summary>
+    private sealed class Link(Stream stream, CancellationTokenSource cancellation)
+    {
+        public Stream Stream { get; } = stream;
+        public Channel<OutgoingItem> Queue { get; } = NewSendQueue();
+        public CreditManager Credits { get; } = new(initialBalance: 1);
+        public ConcurrentDictionary<ulong, PendingRequest> Pending { get; } = new();
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+        public ulong NextMessageId { get; set; }
+        public bool Failed { get; set; }
+        public Task Reader { get; set; } = Task.CompletedTask;
+        public Task Writer { get; set; } = Task.CompletedTask;
+
+        public void Shutdown()
+        {
+            try
+            {
+                Cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already gone.
+            }
+            Stream.Dispose();
+        }
+    }
 }

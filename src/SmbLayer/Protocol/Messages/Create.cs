@@ -41,6 +41,19 @@ internal sealed class CreateRequest : ISmb2Request
     public CreateOptions CreateOptions { get; init; }
     public IReadOnlyList<CreateContext> CreateContexts { get; init; } = [];
 
+    /// <summary>The same request with another oplock level and create-context list (durability, reconnect).</summary>
+    public CreateRequest With(OplockLevel requestedOplockLevel, IReadOnlyList<CreateContext> createContexts) => new(Name)
+    {
+        RequestedOplockLevel = requestedOplockLevel,
+        ImpersonationLevel = ImpersonationLevel,
+        DesiredAccess = DesiredAccess,
+        FileAttributes = FileAttributes,
+        ShareAccess = ShareAccess,
+        CreateDisposition = CreateDisposition,
+        CreateOptions = CreateOptions,
+        CreateContexts = createContexts,
+    };
+
     private int NameLength => Smb2Wire.Utf16Length(Name);
 
     /// <summary>Body position of the context chain: after the name, 8-byte aligned relative to the header.</summary>

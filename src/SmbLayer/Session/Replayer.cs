@@ -1,0 +1,104 @@
+using SmbLayer.Protocol;
+using SmbLayer.Transport;
+
+namespace SmbLayer.Session;
+
+/// <summary>When a request whose fate is unknown after a connection loss may be sent again (DESIGN §6).</summary>
+internal enum ReplayRule
+{
+    /// <summary>Reads and queries: no side effects, re-issue.</summary>
+    Always,
+
+    /// <summary>Writes, flushes, idempotent SET_INFO: re-issue on the reclaimed handle (lost handle → handle-lost error).</summary>
+    OnReclaimedHandle,
+
+    /// <summary>CREATE on 3.x with a durable CreateGuid: re-issue with SMB2_FLAGS_REPLAY_OPERATION; the server recognises it.</summary>
+    CreateWithReplayFlag,
+
+    /// <summary>Side effects that cannot be repeated safely (rename, exclusive create on 2.x): outcome unknown.</summary>
+    Never,
+}
+
+/// <summary>
+/// Runs one request to completion across connection losses and server "try again" answers:
+/// waits for the reconnect under the call's hard/soft policy, rebuilds the request against the
+/// recovered session, tree and handle, and replays it only where <see cref="ReplayRule"/> says
+/// that is safe. Everything else fails with a typed error, never a silent guess.
+/// </summary>
+internal static class Replayer
+{
+    /// <summary>How many times a status-driven recovery (tree or session) is tried for one call.</summary>
+    private const int MaxStatusRecoveries = 3;
+
+    private static readonly TimeSpan TryAgainInitialDelay = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan TryAgainMaxDelay = TimeSpan.FromSeconds(1);
+
+    public static async Task<T> RunAsync<T>(SmbTree tree, SmbOpen? open, ReplayRule rule,
+        Func<bool, ISmb2Request> build, Func<SmbResponse, T> complete, string what, CancellationToken cancellationToken,
+        Action<SmbResponse>? onAbandoned = null)
+    {
+        var policy = CallPolicy.Current;
+        var connection = tree.Connection;
+        var replay = false;
+        var statusRecoveries = 0;
+        var tryAgainDelay = TryAgainInitialDelay;
+        var tryAgainDeadline = Environment.TickCount64 + (long)(policy.SoftLimit ?? connection.Settings.RequestTimeout).TotalMilliseconds;
+        while (true)
+        {
+            open?.ThrowIfLost(what);
+            var context = tree.ContextFor(open, replay, onAbandoned: onAbandoned);
+            SmbResponse response;
+            try
+            {
+                response = await connection.SendAsync(build(replay), context, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SmbConnectionLostException lost)
+            {
+                if (lost.WasSent && rule == ReplayRule.Never)
+                {
+                    throw new SmbOutcomeUnknownException(
+                        $"{what}: the connection to {connection.Host}:{connection.Port} was lost after the request was sent; " +
+                        "it may or may not have taken effect, and it cannot be repeated safely", lost);
+                }
+                await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
+                replay |= lost.WasSent;
+                continue;
+            }
+            var status = response.Status;
+            if (IsTryAgain(status) && Environment.TickCount64 < tryAgainDeadline)
+            {
+                // Server "try again" answers: the same bounded backoff as reconnect, within the call's deadline.
+                response.Dispose();
+                await Task.Delay(tryAgainDelay, cancellationToken).ConfigureAwait(false);
+                tryAgainDelay = TimeSpan.FromTicks(Math.Min(tryAgainDelay.Ticks * 2, TryAgainMaxDelay.Ticks));
+                continue;
+            }
+            if (status == NtStatus.NetworkNameDeleted && statusRecoveries < MaxStatusRecoveries)
+            {
+                // The share was disconnected under us: connect the tree again and reclaim its handles.
+                response.Dispose();
+                statusRecoveries++;
+                await tree.RecoverAfterNameDeletedAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            if (status is NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired && statusRecoveries < MaxStatusRecoveries)
+            {
+                // The session is gone or expired: recover it the way a reconnect does (new SESSION_SETUP
+                // with PreviousSessionId, trees, durable handles), then repeat the request.
+                response.Dispose();
+                statusRecoveries++;
+                connection.DropLink(new SmbConnectionException($"Server answered {NtStatusText.Describe(status)}; re-establishing the session."));
+                await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
+                replay = true;
+                continue;
+            }
+            using (response)
+            {
+                return complete(response);
+            }
+        }
+    }
+
+    private static bool IsTryAgain(NtStatus status) =>
+        status is NtStatus.ServerUnavailable or NtStatus.FileNotAvailable or NtStatus.InsuffServerResources;
+}

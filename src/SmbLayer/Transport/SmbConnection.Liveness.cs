@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Logging;
+
+namespace SmbLayer.Transport;
+
+// Liveness (DESIGN §5, the 137-second lesson): any byte from the server proves it alive. While a
+// request is outstanding and the server has been silent for ProbeDelay, an ECHO goes out; if
+// nothing at all arrives within EchoTimeout of it, the connection is dead. Idle connections are
+// probed after IdleProbeInterval. A slow server that answers the ECHO is never declared dead.
+internal sealed partial class SmbConnection
+{
+    /// <summary>When the outstanding probe was sent (TickCount64 ms), or 0 when none is.</summary>
+    private long _probeSentTicks;
+
+    /// <summary>Context for ECHO probes: no session, no signing, a bounded wait of its own.</summary>
+    private RequestContext EchoContext => new() { Timeout = Settings.EchoTimeout + Settings.EchoTimeout };
+
+    /// <summary>Number of ECHO probes sent (diagnostics and tests).</summary>
+    public long ProbesSent => Interlocked.Read(ref _probesSent);
+
+    private long _probesSent;
+
+    private void CheckLiveness(long now)
+    {
+        if (State != ConnectionState.Ready || _link is not { Failed: false } link)
+        {
+            return;
+        }
+        var lastReceive = Interlocked.Read(ref _lastReceiveTicks);
+        var probeSent = Interlocked.Read(ref _probeSentTicks);
+        if (probeSent != 0)
+        {
+            if (lastReceive >= probeSent)
+            {
+                Interlocked.CompareExchange(ref _probeSentTicks, 0, probeSent); // alive: something came back
+            }
+            else if (now - probeSent >= (long)Settings.EchoTimeout.TotalMilliseconds)
+            {
+                var silence = TimeSpan.FromMilliseconds(now - lastReceive);
+                LinkFailed(link, new SmbConnectionException(
+                    $"Server {Host}:{Port} stopped answering: nothing received for {silence.TotalSeconds:0.0} s, " +
+                    $"ECHO unanswered for {Settings.EchoTimeout.TotalSeconds:0.#} s [{link.Pending.Count} requests in flight]"));
+            }
+            return;
+        }
+        var active = false;
+        foreach (var (_, p) in link.Pending)
+        {
+            if (!p.Abandoned)
+            {
+                active = true;
+                break;
+            }
+        }
+        var threshold = active ? Settings.ProbeDelay : Settings.IdleProbeInterval;
+        if (now - lastReceive >= (long)threshold.TotalMilliseconds)
+        {
+            Interlocked.Exchange(ref _probeSentTicks, now);
+            Interlocked.Increment(ref _probesSent);
+            _ = ProbeAsync(link);
+        }
+    }
+
+    private async Task ProbeAsync(Link link)
+    {
+        try
+        {
+            await EchoAsync(link.Cancellation.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SmbException or OperationCanceledException)
+        {
+            // A lost link or a timeout is judged by CheckLiveness from what (did not) arrive.
+            _logger.LogDebug("ECHO probe to {Host}:{Port} ended: {Reason}", Host, Port, ex.Message);
+        }
+    }
+}

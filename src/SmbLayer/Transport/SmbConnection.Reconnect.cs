@@ -1,0 +1,209 @@
+using Microsoft.Extensions.Logging;
+
+namespace SmbLayer.Transport;
+
+// Reconnect (DESIGN §6): Ready → Disconnected → Reconnecting → Ready | Closed. The first attempt
+// goes at once, then exponential steps with jitter capped at ReconnectMaxDelay (about 1 s), each
+// attempt bounded by ReconnectAttemptTimeout. An attempt is: TCP connect, NEGOTIATE (same
+// ClientGuid, same dialect), then the recovery steps the upper layers registered, in order
+// (sessions, then trees, then opens). Only then is the connection Ready again.
+internal sealed partial class SmbConnection
+{
+    private readonly List<Func<CancellationToken, Task>> _recoverySteps = [];
+    private TaskCompletionSource _readyWaiters = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Exception? _lastLoss;
+    private long _unusableSinceTicks;
+    private Task _reconnectTask = Task.CompletedTask;
+    private int _generation;
+
+    /// <summary>Incremented by every successful reconnect; 3.x requests carry it as ChannelSequence.</summary>
+    public int Generation => Volatile.Read(ref _generation);
+
+    /// <summary>Successful reconnects so far.</summary>
+    public int ReconnectCount => Generation;
+
+    /// <summary>Why the connection was last lost (null if never).</summary>
+    public Exception? LastLoss => _lastLoss;
+
+    /// <summary>How long the connection has not been usable, or null while Ready.</summary>
+    public TimeSpan? UnusableFor
+    {
+        get
+        {
+            var since = Interlocked.Read(ref _unusableSinceTicks);
+            return State == ConnectionState.Ready || since == 0 ? null : TimeSpan.FromMilliseconds(Environment.TickCount64 - since);
+        }
+    }
+
+    /// <summary>
+    /// Adds a recovery step run, in registration order, after NEGOTIATE on every reconnect. A step
+    /// sends its requests with <see cref="RequestContext.DuringSetup"/>. An exception from a step
+    /// fails the attempt (the loop tries again), except <see cref="SmbAuthenticationException"/> and
+    /// <see cref="SmbSecurityException"/>, which end reconnecting: the connection closes.
+    /// </summary>
+    public void AddRecoveryStep(Func<CancellationToken, Task> step)
+    {
+        lock (_recoverySteps)
+        {
+            _recoverySteps.Add(step);
+        }
+    }
+
+    /// <summary>
+    /// Drops the current link as if the network had failed, which starts the reconnect and the
+    /// full recovery (used when the server says the session is gone). No effect unless Ready.
+    /// </summary>
+    public void DropLink(Exception reason)
+    {
+        if (State == ConnectionState.Ready && _link is { } link)
+        {
+            LinkFailed(link, reason);
+        }
+    }
+
+    /// <summary>
+    /// Waits until the connection is Ready. <paramref name="softTimeout"/> null waits through any outage
+    /// (hard); otherwise the wait fails with <see cref="SmbTimeoutException"/> once the connection has
+    /// been unusable that long (soft). Throws at once when the connection is closed for good.
+    /// </summary>
+    public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            TaskCompletionSource waiter;
+            lock (_sendLock)
+            {
+                if (State == ConnectionState.Ready)
+                {
+                    return;
+                }
+                if (State == ConnectionState.Closed || (!Settings.Reconnect && State != ConnectionState.Negotiating))
+                {
+                    throw UnusableError();
+                }
+                waiter = _readyWaiters;
+            }
+            if (softTimeout is { } soft)
+            {
+                var unusable = UnusableFor ?? TimeSpan.Zero;
+                var remaining = soft - unusable;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    throw SoftTimeoutError(soft);
+                }
+                try
+                {
+                    await waiter.Task.WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    throw SoftTimeoutError(soft);
+                }
+            }
+            else
+            {
+                await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private SmbTimeoutException SoftTimeoutError(TimeSpan soft) => new(
+        $"Connection to {Host}:{Port} unusable for more than the soft timeout of {soft.TotalSeconds:0.#} s " +
+        $"[state {State}, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago, " +
+        $"{ReconnectAttempts} reconnect attempts; lost because: {_lastLoss?.Message ?? "unknown"}]", _lastLoss);
+
+    /// <summary>Reconnect attempts since the last loss.</summary>
+    public int ReconnectAttempts { get; private set; }
+
+    private async Task ReconnectLoopAsync(CancellationToken cancellationToken)
+    {
+        var delay = Settings.ReconnectInitialDelay;
+        ReconnectAttempts = 0;
+        if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Reconnecting, (int)ConnectionState.Disconnected) == (int)ConnectionState.Disconnected)
+        {
+            OnStateChanged(ConnectionState.Disconnected, ConnectionState.Reconnecting, null);
+        }
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            ReconnectAttempts++;
+            try
+            {
+                await ReconnectAttemptAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is SmbAuthenticationException or SmbSecurityException)
+            {
+                _logger.LogError("Reconnect to {Host}:{Port} cannot succeed: {Reason}", Host, Port, ex.Message);
+                Close(ex);
+                return;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                _logger.LogDebug("Reconnect attempt {Attempt} to {Host}:{Port} failed: {Reason}", ReconnectAttempts, Host, Port, ex.Message);
+            }
+            // Exponential steps with ±25 % jitter, capped small so the client resumes within about a
+            // second of the server coming back (sunrpc and NFSv4 grace backoffs reach minutes).
+            var jittered = delay.TotalMilliseconds * (0.75 + (Random.Shared.NextDouble() * 0.5));
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(jittered), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, Settings.ReconnectMaxDelay.Ticks));
+        }
+    }
+
+    private async Task ReconnectAttemptAsync(CancellationToken cancellationToken)
+    {
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        attempt.CancelAfter(Settings.ReconnectAttemptTimeout);
+        var stream = await OpenSocketAsync(Settings.ReconnectAttemptTimeout < Settings.ConnectTimeout ? Settings.ReconnectAttemptTimeout : Settings.ConnectTimeout,
+            attempt.Token).ConfigureAwait(false);
+        var link = StartLink(stream);
+        try
+        {
+            var previous = Negotiated!.Dialect;
+            var negotiated = await NegotiateCoreAsync(attempt.Token).ConfigureAwait(false);
+            if (negotiated.Dialect != previous)
+            {
+                throw new SmbSecurityException(
+                    $"Server {Host}:{Port} now negotiates dialect {negotiated.Dialect} instead of {previous}; the sessions cannot be recovered.");
+            }
+            Negotiated = negotiated;
+            Interlocked.Increment(ref _generation);
+            Func<CancellationToken, Task>[] steps;
+            lock (_recoverySteps)
+            {
+                steps = [.. _recoverySteps];
+            }
+            foreach (var step in steps)
+            {
+                await step(attempt.Token).ConfigureAwait(false);
+            }
+            lock (_sendLock)
+            {
+                if (link.Failed || _link != link)
+                {
+                    throw new SmbConnectionException($"Connection to {Host}:{Port} dropped again during recovery.");
+                }
+                Interlocked.Exchange(ref _unusableSinceTicks, 0);
+                Interlocked.Exchange(ref _probeSentTicks, 0);
+                Transition(ConnectionState.Reconnecting, ConnectionState.Ready);
+                _readyWaiters.TrySetResult();
+            }
+            _logger.LogInformation("Connection {Host}:{Port} restored after {Attempts} attempt(s)", Host, Port, ReconnectAttempts);
+        }
+        catch (Exception ex)
+        {
+            LinkFailed(link, ex);
+            throw;
+        }
+    }
+}
