@@ -14,9 +14,11 @@ internal sealed class SmbSession : IAsyncDisposable
 {
     private readonly ILogger _logger;
     private SessionSigner? _signer;
+    private SessionTransform? _transform;
     private int _loggedOff;
 
-    private SmbSession(SmbConnection connection, SmbCredentials credentials, ulong sessionId, SessionSigner? signer, bool signingRequired, bool isGuest, ILogger logger)
+    private SmbSession(SmbConnection connection, SmbCredentials credentials, ulong sessionId, SessionSigner? signer, bool signingRequired, bool isGuest,
+        SessionTransform? transform, bool encryptData, ILogger logger)
     {
         Connection = connection;
         Credentials = credentials;
@@ -24,8 +26,16 @@ internal sealed class SmbSession : IAsyncDisposable
         _signer = signer;
         SigningRequired = signingRequired;
         IsGuest = isGuest;
+        _transform = transform;
+        EncryptData = encryptData;
         _logger = logger;
     }
+
+    /// <summary>
+    /// Test hook: called with the keys of every session as they are derived, so tests can look for them
+    /// in logs and messages. Null (nothing is called) outside tests.
+    /// </summary>
+    internal static Action<Smb3SessionKeys>? KeysDerivedObserver { get; set; }
 
     public SmbConnection Connection { get; }
     public SmbCredentials Credentials { get; }
@@ -33,32 +43,63 @@ internal sealed class SmbSession : IAsyncDisposable
     public bool SigningRequired { get; }
     public bool IsGuest { get; }
 
+    /// <summary>Every request of the session goes out encrypted (the server's ENCRYPT_DATA session flag, or the caller required it).</summary>
+    public bool EncryptData { get; }
+
+    /// <summary>True when the session has cipher keys (3.x with a common cipher), so a share that requires encryption can be used.</summary>
+    public bool CanEncrypt => _transform is not null;
+
+    /// <summary>The cipher in use or available, for diagnostics and tests.</summary>
+    public CipherId Cipher => _transform?.Cipher ?? CipherId.None;
+
     /// <summary>The signer requests of this session use, or null when the session does not sign.</summary>
     public IMessageSigner? Signer => SigningRequired ? _signer : null;
 
     /// <summary>The signing algorithm in use, for diagnostics and tests.</summary>
     public SigningAlgorithm? SigningAlgorithm => SigningRequired ? _signer?.Algorithm : null;
 
-    /// <summary>A request context for session-level requests (no tree).</summary>
-    public RequestContext Context(uint treeId = 0) => new() { SessionId = SessionId, TreeId = treeId, Signer = Signer };
+    /// <summary>
+    /// A request context for this session. Encrypted requests (the session's or the share's EncryptData)
+    /// are not signed: the cipher's tag protects them (MS-SMB2 §3.2.4.1.8).
+    /// </summary>
+    public RequestContext Context(uint treeId = 0, bool encrypt = false) => Encrypted(encrypt)
+        ? new() { SessionId = SessionId, TreeId = treeId, Transform = _transform }
+        : new() { SessionId = SessionId, TreeId = treeId, Signer = Signer };
 
     /// <summary>
-    /// TREE_CONNECT is always signed on 3.1.1 for a session with a key (MS-SMB2 §3.2.4.2.4), even
-    /// when the session does not otherwise sign; Samba refuses an unsigned one with ACCESS_DENIED.
+    /// TREE_CONNECT goes encrypted when the session encrypts; otherwise it is always signed on 3.1.1 for a
+    /// session with a key (MS-SMB2 §3.2.4.2.4), even when the session does not otherwise sign; Samba
+    /// refuses an unsigned one with ACCESS_DENIED.
     /// </summary>
-    public RequestContext TreeConnectContext() => new()
-    {
-        SessionId = SessionId,
-        Signer = Signer ?? (Connection.Negotiated?.Dialect == SmbDialect.Smb311 && !IsGuest ? _signer : null),
-    };
+    public RequestContext TreeConnectContext() => EncryptData
+        ? Context()
+        : new()
+        {
+            SessionId = SessionId,
+            Signer = Signer ?? (Connection.Negotiated?.Dialect == SmbDialect.Smb311 && !IsGuest ? _signer : null),
+        };
+
+    /// <summary>A context that always signs when the session has a key (VALIDATE_NEGOTIATE_INFO must be signed), or encrypts when the session does.</summary>
+    public RequestContext SignedContext(uint treeId, bool encrypt) => Encrypted(encrypt)
+        ? Context(treeId, encrypt: true)
+        : new() { SessionId = SessionId, TreeId = treeId, Signer = Signer ?? _signer };
+
+    /// <summary>True when the session has a key to sign with.</summary>
+    public bool HasSigningKey => _signer is not null;
+
+    private bool Encrypted(bool encrypt) => (EncryptData || encrypt) && _transform is not null;
 
     /// <summary>Runs SESSION_SETUP to completion.</summary>
     public static async Task<SmbSession> SetupAsync(SmbConnection connection, SmbCredentials credentials, string workstation,
-        bool requireSigning, bool allowGuest, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        bool requireSigning, bool allowGuest, ILoggerFactory loggerFactory, CancellationToken cancellationToken, bool requireEncryption = false)
     {
         var negotiated = connection.Negotiated ?? throw new InvalidOperationException("SESSION_SETUP before NEGOTIATE.");
         var logger = loggerFactory.CreateLogger<SmbSession>();
         var dialect = negotiated.Dialect;
+        if (requireEncryption)
+        {
+            ThrowIfCannotEncrypt(connection, negotiated, credentials);
+        }
         using var authenticator = credentials.IsAnonymous
             ? SpnegoNtlmAuthenticator.CreateAnonymous(workstation)
             : new SpnegoNtlmAuthenticator(credentials.UserName, credentials.Domain, credentials.Password, workstation);
@@ -116,11 +157,20 @@ internal sealed class SmbSession : IAsyncDisposable
 
             var signingRequired = !guestOrNull && (requireSigning || negotiated.ServerRequiresSigning);
             SessionSigner? signer = null;
+            SessionTransform? transform = null;
             var sessionKey = authenticator.SessionKey;
+            var cipher = negotiated.Cipher;
             if (!sessionKey.IsEmpty && !guestOrNull)
             {
-                using var keys = Smb3KeyDerivation.Derive(sessionKey, dialect, preauth is null ? default : preauth.Value);
+                // AES-256 ciphers take 32-byte keys derived from the full session key (MS-SMB2 §3.2.5.3.1).
+                using var keys = Smb3KeyDerivation.Derive(sessionKey, dialect, preauth is null ? default : preauth.Value,
+                    cipher is CipherId.Aes256Ccm or CipherId.Aes256Gcm ? 32 : 16, sessionKey);
+                KeysDerivedObserver?.Invoke(keys);
                 signer = new SessionSigner(Smb2Signer.Create(SigningAlgorithmFor(negotiated), keys.SigningKey));
+                if (cipher != CipherId.None && keys.EncryptionKey.Length > 0)
+                {
+                    transform = new SessionTransform(sessionId, new Smb3Cipher(cipher, keys.EncryptionKey, keys.DecryptionKey));
+                }
                 // MS-SMB2 §3.2.5.3.1: the final response of a 3.x session setup is signed with the new key; verify it.
                 if (response.Header.IsSigned)
                 {
@@ -128,12 +178,14 @@ internal sealed class SmbSession : IAsyncDisposable
                     if (!signer.Verify(copy))
                     {
                         signer.Dispose();
+                        transform?.Dispose();
                         throw new SmbProtocolException("Bad signature on the final SESSION_SETUP response.");
                     }
                 }
                 else if (signingRequired && dialect.IsSmb3())
                 {
                     signer.Dispose();
+                    transform?.Dispose();
                     throw new SmbProtocolException("The final SESSION_SETUP response is not signed although signing is required.");
                 }
             }
@@ -141,13 +193,47 @@ internal sealed class SmbSession : IAsyncDisposable
             {
                 throw new SmbSecurityException("Signing was required but this session has no key (guest or anonymous).");
             }
-            logger.LogInformation("Session 0x{SessionId:X} set up for {User} on {Host}:{Port} (signing {Signing})",
-                sessionId, credentials.ToString(), connection.Host, connection.Port, signingRequired ? signer?.Algorithm.ToString() : "off");
-            return new SmbSession(connection, credentials, sessionId, signer, signingRequired, guestOrNull, logger);
+            // Encryption for the whole session: the server asks for it (SMB2_SESSION_FLAG_ENCRYPT_DATA, 3.x only) or the caller does.
+            var encryptData = requireEncryption || (final.EncryptData && dialect.IsSmb3());
+            if (encryptData && transform is null)
+            {
+                signer?.Dispose();
+                throw new SmbSecurityException(final.EncryptData
+                    ? $"Server {connection.Host}:{connection.Port} requires encryption for this session, but no cipher is available (dialect {dialect.ToDisplay()}, cipher {cipher})."
+                    : $"Encryption was required, but the session on {connection.Host}:{connection.Port} has no cipher keys (guest or anonymous, or no common cipher).");
+            }
+            if (transform is not null)
+            {
+                connection.RegisterTransform(transform);
+            }
+            logger.LogInformation("Session 0x{SessionId:X} set up for {User} on {Host}:{Port} (signing {Signing}, encryption {Encryption})",
+                sessionId, credentials.ToString(), connection.Host, connection.Port, signingRequired ? signer?.Algorithm.ToString() : "off",
+                encryptData ? cipher.ToString() : "off");
+            return new SmbSession(connection, credentials, sessionId, signer, signingRequired, guestOrNull, transform, encryptData, logger);
         }
     }
 
     private const int MaxLegs = 8;
+
+    /// <summary>Refuses, before any credential goes out, a session that was required to encrypt but cannot.</summary>
+    private static void ThrowIfCannotEncrypt(SmbConnection connection, NegotiatedParameters negotiated, SmbCredentials credentials)
+    {
+        if (!negotiated.Dialect.IsSmb3())
+        {
+            throw new SmbSecurityException(
+                $"Encryption was required, but {connection.Host}:{connection.Port} negotiated SMB {negotiated.Dialect.ToDisplay()}, which has no encryption (SMB 3.0 or later is needed).");
+        }
+        if (negotiated.Cipher == CipherId.None)
+        {
+            throw new SmbSecurityException(negotiated.Dialect == SmbDialect.Smb311
+                ? $"Encryption was required, but {connection.Host}:{connection.Port} accepted none of the ciphers offered."
+                : $"Encryption was required, but {connection.Host}:{connection.Port} does not support encryption (no SMB2_GLOBAL_CAP_ENCRYPTION).");
+        }
+        if (credentials.IsAnonymous)
+        {
+            throw new SmbSecurityException("Encryption was required, but an anonymous session has no keys to encrypt with.");
+        }
+    }
 
     /// <summary>MS-SMB2 §3.2.5.3.1: HMAC-SHA256 for 2.x, AES-CMAC for 3.0/3.0.2, the negotiated one for 3.1.1.</summary>
     private static SigningAlgorithm SigningAlgorithmFor(NegotiatedParameters negotiated) =>
@@ -178,5 +264,10 @@ internal sealed class SmbSession : IAsyncDisposable
             _logger.LogDebug("LOGOFF of session 0x{SessionId:X} failed: {Reason}", SessionId, ex.Message);
         }
         Interlocked.Exchange(ref _signer, null)?.Dispose();
+        if (Interlocked.Exchange(ref _transform, null) is { } transform)
+        {
+            Connection.UnregisterTransform(transform);
+            transform.Dispose();
+        }
     }
 }

@@ -18,8 +18,12 @@ internal sealed partial class SmbTree : IAsyncDisposable
         TreeId = treeId;
         ShareType = response.ShareType;
         ShareFlags = response.ShareFlags;
+        EncryptData = session.EncryptData || response.EncryptData;
         _logger = logger;
     }
+
+    /// <summary>Requests on this tree go encrypted: the session encrypts, or the share requires it (SMB2_SHAREFLAG_ENCRYPT_DATA).</summary>
+    public bool EncryptData { get; }
 
     public SmbSession Session { get; }
 
@@ -32,7 +36,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
     public ShareFlags ShareFlags { get; }
 
     /// <summary>Context for requests on this tree.</summary>
-    public RequestContext Context => Session.Context(TreeId);
+    public RequestContext Context => Session.Context(TreeId, EncryptData);
 
     public static async Task<SmbTree> ConnectAsync(SmbSession session, string host, string share, BreakDispatcher? breaks,
         ILoggerFactory loggerFactory, CancellationToken cancellationToken)
@@ -46,8 +50,16 @@ internal sealed partial class SmbTree : IAsyncDisposable
         response.ThrowIfFailed($"Connecting to share '{share}' on {host}");
         var parsed = TreeConnectResponse.Parse(response.Message);
         var logger = loggerFactory.CreateLogger<SmbTree>();
-        logger.LogDebug("Tree 0x{TreeId:X} connected to {Path}", response.Header.TreeId, path);
-        return new SmbTree(session, share, response.Header.TreeId, parsed, breaks, logger);
+        if (parsed.EncryptData && !session.CanEncrypt)
+        {
+            // MS-SMB2 §3.2.5.5: a share that requires encryption is unusable without cipher keys.
+            throw new SmbSecurityException($"Share '{share}' on {host} requires encryption, but this session cannot encrypt " +
+                $"(dialect {session.Connection.Negotiated?.Dialect.ToDisplay()}, {(session.IsGuest ? "guest session" : "no common cipher")}).");
+        }
+        var tree = new SmbTree(session, share, response.Header.TreeId, parsed, breaks, logger);
+        logger.LogDebug("Tree 0x{TreeId:X} connected to {Path} (encryption {Encryption})", tree.TreeId, path, tree.EncryptData ? "on" : "off");
+        await NegotiateValidation.ValidateIfNeededAsync(tree, logger, cancellationToken).ConfigureAwait(false);
+        return tree;
     }
 
     /// <summary>
@@ -56,11 +68,13 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// </summary>
     public async Task<SmbOpen> CreateAsync(CreateRequest request, CancellationToken cancellationToken)
     {
+        var plain = Context;
         var context = new RequestContext
         {
-            SessionId = Session.SessionId,
-            TreeId = TreeId,
-            Signer = Session.Signer,
+            SessionId = plain.SessionId,
+            TreeId = plain.TreeId,
+            Signer = plain.Signer,
+            Transform = plain.Transform,
             OnAbandonedResponse = CloseAbandoned,
         };
         using var response = await Connection.SendAsync(request, context, cancellationToken).ConfigureAwait(false);

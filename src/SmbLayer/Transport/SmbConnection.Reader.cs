@@ -110,6 +110,13 @@ internal sealed partial class SmbConnection
     /// <summary>Dispatches every message of a frame; takes ownership of <paramref name="frame"/>.</summary>
     private void ProcessFrame(byte[] frame, int length)
     {
+        ulong? decryptedFor = null;
+        if (length >= 4 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(frame) == TransformProtocolId)
+        {
+            // Encrypted: decrypt, then handle the plaintext like any other frame (a nested TRANSFORM is refused below).
+            (frame, length, var sessionId) = DecryptFrame(frame, length);
+            decryptedFor = sessionId;
+        }
         var span = frame.AsSpan(0, length);
         if (span.Length >= 4)
         {
@@ -118,7 +125,7 @@ internal sealed partial class SmbConnection
             {
                 ArrayPool<byte>.Shared.Return(frame);
                 throw new SmbProtocolException(protocolId == TransformProtocolId
-                    ? "Received an encrypted (TRANSFORM) message, but no encryption is in use on this connection."
+                    ? "Received a TRANSFORM header inside an encrypted message."
                     : "Received a compressed message, but compression was not negotiated.");
             }
         }
@@ -130,7 +137,7 @@ internal sealed partial class SmbConnection
         var first = _family.FirstMessageLength(span);
         if (first == length)
         {
-            DispatchMessage(frame, 0, length);
+            DispatchMessage(frame, 0, length, decryptedFor);
             return;
         }
         // A compound response: give each member its own buffer so each can be released on its own.
@@ -146,7 +153,7 @@ internal sealed partial class SmbConnection
                 }
                 var copy = ArrayPool<byte>.Shared.Rent(messageLength);
                 span.Slice(offset, messageLength).CopyTo(copy);
-                DispatchMessage(copy, 0, messageLength);
+                DispatchMessage(copy, 0, messageLength, decryptedFor);
                 offset += messageLength;
             }
         }
@@ -156,8 +163,11 @@ internal sealed partial class SmbConnection
         }
     }
 
-    /// <summary>Handles one message; takes ownership of <paramref name="buffer"/>.</summary>
-    private void DispatchMessage(byte[] buffer, int offset, int length)
+    /// <summary>
+    /// Handles one message; takes ownership of <paramref name="buffer"/>. <paramref name="decryptedFor"/> is the
+    /// session whose key decrypted it, or null for a plaintext message.
+    /// </summary>
+    private void DispatchMessage(byte[] buffer, int offset, int length, ulong? decryptedFor)
     {
         var message = buffer.AsSpan(offset, length);
         IncomingMessageInfo info;
@@ -203,7 +213,13 @@ internal sealed partial class SmbConnection
             }
             return;
         }
-        if (pending.Context.Signer is { } signer)
+        if (EncryptionViolation(info, message, pending, decryptedFor) is { } violation)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new SmbProtocolException(violation);
+        }
+        // MS-SMB2 §3.2.5.1.3: an encrypted message carries no signature; decryption authenticated it.
+        if (decryptedFor is null && pending.Context.Signer is { } signer)
         {
             if (!info.IsSigned && !MayBeUnsigned((NtStatus)info.Status))
             {
