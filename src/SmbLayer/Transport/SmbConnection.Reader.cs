@@ -182,6 +182,12 @@ internal sealed partial class SmbConnection
         }
         // Interim replies and notifications grant credits but end no request; a final reply ends one.
         _credits.OnReceived(info.CreditsGranted, requestFinished: !info.IsInterim && !info.IsServerInitiated);
+        if (!info.IsInterim && !info.IsServerInitiated && _credits.IsStarved)
+        {
+            // Otherwise every later request would wait for credits forever.
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new SmbProtocolException($"Server granted no credits with the response to MessageId {info.MessageId} and none are left; the connection cannot send again.");
+        }
 
         if (info.IsServerInitiated)
         {
