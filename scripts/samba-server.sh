@@ -12,6 +12,9 @@
 # PROFILE=, USER_UID=, USER_GID=.
 #
 # PROFILE: default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt
+#          | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm
+#            (encryption required, the server allows only that cipher)
+#          | guest (map to guest = bad user; an extra share "public" with guest ok)
 #
 # If SAMBA_WATCH_PID is set, a small watchdog stops the server as soon as that
 # process is gone (so a crashed test run does not leak smbd processes).
@@ -37,7 +40,7 @@ die() {
 }
 
 usage() {
-  echo "usage: $0 start DIR [default|signing|smb2_10|smb3_00|smb3_02|encrypt]" >&2
+  echo "usage: $0 start DIR [default|signing|smb2_10|smb3_00|smb3_02|encrypt|encrypt_CIPHER|guest]" >&2
   echo "       $0 stop DIR" >&2
   exit 2
 }
@@ -144,7 +147,7 @@ kill_instance() {
 }
 
 write_conf() {
-  local dir="$1" port="$2" profile="$3" extra
+  local dir="$1" port="$2" profile="$3" extra guest_map="never"
   case "$profile" in
     default) extra="server max protocol = SMB3_11" ;;
     signing) extra=$'server max protocol = SMB3_11\n   server signing = mandatory' ;;
@@ -152,6 +155,11 @@ write_conf() {
     smb3_00) extra="server max protocol = SMB3_00" ;;
     smb3_02) extra="server max protocol = SMB3_02" ;;
     encrypt) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required' ;;
+    encrypt_aes128ccm) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required\n   server smb3 encryption algorithms = AES-128-CCM' ;;
+    encrypt_aes128gcm) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required\n   server smb3 encryption algorithms = AES-128-GCM' ;;
+    encrypt_aes256ccm) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required\n   server smb3 encryption algorithms = AES-256-CCM' ;;
+    encrypt_aes256gcm) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required\n   server smb3 encryption algorithms = AES-256-GCM' ;;
+    guest) extra="server max protocol = SMB3_11" guest_map="bad user" ;;
     *) die "unknown profile '$profile'" ;;
   esac
   cat >"$dir/smb.conf" <<EOF
@@ -161,7 +169,7 @@ write_conf() {
    workgroup = SMBTEST
    netbios name = SMBLAYERTEST
    security = user
-   map to guest = never
+   map to guest = $guest_map
    passdb backend = tdbsam:$dir/private/passdb.tdb
 
    smb ports = $port
@@ -207,6 +215,18 @@ write_conf() {
    create mask = 0664
    directory mask = 0775
 EOF
+  if [[ "$profile" == guest ]]; then
+    mkdir -p "$dir/public"
+    chmod 0777 "$dir/public"
+    cat >>"$dir/smb.conf" <<EOF
+
+[public]
+   path = $dir/public
+   read only = no
+   guest ok = yes
+   force user = $SMB_USER
+EOF
+  fi
 }
 
 ensure_unix_user() {
@@ -238,7 +258,7 @@ cmd_start() {
   smbd="$(find_bin smbd)" || die "smbd not found (apt-get install samba)"
   smbpasswd="$(find_bin smbpasswd)" || die "smbpasswd not found (apt-get install samba)"
   case "$profile" in
-    default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt) ;;
+    default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm | guest) ;;
     *) die "unknown profile '$profile'" ;;
   esac
 

@@ -95,6 +95,7 @@ internal static class CliApp
         {
             Credentials = credentials,
             RequireSigning = options.RequireSigning,
+            RequireEncryption = options.RequireEncryption,
             LoggerFactory = loggerFactory,
         };
         if (options.MinDialect is { } min)

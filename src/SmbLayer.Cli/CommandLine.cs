@@ -24,6 +24,9 @@ internal sealed record CliOptions
     public SmbDialect? MaxDialect { get; init; }
     public bool RequireSigning { get; init; }
 
+    /// <summary><c>--encrypt</c>: encrypt everything; fail if the server cannot.</summary>
+    public bool RequireEncryption { get; init; }
+
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
@@ -147,6 +150,7 @@ internal static class CommandLineParser
         return name switch
         {
             "--sign" => options with { RequireSigning = true },
+            "--encrypt" => options with { RequireEncryption = true },
             "--no-pass" => options with { NoPassword = true },
             "--verbose" => options with { Verbosity = options.Verbosity + 1 },
             "--help" => options with { ShowHelp = true },
@@ -155,7 +159,7 @@ internal static class CommandLineParser
         };
     }
 
-    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--no-pass" or "--verbose" or "--help" or "--version";
+    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
 
     private static CliOptions ParseShortOptions(CliOptions options, IReadOnlyList<string> args, ref int index)
     {

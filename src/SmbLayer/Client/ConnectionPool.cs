@@ -7,7 +7,8 @@ using SmbLayer.Transport;
 namespace SmbLayer.Client;
 
 /// <summary>What makes two uses able to share one connection: the server and the security options.</summary>
-internal readonly record struct ConnectionKey(string Host, int Port, SmbDialect MinDialect, SmbDialect MaxDialect, bool RequireSigning);
+internal readonly record struct ConnectionKey(string Host, int Port, SmbDialect MinDialect, SmbDialect MaxDialect, bool RequireSigning,
+    bool RequireEncryption = false, string Ciphers = "");
 
 /// <summary>
 /// The client's connections, shared and refcounted (DESIGN §2). Each pooled connection also
@@ -46,7 +47,8 @@ internal sealed class ConnectionPool : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
         var credentials = CredentialsFor(path);
-        var key = new ConnectionKey(path.Host.ToLowerInvariant(), path.Port, _options.MinDialect, _options.MaxDialect, _options.RequireSigning);
+        var key = new ConnectionKey(path.Host.ToLowerInvariant(), path.Port, _options.MinDialect, _options.MaxDialect, _options.RequireSigning,
+            _options.RequireEncryption, _options.Ciphers is { } c ? string.Join(",", c) : "");
         var entry = await GetConnectionAsync(key, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -88,6 +90,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 MinDialect = key.MinDialect,
                 MaxDialect = key.MaxDialect,
                 RequireSigning = key.RequireSigning,
+                Ciphers = _options.Ciphers?.Select(c => (CipherId)c).ToArray(),
                 ConnectTimeout = _options.ConnectTimeout,
                 RequestTimeout = _options.RequestTimeout,
                 ClientGuid = _clientGuid,
@@ -370,7 +373,7 @@ internal sealed class PooledConnection : IAsyncDisposable
             if (!_sessions.TryGetValue(userKey, out var session))
             {
                 session = await SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
-                    allowGuest: false, _loggerFactory, cancellationToken).ConfigureAwait(false);
+                    _options.AllowGuest, _loggerFactory, cancellationToken, _options.RequireEncryption).ConfigureAwait(false);
                 lock (_sessions)
                 {
                     _sessions[userKey] = session;

@@ -18,6 +18,26 @@ public sealed class SmbClientOptions
     /// <summary>Require message signing even if the server does not.</summary>
     public bool RequireSigning { get; set; }
 
+    /// <summary>
+    /// Encrypt every request (SMB 3.x). A server that cannot (dialect below 3.0, or no common cipher) is
+    /// refused with <see cref="SmbSecurityException"/> before any credential is sent. Without this option,
+    /// sessions and shares still encrypt when the server requires it.
+    /// </summary>
+    public bool RequireEncryption { get; set; }
+
+    /// <summary>
+    /// Ciphers offered in SMB 3.1.1, preferred first; null (the default) offers AES-128-GCM, AES-128-CCM,
+    /// AES-256-GCM, AES-256-CCM in that order. 3.0 and 3.0.2 always use AES-128-CCM.
+    /// </summary>
+    public IReadOnlyList<SmbCipher>? Ciphers { get; set; }
+
+    /// <summary>
+    /// Accept a session the server logs on as guest even though credentials were given. Off by default:
+    /// a server that maps a bad user or password to guest is refused with <see cref="SmbAuthenticationException"/>.
+    /// (An anonymous session is asked for with <see cref="SmbCredentials.Anonymous"/>.)
+    /// </summary>
+    public bool AllowGuest { get; set; }
+
     /// <summary>Time allowed for the TCP connect of one attempt.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

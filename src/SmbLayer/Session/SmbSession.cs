@@ -7,9 +7,9 @@ namespace SmbLayer.Session;
 
 /// <summary>
 /// An authenticated SMB session on one connection (MS-SMB2 §3.2.4.2.3, §3.2.5.3): NTLMv2 in
-/// SPNEGO, key derivation for the negotiated dialect, and the signer every request of the
-/// session goes through. The object survives reconnects: <see cref="RecoverAsync"/> sets up a
-/// new session with PreviousSessionId and swaps the id and the keys in place.
+/// SPNEGO, key derivation for the negotiated dialect, the signer and (3.x) the cipher every
+/// request of the session goes through. The object survives reconnects: <see cref="RecoverAsync"/>
+/// sets up a new session with PreviousSessionId and swaps the id and the keys in place.
 /// </summary>
 internal sealed class SmbSession : IAsyncDisposable
 {
@@ -19,20 +19,30 @@ internal sealed class SmbSession : IAsyncDisposable
     private readonly string _workstation;
     private readonly bool _requireSigning;
     private readonly bool _allowGuest;
+    private readonly bool _requireEncryption;
     private SessionSigner? _signer;
+    private SessionTransform? _transform;
     private ulong _sessionId;
     private bool _signingRequired;
     private int _loggedOff;
 
-    private SmbSession(SmbConnection connection, SmbCredentials credentials, string workstation, bool requireSigning, bool allowGuest, ILogger logger)
+    private SmbSession(SmbConnection connection, SmbCredentials credentials, string workstation, bool requireSigning, bool allowGuest,
+        bool requireEncryption, ILogger logger)
     {
         Connection = connection;
         Credentials = credentials;
         _workstation = workstation;
         _requireSigning = requireSigning;
         _allowGuest = allowGuest;
+        _requireEncryption = requireEncryption;
         _logger = logger;
     }
+
+    /// <summary>
+    /// Test hook: called with the keys of every session as they are derived, so tests can look for them
+    /// in logs and messages. Null (nothing is called) outside tests.
+    /// </summary>
+    internal static Action<Smb3SessionKeys>? KeysDerivedObserver { get; set; }
 
     public SmbConnection Connection { get; }
     public SmbCredentials Credentials { get; }
@@ -40,31 +50,58 @@ internal sealed class SmbSession : IAsyncDisposable
     public bool SigningRequired => _signingRequired;
     public bool IsGuest { get; private set; }
 
+    /// <summary>Every request of the session goes out encrypted (the server's ENCRYPT_DATA session flag, or the caller required it).</summary>
+    public bool EncryptData { get; private set; }
+
+    /// <summary>True when the session has cipher keys (3.x with a common cipher), so a share that requires encryption can be used.</summary>
+    public bool CanEncrypt => _transform is not null;
+
+    /// <summary>The cipher in use or available, for diagnostics and tests.</summary>
+    public CipherId Cipher => _transform?.Cipher ?? CipherId.None;
+
     /// <summary>The signer requests of this session use, or null when the session does not sign.</summary>
     public IMessageSigner? Signer => _signingRequired ? _signer : null;
 
     /// <summary>The signing algorithm in use, for diagnostics and tests.</summary>
     public SigningAlgorithm? SigningAlgorithm => _signingRequired ? _signer?.Algorithm : null;
 
-    /// <summary>A request context for session-level requests (no tree).</summary>
-    public RequestContext Context(uint treeId = 0) => new() { SessionId = SessionId, TreeId = treeId, Signer = Signer };
+    /// <summary>
+    /// A request context for this session. Encrypted requests (the session's or the share's EncryptData)
+    /// are not signed: the cipher's tag protects them (MS-SMB2 §3.2.4.1.8).
+    /// </summary>
+    public RequestContext Context(uint treeId = 0, bool encrypt = false) => Encrypted(encrypt)
+        ? new() { SessionId = SessionId, TreeId = treeId, Transform = _transform }
+        : new() { SessionId = SessionId, TreeId = treeId, Signer = Signer };
 
     /// <summary>
-    /// TREE_CONNECT is always signed on 3.1.1 for a session with a key (MS-SMB2 §3.2.4.2.4), even
-    /// when the session does not otherwise sign; Samba refuses an unsigned one with ACCESS_DENIED.
+    /// TREE_CONNECT goes encrypted when the session encrypts; otherwise it is always signed on 3.1.1 for a
+    /// session with a key (MS-SMB2 §3.2.4.2.4), even when the session does not otherwise sign; Samba
+    /// refuses an unsigned one with ACCESS_DENIED.
     /// </summary>
-    public RequestContext TreeConnectContext(bool duringSetup) => new()
-    {
-        SessionId = SessionId,
-        Signer = Signer ?? (Connection.Negotiated?.Dialect == SmbDialect.Smb311 && !IsGuest ? _signer : null),
-        DuringSetup = duringSetup,
-    };
+    public RequestContext TreeConnectContext(bool duringSetup) => EncryptData
+        ? new() { SessionId = SessionId, Transform = _transform, DuringSetup = duringSetup }
+        : new()
+        {
+            SessionId = SessionId,
+            Signer = Signer ?? (Connection.Negotiated?.Dialect == SmbDialect.Smb311 && !IsGuest ? _signer : null),
+            DuringSetup = duringSetup,
+        };
+
+    /// <summary>A context that always signs when the session has a key (VALIDATE_NEGOTIATE_INFO must be signed), or encrypts when the session does.</summary>
+    public RequestContext SignedContext(uint treeId, bool encrypt) => Encrypted(encrypt)
+        ? Context(treeId, encrypt: true)
+        : new() { SessionId = SessionId, TreeId = treeId, Signer = Signer ?? _signer };
+
+    /// <summary>True when the session has a key to sign with.</summary>
+    public bool HasSigningKey => _signer is not null;
+
+    private bool Encrypted(bool encrypt) => (EncryptData || encrypt) && _transform is not null;
 
     /// <summary>Runs SESSION_SETUP to completion.</summary>
     public static async Task<SmbSession> SetupAsync(SmbConnection connection, SmbCredentials credentials, string workstation,
-        bool requireSigning, bool allowGuest, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        bool requireSigning, bool allowGuest, ILoggerFactory loggerFactory, CancellationToken cancellationToken, bool requireEncryption = false)
     {
-        var session = new SmbSession(connection, credentials, workstation, requireSigning, allowGuest, loggerFactory.CreateLogger<SmbSession>());
+        var session = new SmbSession(connection, credentials, workstation, requireSigning, allowGuest, requireEncryption, loggerFactory.CreateLogger<SmbSession>());
         await session.AuthenticateAsync(previousSessionId: 0, duringSetup: false, cancellationToken).ConfigureAwait(false);
         return session;
     }
@@ -80,6 +117,10 @@ internal sealed class SmbSession : IAsyncDisposable
     {
         var negotiated = Connection.Negotiated ?? throw new InvalidOperationException("SESSION_SETUP before NEGOTIATE.");
         var dialect = negotiated.Dialect;
+        if (_requireEncryption)
+        {
+            ThrowIfCannotEncrypt(Connection, negotiated, Credentials);
+        }
         using var authenticator = Credentials.IsAnonymous
             ? SpnegoNtlmAuthenticator.CreateAnonymous(_workstation)
             : new SpnegoNtlmAuthenticator(Credentials.UserName, Credentials.Domain, Credentials.Password, _workstation);
@@ -137,11 +178,20 @@ internal sealed class SmbSession : IAsyncDisposable
 
             var signingRequired = !guestOrNull && (_requireSigning || negotiated.ServerRequiresSigning);
             SessionSigner? signer = null;
+            SessionTransform? transform = null;
             var sessionKey = authenticator.SessionKey;
+            var cipher = negotiated.Cipher;
             if (!sessionKey.IsEmpty && !guestOrNull)
             {
-                using var keys = Smb3KeyDerivation.Derive(sessionKey, dialect, preauth is null ? default : preauth.Value);
+                // AES-256 ciphers take 32-byte keys derived from the full session key (MS-SMB2 §3.2.5.3.1).
+                using var keys = Smb3KeyDerivation.Derive(sessionKey, dialect, preauth is null ? default : preauth.Value,
+                    cipher is CipherId.Aes256Ccm or CipherId.Aes256Gcm ? 32 : 16, sessionKey);
+                KeysDerivedObserver?.Invoke(keys);
                 signer = new SessionSigner(Smb2Signer.Create(SigningAlgorithmFor(negotiated), keys.SigningKey));
+                if (cipher != CipherId.None && keys.EncryptionKey.Length > 0)
+                {
+                    transform = new SessionTransform(sessionId, new Smb3Cipher(cipher, keys.EncryptionKey, keys.DecryptionKey));
+                }
                 // MS-SMB2 §3.2.5.3.1: the final response of a 3.x session setup is signed with the new key; verify it.
                 if (response.Header.IsSigned)
                 {
@@ -149,12 +199,14 @@ internal sealed class SmbSession : IAsyncDisposable
                     if (!signer.Verify(copy))
                     {
                         signer.Dispose();
+                        transform?.Dispose();
                         throw new SmbProtocolException("Bad signature on the final SESSION_SETUP response.");
                     }
                 }
                 else if (signingRequired && dialect.IsSmb3())
                 {
                     signer.Dispose();
+                    transform?.Dispose();
                     throw new SmbProtocolException("The final SESSION_SETUP response is not signed although signing is required.");
                 }
             }
@@ -162,15 +214,57 @@ internal sealed class SmbSession : IAsyncDisposable
             {
                 throw new SmbSecurityException("Signing was required but this session has no key (guest or anonymous).");
             }
-            var old = Interlocked.Exchange(ref _signer, signer);
+            // Encryption for the whole session: the server asks for it (SMB2_SESSION_FLAG_ENCRYPT_DATA, 3.x only) or the caller does.
+            var encryptData = _requireEncryption || (final.EncryptData && dialect.IsSmb3());
+            if (encryptData && transform is null)
+            {
+                signer?.Dispose();
+                throw new SmbSecurityException(final.EncryptData
+                    ? $"Server {Connection.Host}:{Connection.Port} requires encryption for this session, but no cipher is available (dialect {dialect.ToDisplay()}, cipher {cipher})."
+                    : $"Encryption was required, but the session on {Connection.Host}:{Connection.Port} has no cipher keys (guest or anonymous, or no common cipher).");
+            }
+            if (transform is not null)
+            {
+                Connection.RegisterTransform(transform);
+            }
+            // Swap in the new identity and keys (a no-op swap of nulls on the first setup).
+            var oldSigner = Interlocked.Exchange(ref _signer, signer);
+            var oldTransform = Interlocked.Exchange(ref _transform, transform);
             _signingRequired = signingRequired;
             IsGuest = guestOrNull;
+            EncryptData = encryptData;
             Volatile.Write(ref _sessionId, sessionId);
-            old?.Dispose();
-            _logger.LogInformation("Session 0x{SessionId:X} {Verb} for {User} on {Host}:{Port} (signing {Signing})",
+            oldSigner?.Dispose();
+            if (oldTransform is not null)
+            {
+                Connection.UnregisterTransform(oldTransform);
+                oldTransform.Dispose();
+            }
+            _logger.LogInformation("Session 0x{SessionId:X} {Verb} for {User} on {Host}:{Port} (signing {Signing}, encryption {Encryption})",
                 sessionId, previousSessionId == 0 ? "set up" : $"re-established (was 0x{previousSessionId:X})",
-                Credentials.ToString(), Connection.Host, Connection.Port, signingRequired ? signer?.Algorithm.ToString() : "off");
+                Credentials.ToString(), Connection.Host, Connection.Port, signingRequired ? signer?.Algorithm.ToString() : "off",
+                encryptData ? cipher.ToString() : "off");
             return;
+        }
+    }
+
+    /// <summary>Refuses, before any credential goes out, a session that was required to encrypt but cannot.</summary>
+    private static void ThrowIfCannotEncrypt(SmbConnection connection, NegotiatedParameters negotiated, SmbCredentials credentials)
+    {
+        if (!negotiated.Dialect.IsSmb3())
+        {
+            throw new SmbSecurityException(
+                $"Encryption was required, but {connection.Host}:{connection.Port} negotiated SMB {negotiated.Dialect.ToDisplay()}, which has no encryption (SMB 3.0 or later is needed).");
+        }
+        if (negotiated.Cipher == CipherId.None)
+        {
+            throw new SmbSecurityException(negotiated.Dialect == SmbDialect.Smb311
+                ? $"Encryption was required, but {connection.Host}:{connection.Port} accepted none of the ciphers offered."
+                : $"Encryption was required, but {connection.Host}:{connection.Port} does not support encryption (no SMB2_GLOBAL_CAP_ENCRYPTION).");
+        }
+        if (credentials.IsAnonymous)
+        {
+            throw new SmbSecurityException("Encryption was required, but an anonymous session has no keys to encrypt with.");
         }
     }
 
@@ -203,5 +297,10 @@ internal sealed class SmbSession : IAsyncDisposable
             _logger.LogDebug("LOGOFF of session 0x{SessionId:X} failed: {Reason}", SessionId, ex.Message);
         }
         Interlocked.Exchange(ref _signer, null)?.Dispose();
+        if (Interlocked.Exchange(ref _transform, null) is { } transform)
+        {
+            Connection.UnregisterTransform(transform);
+            transform.Dispose();
+        }
     }
 }

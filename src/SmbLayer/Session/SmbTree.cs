@@ -32,6 +32,10 @@ internal sealed class SmbTree : IAsyncDisposable
         _logger = logger;
     }
 
+    /// <summary>Requests on this tree go encrypted: the session encrypts, or the share requires it (SMB2_SHAREFLAG_ENCRYPT_DATA).</summary>
+    /// <summary>Requests on this tree go encrypted: the session encrypts, or the share requires it (SMB2_SHAREFLAG_ENCRYPT_DATA).</summary>
+    public bool EncryptData => Session.EncryptData || (ShareFlags & ShareFlags.EncryptData) != 0;
+
     public SmbSession Session { get; }
     public SmbConnection Connection => Session.Connection;
     public string Share { get; }
@@ -59,11 +63,13 @@ internal sealed class SmbTree : IAsyncDisposable
     public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null)
     {
         var smb3 = Connection.Negotiated?.Dialect.IsSmb3() == true;
+        var plain = Session.Context(TreeId, EncryptData);
         return new RequestContext
         {
-            SessionId = Session.SessionId,
-            TreeId = TreeId,
-            Signer = Session.Signer,
+            SessionId = plain.SessionId,
+            TreeId = plain.TreeId,
+            Signer = plain.Signer,
+            Transform = plain.Transform,
             ChannelSequence = smb3 ? (ushort)Connection.Generation : (ushort)0,
             Flags = replay && smb3 ? Smb2HeaderFlags.ReplayOperation : Smb2HeaderFlags.None,
             DuringSetup = duringSetup,
@@ -80,8 +86,10 @@ internal sealed class SmbTree : IAsyncDisposable
         }
         var (treeId, parsed) = await TreeConnectAsync(session, host, share, duringSetup: false, cancellationToken).ConfigureAwait(false);
         var logger = loggerFactory.CreateLogger<SmbTree>();
-        logger.LogDebug("Tree 0x{TreeId:X} connected to \\\\{Host}\\{Share}", treeId, host, share);
-        return new SmbTree(session, host, share, treeId, parsed, breaks, logger);
+        var tree = new SmbTree(session, host, share, treeId, parsed, breaks, logger);
+        logger.LogDebug("Tree 0x{TreeId:X} connected to \\\\{Host}\\{Share} (encryption {Encryption})", treeId, host, share, tree.EncryptData ? "on" : "off");
+        await NegotiateValidation.ValidateIfNeededAsync(tree, logger, cancellationToken).ConfigureAwait(false);
+        return tree;
     }
 
     private static async Task<(uint, TreeConnectResponse)> TreeConnectAsync(SmbSession session, string host, string share, bool duringSetup, CancellationToken cancellationToken)
@@ -89,7 +97,14 @@ internal sealed class SmbTree : IAsyncDisposable
         var path = $@"\\{host}\{share}";
         using var response = await session.Connection.SendAsync(new TreeConnectRequest(path), session.TreeConnectContext(duringSetup), cancellationToken).ConfigureAwait(false);
         response.ThrowIfFailed($"Connecting to share '{share}' on {host}");
-        return (response.Header.TreeId, TreeConnectResponse.Parse(response.Message));
+        var parsed = TreeConnectResponse.Parse(response.Message);
+        if (parsed.EncryptData && !session.CanEncrypt)
+        {
+            // MS-SMB2 §3.2.5.5: a share that requires encryption is unusable without cipher keys.
+            throw new SmbSecurityException($"Share '{share}' on {host} requires encryption, but this session cannot encrypt " +
+                $"(dialect {session.Connection.Negotiated?.Dialect.ToDisplay()}, {(session.IsGuest ? "guest session" : "no common cipher")}).");
+        }
+        return (response.Header.TreeId, parsed);
     }
 
     /// <summary>After a reconnect (session already recovered): TREE_CONNECT again and take the new TreeId.</summary>

@@ -10,6 +10,9 @@ internal sealed record ConnectionSettings
     public SmbDialect MinDialect { get; init; } = SmbDialect.Smb202;
     public SmbDialect MaxDialect { get; init; } = SmbDialect.Smb311;
     public bool RequireSigning { get; init; }
+    /// <summary>Ciphers offered in 3.1.1, preferred first; null means the default order (GCM first). Tests pin one here.</summary>
+    public IReadOnlyList<CipherId>? Ciphers { get; init; }
+
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
 

@@ -87,6 +87,21 @@ internal sealed class CreditManager
     }
 
     /// <summary>Adds credits the server granted and wakes waiters that can now proceed.</summary>
+    /// <summary>
+    /// True when no credit is left and no request is in flight: nothing the server sends can grant more,
+    /// so the connection can never send again (a server must not leave a client without credits, MS-SMB2 §3.3.1.2).
+    /// </summary>
+    public bool IsStarved
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _balance <= 0 && _inFlight == 0;
+            }
+        }
+    }
+
     public void Grant(int credits) => OnReceived(credits, requestFinished: false);
 
     /// <summary>

@@ -28,6 +28,26 @@ internal sealed record NegotiatedParameters
     /// <summary>3.1.1: signing algorithm chosen by the server; null means the dialect default.</summary>
     public ushort? SigningAlgorithmId { get; init; }
 
+    /// <summary>Capabilities the client sent in NEGOTIATE (repeated in VALIDATE_NEGOTIATE_INFO).</summary>
+    public uint ClientCapabilities { get; init; }
+
+    /// <summary>SecurityMode the client sent in NEGOTIATE.</summary>
+    public ushort ClientSecurityMode { get; init; }
+
+    /// <summary>Dialects the client offered, in the order sent.</summary>
+    public IReadOnlyList<SmbDialect> OfferedDialects { get; init; } = [];
+
+    /// <summary>
+    /// The cipher sessions on this connection encrypt with: the server's choice in 3.1.1; AES-128-CCM on
+    /// 3.0/3.0.2 when the server announced SMB2_GLOBAL_CAP_ENCRYPTION; <see cref="CipherId.None"/> otherwise.
+    /// </summary>
+    public CipherId Cipher => Dialect switch
+    {
+        SmbDialect.Smb311 => (Protocol.CipherId)CipherId,
+        SmbDialect.Smb300 or SmbDialect.Smb302 when (Capabilities & 0x00000040) != 0 => Protocol.CipherId.Aes128Ccm,
+        _ => Protocol.CipherId.None,
+    };
+
     /// <summary>Server requires signing (SMB2_NEGOTIATE_SIGNING_REQUIRED).</summary>
     public bool ServerRequiresSigning => (SecurityMode & 0x0002) != 0;
 

@@ -11,6 +11,9 @@ internal sealed class RequestContext
     /// <summary>Signs the request and verifies the response when not null.</summary>
     public IMessageSigner? Signer { get; init; }
 
+    /// <summary>Encrypts the request (and requires an encrypted response) when not null; signing is then skipped.</summary>
+    public IMessageTransform? Transform { get; init; }
+
     /// <summary>Extra header flags (e.g. DFS, replay).</summary>
     public Smb2HeaderFlags Flags { get; init; }
 

@@ -16,6 +16,16 @@ internal sealed partial class SmbConnection
     internal static readonly Smb2SigningAlgorithmId[] OfferedSigningAlgorithms =
         [Smb2SigningAlgorithmId.AesGmac, Smb2SigningAlgorithmId.AesCmac, Smb2SigningAlgorithmId.HmacSha256];
 
+    /// <summary>
+    /// Ciphers offered in 3.1.1 by default, preferred first (MS-SMB2 §2.2.3.1.2): GCM before CCM (faster, and
+    /// what current servers prefer), AES-128 before AES-256 (the 128-bit keys are what NTLM's 16-byte session key
+    /// fully backs).
+    /// </summary>
+    internal static readonly CipherId[] DefaultCiphers = [CipherId.Aes128Gcm, CipherId.Aes128Ccm, CipherId.Aes256Gcm, CipherId.Aes256Ccm];
+
+    /// <summary>The ciphers this connection offers: the caller's list (or the default), less any the runtime cannot do.</summary>
+    private CipherId[] OfferedCiphers => [.. (Settings.Ciphers ?? DefaultCiphers).Where(Security.Smb3Cipher.IsSupported)];
+
     /// <summary>Connects, negotiates, and marks the connection Ready.</summary>
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
@@ -58,11 +68,13 @@ internal sealed partial class SmbConnection
         {
             Dialects = dialects,
             SecurityMode = SecurityMode.SigningEnabled | (Settings.RequireSigning ? SecurityMode.SigningRequired : 0),
+            // SMB2_GLOBAL_CAP_ENCRYPTION asks a 3.0/3.0.2 server for AES-128-CCM; 3.1.1 uses the cipher context instead.
             Capabilities = dialects[0] >= SmbDialect.Smb300
-                ? GlobalCapabilities.Leasing | GlobalCapabilities.LargeMtu
+                ? GlobalCapabilities.Leasing | GlobalCapabilities.LargeMtu | (OfferedCiphers.Length > 0 ? GlobalCapabilities.Encryption : 0)
                 : dialects[0] >= SmbDialect.Smb210 ? GlobalCapabilities.Leasing | GlobalCapabilities.LargeMtu : GlobalCapabilities.None,
             ClientGuid = Settings.ClientGuid,
             PreauthSalt = offers311 ? RandomNumberGenerator.GetBytes(PreauthSaltSize) : null,
+            Ciphers = offers311 ? OfferedCiphers : [],
             SigningAlgorithms = offers311 ? OfferedSigningAlgorithms : [],
         };
         byte[]? sentBytes = null;
@@ -95,6 +107,10 @@ internal sealed partial class SmbConnection
             {
                 throw new SmbProtocolException($"Server chose signing algorithm {chosen}, which was not offered.");
             }
+            if (dialect == SmbDialect.Smb311 && parsed.Cipher is { } cipher && cipher != CipherId.None && !request.Ciphers.Contains(cipher))
+            {
+                throw new SmbProtocolException($"Server chose cipher {cipher}, which was not offered.");
+            }
             var negotiated = new NegotiatedParameters
             {
                 Dialect = dialect,
@@ -108,10 +124,13 @@ internal sealed partial class SmbConnection
                 PreauthMessages = dialect == SmbDialect.Smb311 ? [sentBytes!, response.Message.ToArray()] : [],
                 CipherId = (ushort)(parsed.Cipher ?? CipherId.None),
                 SigningAlgorithmId = parsed.SigningAlgorithm is { } s ? (ushort)s : null,
+                ClientCapabilities = (uint)request.Capabilities,
+                ClientSecurityMode = (ushort)request.SecurityMode,
+                OfferedDialects = dialects,
             };
-            _logger.LogInformation("Negotiated SMB {Dialect} with {Host}:{Port} (max read {MaxRead}, max write {MaxWrite}, signing {Signing})",
+            _logger.LogInformation("Negotiated SMB {Dialect} with {Host}:{Port} (max read {MaxRead}, max write {MaxWrite}, signing {Signing}, cipher {Cipher})",
                 dialect.ToDisplay(), Host, Port, negotiated.MaxReadSize, negotiated.MaxWriteSize,
-                negotiated.ServerRequiresSigning ? "required" : "enabled");
+                negotiated.ServerRequiresSigning ? "required" : "enabled", negotiated.Cipher);
             return negotiated;
         }
     }

@@ -117,6 +117,13 @@ internal sealed partial class SmbConnection
     /// <summary>Dispatches every message of a frame; takes ownership of <paramref name="frame"/>.</summary>
     private void ProcessFrame(Link link, byte[] frame, int length)
     {
+        ulong? decryptedFor = null;
+        if (length >= 4 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(frame) == TransformProtocolId)
+        {
+            // Encrypted: decrypt, then handle the plaintext like any other frame (a nested TRANSFORM is refused below).
+            (frame, length, var sessionId) = DecryptFrame(frame, length);
+            decryptedFor = sessionId;
+        }
         var span = frame.AsSpan(0, length);
         if (span.Length >= 4)
         {
@@ -125,7 +132,7 @@ internal sealed partial class SmbConnection
             {
                 ArrayPool<byte>.Shared.Return(frame);
                 throw new SmbProtocolException(protocolId == TransformProtocolId
-                    ? "Received an encrypted (TRANSFORM) message, but no encryption is in use on this connection."
+                    ? "Received a TRANSFORM header inside an encrypted message."
                     : "Received a compressed message, but compression was not negotiated.");
             }
         }
@@ -137,7 +144,7 @@ internal sealed partial class SmbConnection
         var first = _family.FirstMessageLength(span);
         if (first == length)
         {
-            DispatchMessage(link, frame, 0, length);
+            DispatchMessage(link, frame, 0, length, decryptedFor);
             return;
         }
         // A compound response: give each member its own buffer so each can be released on its own.
@@ -153,7 +160,7 @@ internal sealed partial class SmbConnection
                 }
                 var copy = ArrayPool<byte>.Shared.Rent(messageLength);
                 span.Slice(offset, messageLength).CopyTo(copy);
-                DispatchMessage(link, copy, 0, messageLength);
+                DispatchMessage(link, copy, 0, messageLength, decryptedFor);
                 offset += messageLength;
             }
         }
@@ -163,8 +170,11 @@ internal sealed partial class SmbConnection
         }
     }
 
-    /// <summary>Handles one message; takes ownership of <paramref name="buffer"/>.</summary>
-    private void DispatchMessage(Link link, byte[] buffer, int offset, int length)
+    /// <summary>
+    /// Handles one message; takes ownership of <paramref name="buffer"/>. <paramref name="decryptedFor"/> is the
+    /// session whose key decrypted it, or null for a plaintext message.
+    /// </summary>
+    private void DispatchMessage(Link link, byte[] buffer, int offset, int length, ulong? decryptedFor)
     {
         var message = buffer.AsSpan(offset, length);
         IncomingMessageInfo info;
@@ -179,6 +189,12 @@ internal sealed partial class SmbConnection
         }
         // Interim replies and notifications grant credits but end no request; a final reply ends one.
         link.Credits.OnReceived(info.CreditsGranted, requestFinished: !info.IsInterim && !info.IsServerInitiated);
+        if (!info.IsInterim && !info.IsServerInitiated && link.Credits.IsStarved)
+        {
+            // Otherwise every later request would wait for credits forever.
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new SmbProtocolException($"Server granted no credits with the response to MessageId {info.MessageId} and none are left; the connection cannot send again.");
+        }
 
         if (info.IsServerInitiated)
         {
@@ -211,7 +227,13 @@ internal sealed partial class SmbConnection
             }
             return;
         }
-        if (pending.Context.Signer is { } signer)
+        if (EncryptionViolation(info, message, pending, decryptedFor) is { } violation)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new SmbProtocolException(violation);
+        }
+        // MS-SMB2 §3.2.5.1.3: an encrypted message carries no signature; decryption authenticated it.
+        if (decryptedFor is null && pending.Context.Signer is { } signer)
         {
             SmbProtocolException? bad = null;
             if (!info.IsSigned && !MayBeUnsigned((NtStatus)info.Status))

@@ -72,9 +72,10 @@ internal sealed partial class SmbConnection
 
     private static int FrameLength(OutgoingItem item)
     {
+        var overhead = DirectTcp.FrameHeaderSize + (TransformOf(item)?.Overhead ?? 0);
         if (item.Members is null)
         {
-            return DirectTcp.FrameHeaderSize + Smb2Header.Size + CancelBodySize;
+            return overhead + Smb2Header.Size + CancelBodySize;
         }
         var total = 0;
         for (var i = 0; i < item.Members.Length; i++)
@@ -82,7 +83,7 @@ internal sealed partial class SmbConnection
             var size = Smb2Header.Size + item.Members[i].Body.BodySize;
             total += i < item.Members.Length - 1 ? Align8(size) : size;
         }
-        return DirectTcp.FrameHeaderSize + total;
+        return overhead + total;
     }
 
     private static int Align8(int value) => (value + 7) & ~7;
@@ -91,7 +92,17 @@ internal sealed partial class SmbConnection
     private void Serialize(OutgoingItem item, Span<byte> frame)
     {
         DirectTcp.WriteFrameHeader(frame, frame.Length - DirectTcp.FrameHeaderSize);
-        var messages = frame[DirectTcp.FrameHeaderSize..];
+        if (TransformOf(item) is { } transform)
+        {
+            SerializeEncrypted(item, transform, frame[DirectTcp.FrameHeaderSize..]);
+            return;
+        }
+        SerializeMessages(item, frame[DirectTcp.FrameHeaderSize..]);
+    }
+
+    /// <summary>Writes the messages of one frame (no Direct TCP header): a CANCEL, or requests padded and chained for compounds, each signed.</summary>
+    private void SerializeMessages(OutgoingItem item, Span<byte> messages)
+    {
         if (item.Members is null)
         {
             WriteCancel(item.CancelTarget!, messages);

@@ -24,6 +24,8 @@ public abstract class ClientConformanceTests
 
     protected virtual bool RequireSigning => false;
 
+    protected virtual bool RequireEncryption => false;
+
     /// <summary>A unique folder per test so tests sharing one server never collide.</summary>
     private string NewFolder([System.Runtime.CompilerServices.CallerMemberName] string name = "")
     {
@@ -37,6 +39,7 @@ public abstract class ClientConformanceTests
         Credentials = new SmbCredentials(Server.UserName, password ?? Server.Password),
         MaxDialect = ClientMaxDialect,
         RequireSigning = RequireSigning,
+        RequireEncryption = RequireEncryption,
     });
 
     [SambaFact]
@@ -247,4 +250,17 @@ public sealed class MaxSmb300ConformanceTests(MaxSmb3_00SambaFixture fixture) : 
 public sealed class MaxSmb302ConformanceTests(MaxSmb3_02SambaFixture fixture) : ClientConformanceTests(fixture)
 {
     protected override SmbDialect ExpectedDialect => SmbDialect.Smb302;
+}
+
+[Collection(SambaCollections.EncryptionRequired)]
+public sealed class EncryptionRequiredConformanceTests(EncryptionRequiredSambaFixture fixture) : ClientConformanceTests(fixture)
+{
+    protected override SmbDialect ExpectedDialect => SmbDialect.Smb311;
+}
+
+[Collection(SambaCollections.MaxSmb3_00)]
+public sealed class ClientRequiresEncryptionSmb300ConformanceTests(MaxSmb3_00SambaFixture fixture) : ClientConformanceTests(fixture)
+{
+    protected override SmbDialect ExpectedDialect => SmbDialect.Smb300;
+    protected override bool RequireEncryption => true;
 }

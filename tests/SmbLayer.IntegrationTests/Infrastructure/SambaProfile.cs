@@ -20,6 +20,21 @@ public enum SambaProfile
 
     /// <summary>Like <see cref="Default"/> with <c>server smb encrypt = required</c>.</summary>
     EncryptionRequired,
+
+    /// <summary><see cref="EncryptionRequired"/> with <c>server smb3 encryption algorithms = AES-128-CCM</c> only.</summary>
+    EncryptAes128Ccm,
+
+    /// <summary><see cref="EncryptionRequired"/> with AES-128-GCM only.</summary>
+    EncryptAes128Gcm,
+
+    /// <summary><see cref="EncryptionRequired"/> with AES-256-CCM only.</summary>
+    EncryptAes256Ccm,
+
+    /// <summary><see cref="EncryptionRequired"/> with AES-256-GCM only.</summary>
+    EncryptAes256Gcm,
+
+    /// <summary>Like <see cref="Default"/> with <c>map to guest = bad user</c> and a guest-ok share <c>public</c>.</summary>
+    Guest,
 }
 
 internal static class SambaProfileExtensions
@@ -33,6 +48,11 @@ internal static class SambaProfileExtensions
         SambaProfile.MaxSmb3_00 => "smb3_00",
         SambaProfile.MaxSmb3_02 => "smb3_02",
         SambaProfile.EncryptionRequired => "encrypt",
+        SambaProfile.EncryptAes128Ccm => "encrypt_aes128ccm",
+        SambaProfile.EncryptAes128Gcm => "encrypt_aes128gcm",
+        SambaProfile.EncryptAes256Ccm => "encrypt_aes256ccm",
+        SambaProfile.EncryptAes256Gcm => "encrypt_aes256gcm",
+        SambaProfile.Guest => "guest",
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, null),
     };
 

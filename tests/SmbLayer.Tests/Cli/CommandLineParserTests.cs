@@ -84,6 +84,17 @@ public class CommandLineParserTests
     }
 
     [Fact]
+    public void Parse_Encrypt_SetsRequireEncryptionAndReachesClientOptions()
+    {
+        var options = CommandLineParser.Parse(["put", "a.bin", "smb://h/s/", "--encrypt"]);
+
+        Assert.True(options.RequireEncryption);
+        Assert.False(CommandLineParser.Parse(["ls", "smb://h/s"]).RequireEncryption);
+        Assert.True(CliApp.BuildClientOptions(options, new SmbCredentials("u", "p"), null).RequireEncryption);
+        Assert.Throws<UsageException>(() => CommandLineParser.Parse(["ls", "smb://h/s", "--encrypt=yes"]));
+    }
+
+    [Fact]
     public void Parse_ShortOptionsAfterCommand_AreRead()
     {
         var options = CommandLineParser.Parse(["get", "smb://h/s/f", "-U", "bob", "-A", "auth.txt", "-N", "-v", "out"]);

@@ -27,7 +27,7 @@ internal sealed class ScriptedPeer : IAsyncDisposable
     public static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Starts a peer and a connection to it, marked Ready as if 3.1.1 with large MTU had been negotiated.</summary>
-    public static async Task<(SmbConnection Connection, ScriptedPeer Peer)> StartAsync(ConnectionSettings? settings = null, bool largeMtu = true)
+    public static async Task<(SmbConnection Connection, ScriptedPeer Peer)> StartAsync(ConnectionSettings? settings = null, bool largeMtu = true, bool markReady = true)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -38,6 +38,10 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         await connection.ConnectAsync(CancellationToken.None);
         peer._socket = await accept.WaitAsync(StepTimeout);
         peer._stream = new NetworkStream(peer._socket, ownsSocket: true);
+        if (!markReady)
+        {
+            return (connection, peer); // the test runs NEGOTIATE itself
+        }
         connection.MarkReady(new NegotiatedParameters { Dialect = SmbDialect.Smb311, Capabilities = largeMtu ? 0x4u : 0u, MaxReadSize = 8 << 20, MaxWriteSize = 8 << 20 });
         return (connection, peer);
     }
@@ -64,6 +68,17 @@ internal sealed class ScriptedPeer : IAsyncDisposable
             }
             offset = end;
         }
+    }
+
+    /// <summary>Reads one frame and returns its bytes after the Direct TCP header, unparsed (e.g. a TRANSFORM message).</summary>
+    public async Task<byte[]> ReadRawFrameAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? StepTimeout);
+        var header = new byte[4];
+        await _stream!.ReadExactlyAsync(header, cts.Token);
+        var frame = new byte[(int)BinaryPrimitives.ReadUInt32BigEndian(header)];
+        await _stream.ReadExactlyAsync(frame, cts.Token);
+        return frame;
     }
 
     /// <summary>Reads one frame that must hold exactly one message.</summary>

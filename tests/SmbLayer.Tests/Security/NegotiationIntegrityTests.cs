@@ -1,0 +1,130 @@
+using System.Buffers.Binary;
+using Microsoft.Extensions.Logging.Abstractions;
+using SmbLayer.Protocol;
+using SmbLayer.Session;
+using SmbLayer.Tests.Transport;
+using SmbLayer.Transport;
+
+namespace SmbLayer.Tests.Security;
+
+/// <summary>
+/// A man in the middle who alters the unsigned NEGOTIATE is caught: on 3.1.1 by the pre-auth integrity hash
+/// (the server signs the final SESSION_SETUP response with a key derived from what it saw), on 3.0/3.0.2 by
+/// FSCTL_VALIDATE_NEGOTIATE_INFO. Each tampered case has an untampered twin that succeeds, so the failure is
+/// the tampering and not the scripted server.
+/// </summary>
+public class NegotiationIntegrityTests
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+    private const string User = "administrator";
+    private const string Domain = "SUT311";
+    private const string Password = "Password01!";
+    private const int NegotiateCapabilitiesOffset = 64 + 8;
+
+    private static async Task<(SmbConnection, ScriptedPeer, ScriptedSmbServer)> StartAsync(SmbDialect min, SmbDialect max)
+    {
+        var (connection, peer) = await ScriptedPeer.StartAsync(new ConnectionSettings { MinDialect = min, MaxDialect = max }, markReady: false);
+        return (connection, peer, new ScriptedSmbServer(peer, User, Domain, Password));
+    }
+
+    /// <summary>What a man in the middle could do: clear the client's capability bits (e.g. to hide encryption support).</summary>
+    private static byte[] StripCapabilities(byte[] request)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(request.AsSpan(NegotiateCapabilitiesOffset), 0);
+        return request;
+    }
+
+    private static Task<SmbSession> SetupAsync(SmbConnection connection) =>
+        SmbSession.SetupAsync(connection, new SmbCredentials(User, Password, Domain), "WS", requireSigning: false, allowGuest: false,
+            NullLoggerFactory.Instance, CancellationToken.None);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Smb311_NegotiateTamperedInFlight_FinalSessionSetupSignatureFails(bool tampered)
+    {
+        var (connection, peer, server) = await StartAsync(SmbDialect.Smb311, SmbDialect.Smb311);
+        await using var _ = connection;
+        await using var __ = peer;
+
+        var negotiate = connection.NegotiateAsync(CancellationToken.None);
+        await server.NegotiateAsync(SmbDialect.Smb311, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu,
+            tampered ? StripCapabilities : null);
+        await negotiate.WaitAsync(Bound);
+
+        var setup = SetupAsync(connection);
+        await server.SessionSetupAsync(SmbDialect.Smb311);
+        if (!tampered)
+        {
+            var session = await setup.WaitAsync(Bound); // set up: the hashes agreed
+            peer.Abort(); // no LOGOFF exchange to script
+            await session.DisposeAsync();
+            return;
+        }
+        var ex = await Assert.ThrowsAsync<SmbProtocolException>(() => setup.WaitAsync(Bound));
+        Assert.Contains("signature", ex.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("SESSION_SETUP", ex.Message);
+    }
+
+    [Theory]
+    [InlineData(SmbDialect.Smb300, false)]
+    [InlineData(SmbDialect.Smb300, true)]
+    [InlineData(SmbDialect.Smb302, false)]
+    [InlineData(SmbDialect.Smb302, true)]
+    public async Task Smb30x_SigningRequirementStrippedFromNegotiate_ValidateNegotiateDropsConnection(SmbDialect dialect, bool tampered)
+    {
+        var (connection, peer, server) = await StartAsync(SmbDialect.Smb300, dialect);
+        await using var _ = connection;
+        await using var __ = peer;
+        const GlobalCapabilities caps = GlobalCapabilities.LargeMtu | GlobalCapabilities.Leasing;
+        var real = SecurityMode.SigningEnabled | SecurityMode.SigningRequired;
+        // The man in the middle rewrote the server's SecurityMode so the client would not sign.
+        var seenByClient = tampered ? SecurityMode.SigningEnabled : real;
+
+        var negotiate = connection.NegotiateAsync(CancellationToken.None);
+        await server.NegotiateAsync(dialect, seenByClient, caps);
+        await negotiate.WaitAsync(Bound);
+        var setup = SetupAsync(connection);
+        await server.SessionSetupAsync(dialect);
+        var session = await setup.WaitAsync(Bound);
+
+        var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
+        await server.TreeConnectAsync();
+        await server.ValidateNegotiateAsync(dialect, real, caps);
+        if (!tampered)
+        {
+            var t = await tree.WaitAsync(Bound);
+            Assert.True(connection.NegotiateValidated);
+            peer.Abort(); // no TREE_DISCONNECT / LOGOFF exchange to script
+            await t.DisposeAsync();
+            await session.DisposeAsync();
+            return;
+        }
+        var ex = await Assert.ThrowsAsync<SmbSecurityException>(() => tree.WaitAsync(Bound));
+        Assert.Contains("VALIDATE_NEGOTIATE_INFO", ex.Message);
+        Assert.Contains("security mode", ex.Message);
+        Assert.Equal(ConnectionState.Closed, connection.State);
+        await session.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Smb311_ServerPicksCipherNotOffered_IsProtocolError()
+    {
+        var (connection, peer) = await ScriptedPeer.StartAsync(
+            new ConnectionSettings { MinDialect = SmbDialect.Smb311, Ciphers = [CipherId.Aes128Gcm] }, markReady: false);
+        await using var _ = connection;
+        await using var __ = peer;
+        var negotiate = connection.NegotiateAsync(CancellationToken.None);
+        var request = await peer.ReadRequestAsync();
+        var body = new Protocol.WireTestHelpers.Le().U16(65).U16(1).U16(0x311).U16(2)
+            .Guid(Guid.NewGuid()).U32(0).U32(1 << 20).U32(1 << 20).U32(1 << 20).U64(0).U64(0)
+            .U16(0).U16(0).U32(128)
+            .U16(1).U16(38).U32(0).U16(1).U16(32).U16(1).Zeros(32).PadTo8()
+            .U16(2).U16(4).U32(0).U16(1).U16((int)CipherId.Aes256Ccm)
+            .ToArray();
+        var response = ScriptedPeer.Response(request, body: body);
+        await peer.SendMessagesAsync(response);
+        var ex = await Assert.ThrowsAsync<SmbProtocolException>(() => negotiate.WaitAsync(Bound));
+        Assert.Contains("not offered", ex.Message);
+    }
+}
