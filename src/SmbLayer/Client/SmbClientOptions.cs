@@ -73,8 +73,8 @@ public sealed class SmbClientOptions
     /// <summary>Liveness: an idle connection is probed after this much silence.</summary>
     public TimeSpan IdleProbeInterval { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Reconnect backoff cap (first attempt at once, then doubling steps with jitter up to this).</summary>
-    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>Reconnect backoff cap (first attempt at once, then doubling steps with ±25 % jitter up to this): 750 ms keeps the worst wait under 1 s.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromMilliseconds(750);
 
     /// <summary>Ask servers for durable handles on files opened as streams, so they survive reconnects.</summary>
     public bool DurableHandles { get; set; } = true;

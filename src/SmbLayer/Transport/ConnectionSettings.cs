@@ -43,7 +43,7 @@ internal sealed record ConnectionSettings
     public TimeSpan IdleProbeInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Reconnect backoff: first attempt at once, then doubling from <see cref="ReconnectInitialDelay"/> up to this cap, with jitter.</summary>
-    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromMilliseconds(750);
 
     public TimeSpan ReconnectInitialDelay { get; init; } = TimeSpan.FromMilliseconds(50);
 
