@@ -1,0 +1,93 @@
+using System.Diagnostics;
+
+namespace SmbLayer.IntegrationTests.Faults;
+
+/// <summary>DESIGN §4 against Samba: cancellations at random moments leave nothing open on the server.</summary>
+[Collection("samba-faults")]
+public sealed class CancellationTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
+{
+    [SambaFact]
+    public async Task ThousandRandomCancellations_CreateReadWriteList_NoHandleLeaks()
+    {
+        var folder = $"cancel-{Guid.NewGuid():N}";
+        Server.CreateShareDirectory(folder);
+        for (var i = 0; i < 200; i++)
+        {
+            File.WriteAllBytes(Path.Combine(Server.LocalPath(folder), $"e{i:D3}"), []);
+        }
+        var readName = NewFile("cancel-read", 4 * 1024 * 1024, out _);
+        await using var client = NewClient(SmbFailureMode.Soft, TimeSpan.FromSeconds(10));
+        await client.GetInfoAsync(Server.Url(readName));
+        var rng = new Random(20261121);
+        var outcomes = new Dictionary<string, int>();
+        var sw = Stopwatch.StartNew();
+        const int Total = 1000;
+        for (var batch = 0; batch < Total / 8 && sw.Elapsed < TimeSpan.FromMinutes(3); batch++)
+        {
+            var tasks = Enumerable.Range(0, 8).Select(i =>
+            {
+                var kind = rng.Next(4);
+                var delay = TimeSpan.FromMicroseconds(rng.Next(0, 4000));
+                return RunOneAsync(client, kind, delay, folder, readName, batch * 8 + i);
+            }).ToArray();
+            foreach (var outcome in await Task.WhenAll(tasks).WaitAsync(Bound))
+            {
+                outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+            }
+        }
+        Assert.Equal(Total, outcomes.Values.Sum());
+        Assert.True(outcomes.GetValueOrDefault("cancelled") > 0, string.Join(", ", outcomes));
+        Assert.False(outcomes.ContainsKey("error"), string.Join(", ", outcomes));
+        Console.WriteLine("MEASURE cancellations " + string.Join(", ", outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key}={o.Value}")));
+        // The connection is still healthy, and nothing is left open while the session is alive.
+        await client.GetInfoAsync(Server.Url(readName));
+        await AssertNoOpenFilesAsync();
+    }
+
+    private async Task<string> RunOneAsync(SmbClient client, int kind, TimeSpan delay, string folder, string readName, int index)
+    {
+        using var cts = new CancellationTokenSource(delay);
+        try
+        {
+            switch (kind)
+            {
+                case 0: // CREATE (and CLOSE)
+                    await (await client.OpenReadAsync(Server.Url(readName), cts.Token)).DisposeAsync();
+                    break;
+                case 1: // READ
+                    await using (var s = await client.OpenReadAsync(Server.Url(readName), CancellationToken.None))
+                    {
+                        await s.ReadAsync(new byte[1024 * 1024], cts.Token);
+                    }
+                    break;
+                case 2: // WRITE
+                    await using (var s = await client.OpenWriteAsync(Server.Url($"{folder}/w{index}.bin"), cancellationToken: CancellationToken.None))
+                    {
+                        await s.WriteAsync(new byte[2 * 1024 * 1024], cts.Token);
+                        await s.FlushAsync(cts.Token);
+                    }
+                    break;
+                default: // QUERY_DIRECTORY
+                    await foreach (var _ in client.ListAsync(Server.Url(folder), cancellationToken: cts.Token))
+                    {
+                    }
+                    break;
+            }
+            return "completed";
+        }
+        catch (OperationCanceledException)
+        {
+            return "cancelled";
+        }
+        catch (IOException ex) when (ex.InnerException is null or OperationCanceledException)
+        {
+            // A write-behind chunk cancelled by its caller is reported as not written (never as a server error).
+            return "cancelled";
+        }
+        catch (Exception ex)
+        {
+            Console.WriteLine($"unexpected {ex.GetType().Name}: {ex.Message}");
+            return "error";
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+
+namespace SmbLayer.IntegrationTests.Faults;
+
+/// <summary>Faults made on the server side or in the kernel, without the proxy: iptables DROP, the per-connection smbd killed.</summary>
+[Collection("samba-faults")]
+public sealed partial class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
+{
+    [SambaFact]
+    public async Task IptablesDrop_MidRead_Hard_CompletesAfterRuleRemoved_ByteExact()
+    {
+        var name = NewFile("iptables", 8 * 1024 * 1024, out var data);
+        await using var client = NewClient(SmbFailureMode.Hard, configure: FastLiveness);
+        var rule = new[] { "INPUT", "-i", "lo", "-p", "tcp", "--dport", Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-m", "comment", "--comment", $"smblayer-test-{Environment.ProcessId}", "-j", "DROP" };
+        var inserted = false;
+        try
+        {
+            await using var stream = await client.OpenReadAsync(Server.Url(name));
+            var back = await ReadAllAsync(stream, 1024 * 1024, async () =>
+            {
+                var (rc, _, err) = await ProcessRunner.RunAsync("iptables", ["-I", .. rule], TimeSpan.FromSeconds(10));
+                Assert.True(rc == 0, "iptables -I failed: " + err);
+                inserted = true;
+                _ = Task.Delay(TimeSpan.FromSeconds(4)).ContinueWith(async _ =>
+                {
+                    await ProcessRunner.RunAsync("iptables", ["-D", .. rule], TimeSpan.FromSeconds(10));
+                    inserted = false;
+                }, TaskScheduler.Default);
+            });
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(back));
+        }
+        finally
+        {
+            // Rules are always removed, whatever happened above.
+            while (inserted)
+            {
+                var (rc, _, _) = await ProcessRunner.RunAsync("iptables", ["-D", .. rule], TimeSpan.FromSeconds(10));
+                inserted = rc == 0;
+            }
+        }
+        await AssertNoOpenFilesAsync();
+    }
+
+    [SambaFact]
+    public async Task PerConnectionSmbdTerminated_MidWrite_Hard_ByteExact()
+    {
+        var name = $"killed-{Guid.NewGuid():N}.bin";
+        var data = RandomNumberGenerator.GetBytes(16 * 1024 * 1024);
+        await using var client = NewClient(SmbFailureMode.Hard);
+        var restored = 0;
+        client.ConnectionRestored += (_, _) => Interlocked.Increment(ref restored);
+        var handleLost = 0;
+        client.HandleLost += (_, _) => Interlocked.Increment(ref handleLost);
+        await using (var stream = await client.OpenWriteAsync(Server.Url(name)))
+        {
+            for (var offset = 0; offset < data.Length; offset += 1024 * 1024)
+            {
+                await stream.WriteAsync(data.AsMemory(offset, 1024 * 1024));
+                if (offset == 4 * 1024 * 1024)
+                {
+                    await stream.FlushAsync();
+                    var pids = await ServingProcessesAsync();
+                    Assert.NotEmpty(pids);
+                    foreach (var pid in pids)
+                    {
+                        // An orderly loss: smbd exits on SIGTERM and disconnects its durable handles.
+                        await ProcessRunner.RunAsync("kill", ["-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
+                    }
+                }
+            }
+        }
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(await File.ReadAllBytesAsync(Server.LocalPath(name))));
+        Assert.True(restored >= 1, "the connection was never lost and restored");
+        Assert.Equal(0, handleLost);
+        await AssertNoOpenFilesAsync();
+    }
+
+    /// <summary>The smbd processes that hold an established connection on the server's port (the per-connection children).</summary>
+    private async Task<List<int>> ServingProcessesAsync()
+    {
+        var (_, output, _) = await ProcessRunner.RunAsync("ss", ["-tnpH", "state", "established", "sport", "=", $":{Server.Port}"], TimeSpan.FromSeconds(10));
+        return SmbdPid().Matches(output).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+            .Where(pid => pid != Server.ProcessId).Distinct().ToList();
+    }
+
+    [GeneratedRegex("\"smbd\",pid=(\\d+)")]
+    private static partial Regex SmbdPid();
+}
