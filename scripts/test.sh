@@ -28,10 +28,10 @@ install_samba() {
   fi
   log "installing samba and smbclient"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba smbclient iptables iproute2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba smbclient iptables iproute2 pv
 }
 
-if ! have_tool smbd || ! have_tool smbclient || ! have_tool iptables || ! have_tool ss; then
+if ! have_tool smbd || ! have_tool smbclient || ! have_tool iptables || ! have_tool ss || ! have_tool pv; then
   install_samba || log "could not install Samba; integration tests will be skipped (or fail with CI=true)"
 fi
 

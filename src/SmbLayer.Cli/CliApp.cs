@@ -96,6 +96,8 @@ internal static class CliApp
             Credentials = credentials,
             RequireSigning = options.RequireSigning,
             RequireEncryption = options.RequireEncryption,
+            FailureMode = options.FailureMode ?? SmbFailureMode.Soft,
+            SoftTimeout = options.SoftTimeout ?? TimeSpan.FromSeconds(30),
             LoggerFactory = loggerFactory,
         };
         if (options.MinDialect is { } min)

@@ -27,6 +27,12 @@ internal sealed record CliOptions
     /// <summary><c>--encrypt</c>: encrypt everything; fail if the server cannot.</summary>
     public bool RequireEncryption { get; init; }
 
+    /// <summary><c>--hard</c> / <c>--soft SECONDS</c>: what calls do while the connection is down; null keeps the library default (soft, 30 s).</summary>
+    public SmbFailureMode? FailureMode { get; init; }
+
+    /// <summary>The <c>--soft</c> timeout.</summary>
+    public TimeSpan? SoftTimeout { get; init; }
+
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
@@ -142,6 +148,8 @@ internal static class CommandLineParser
                 return options with { MinDialect = ParseDialect(name, TakeValue(name, inlineValue, args, ref index)) };
             case "--max-dialect":
                 return options with { MaxDialect = ParseDialect(name, TakeValue(name, inlineValue, args, ref index)) };
+            case "--soft":
+                return options with { FailureMode = SmbFailureMode.Soft, SoftTimeout = ParseSeconds(name, TakeValue(name, inlineValue, args, ref index)) };
         }
         if (inlineValue is not null && IsKnownLongFlag(name))
         {
@@ -150,6 +158,7 @@ internal static class CommandLineParser
         return name switch
         {
             "--sign" => options with { RequireSigning = true },
+            "--hard" => options with { FailureMode = SmbFailureMode.Hard, SoftTimeout = null },
             "--encrypt" => options with { RequireEncryption = true },
             "--no-pass" => options with { NoPassword = true },
             "--verbose" => options with { Verbosity = options.Verbosity + 1 },
@@ -159,7 +168,17 @@ internal static class CommandLineParser
         };
     }
 
-    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
+    private static TimeSpan ParseSeconds(string option, string text)
+    {
+        if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            || seconds <= 0 || seconds > 24 * 3600 || double.IsNaN(seconds))
+        {
+            throw new UsageException($"bad number of seconds '{text}' for {option} (expected a positive number, e.g. 5 or 0.5)");
+        }
+        return TimeSpan.FromSeconds(seconds);
+    }
+
+    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
 
     private static CliOptions ParseShortOptions(CliOptions options, IReadOnlyList<string> args, ref int index)
     {

@@ -58,7 +58,11 @@ internal static class HelpText
                                      D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1
                   --sign             require message signing
                   --encrypt          encrypt all traffic (SMB 3.x); fail if the server cannot
-                  -v, --verbose      log to stderr (-vv: more) and show stack traces
+                  --hard             if the server goes away, wait (reconnecting) until it is back
+                  --soft SECONDS     if the server goes away, give up once the connection has been
+                                     unusable this long (default: soft, 30 s); see docs/SEMANTICS.md
+                  -v, --verbose      log to stderr with timestamps, connection state changes included
+                                     (-vv: more), and show stack traces
                   -h, --help         show this help
                   --version          show the version
 

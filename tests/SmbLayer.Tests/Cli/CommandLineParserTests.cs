@@ -84,6 +84,45 @@ public class CommandLineParserTests
     }
 
     [Fact]
+    public void Parse_Hard_SetsHardModeAndReachesClientOptions()
+    {
+        var options = CommandLineParser.Parse(["--hard", "cat", "smb://h/s/f"]);
+        Assert.Equal(SmbFailureMode.Hard, options.FailureMode);
+        Assert.Equal(SmbFailureMode.Hard, CliApp.BuildClientOptions(options, new SmbCredentials("u", "p"), null).FailureMode);
+    }
+
+    [Fact]
+    public void Parse_Soft_SetsSoftTimeoutAndReachesClientOptions()
+    {
+        var options = CommandLineParser.Parse(["cat", "smb://h/s/f", "--soft", "5"]);
+        Assert.Equal(SmbFailureMode.Soft, options.FailureMode);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.SoftTimeout);
+        var client = CliApp.BuildClientOptions(options, new SmbCredentials("u", "p"), null);
+        Assert.Equal(SmbFailureMode.Soft, client.FailureMode);
+        Assert.Equal(TimeSpan.FromSeconds(5), client.SoftTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(0.5), CommandLineParser.Parse(["cat", "smb://h/s/f", "--soft=0.5"]).SoftTimeout);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-3")]
+    [InlineData("soon")]
+    [InlineData("NaN")]
+    public void Parse_SoftWithBadSeconds_IsUsageError(string value)
+    {
+        var error = Assert.Throws<UsageException>(() => CommandLineParser.Parse(["cat", "smb://h/s/f", "--soft", value]));
+        Assert.Contains("--soft", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_NoModeGiven_ClientDefaultsToSoft30s()
+    {
+        var client = CliApp.BuildClientOptions(CommandLineParser.Parse(["ls", "smb://h/s"]), new SmbCredentials("u", "p"), null);
+        Assert.Equal(SmbFailureMode.Soft, client.FailureMode);
+        Assert.Equal(TimeSpan.FromSeconds(30), client.SoftTimeout);
+    }
+
+    [Fact]
     public void Parse_Encrypt_SetsRequireEncryptionAndReachesClientOptions()
     {
         var options = CommandLineParser.Parse(["put", "a.bin", "smb://h/s/", "--encrypt"]);
