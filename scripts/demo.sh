@@ -74,3 +74,26 @@ else
   echo "MISMATCH between the uploaded and the downloaded tree" >&2
   exit 1
 fi
+
+say "A transfer that survives a connection reset"
+head -c 134217728 /dev/urandom > "$SHAREDIR/big.bin"
+chmod 0644 "$SHAREDIR/big.bin"
+want=$(sha256sum < "$SHAREDIR/big.bin" | cut -d' ' -f1)
+echo "128 MiB on the server; reading it with --hard at 32 MB/s, and killing the server's connection process 2 s in"
+./smb --hard -v cat "$base/big.bin" 2> "$work/cat.log" | { command -v pv >/dev/null && pv -q -L 32M || cat; } > "$work/big.bin" &
+cat_pid=$!
+sleep 2
+victims=$(ss -tnpH state established sport = ":$PORT" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u | grep -vx "$PID" || true)
+for p in $victims; do
+  echo "\$ kill -TERM $p   # the smbd serving our connection"
+  kill -TERM "$p" || true
+done
+wait "$cat_pid"
+grep -E "changing from|restored|re-established" "$work/cat.log" | sed 's/^/  /'
+got=$(sha256sum < "$work/big.bin" | cut -d' ' -f1)
+if [ "$got" = "$want" ]; then
+  echo "OK: the transfer went on over a new connection and the 128 MiB arrived byte for byte"
+else
+  echo "MISMATCH after the reset" >&2
+  exit 1
+fi
