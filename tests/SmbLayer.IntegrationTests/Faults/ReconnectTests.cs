@@ -43,6 +43,43 @@ public sealed class ReconnectTests(FaultsSambaFixture fixture) : FaultTestBase(f
     }
 
     [SambaFact]
+    public async Task Reset_NonDurableHandle_HandleLost_OnlyItsUsersFail()
+    {
+        var name = NewFile("lost", 48 * 1024 * 1024, out _);
+        var other = NewFile("other", 1000, out _);
+        await using var proxy = FaultProxy.Start(Server.Port);
+        await using var client = NewClient(SmbFailureMode.Hard, configure: o => o.DurableHandles = false);
+        var lostEvents = new List<SmbHandleLostEventArgs>();
+        client.HandleLost += (_, e) => { lock (lostEvents) { lostEvents.Add(e); } };
+        var writeName = $"lost-write-{Guid.NewGuid():N}.bin";
+        await using var reader = await client.OpenReadAsync(Url(proxy, name));
+        var writer = await client.OpenWriteAsync(Url(proxy, writeName));
+        await reader.ReadExactlyAsync(new byte[64 * 1024]);
+        await writer.WriteAsync(new byte[100]);
+        proxy.ResetAll();
+
+        // The handle's own users get a typed handle-lost error on their next call (after what was already read ahead)...
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            var buffer = new byte[1024 * 1024];
+            while (await reader.ReadAsync(buffer) > 0)
+            {
+            }
+        });
+        Assert.True(error is SmbHandleLostException, error.ToString());
+        // ...data handed to a write that was never acknowledged is reported as not written (here on Dispose)...
+        var notWritten = await Assert.ThrowsAsync<IOException>(async () => await writer.DisposeAsync());
+        Assert.Contains("not known to be written", notWritten.Message, StringComparison.Ordinal);
+        // ...and nobody else fails: the connection and other files are fine.
+        Assert.Equal(1000, (await client.GetInfoAsync(Url(proxy, other))).Size);
+        lock (lostEvents)
+        {
+            Assert.Contains(lostEvents, e => e.Path == name);
+        }
+        await AssertNoOpenFilesAsync();
+    }
+
+    [SambaFact]
     public async Task Reset_MidWrite_Hard_DurableHandleReclaimed_ByteExact()
     {
         var name = $"reset-write-{Guid.NewGuid():N}.bin";

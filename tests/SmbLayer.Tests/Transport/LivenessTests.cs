@@ -77,6 +77,21 @@ public class LivenessTests
     }
 
     [Fact]
+    public async Task IdleConnection_ProbedAfterIdleInterval_NotBefore()
+    {
+        var settings = new ConnectionSettings { IdleProbeInterval = TimeSpan.FromMilliseconds(800), ProbeDelay = TimeSpan.FromMilliseconds(100) };
+        var (connection, peer) = await ScriptedPeer.StartAsync(settings);
+        await using var _ = connection;
+        await using var __ = peer;
+        // Nothing outstanding: the short busy-probe delay does not apply, only the idle interval.
+        Assert.True(await peer.IsQuietAsync(TimeSpan.FromMilliseconds(500)));
+        var probe = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Echo, probe.Header.Command);
+        await peer.ReplyAsync(probe, credits: 1);
+        Assert.Equal(ConnectionState.Ready, connection.State);
+    }
+
+    [Fact]
     public async Task StatusPending_Repeated_ExtendsExpiry_ButNeverUnbounded()
     {
         var settings = new ConnectionSettings { MaxPendingExtensions = 3 };
