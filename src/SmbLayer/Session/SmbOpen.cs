@@ -73,6 +73,44 @@ internal sealed class SmbOpen : IAsyncDisposable
         return parsed.DataLength;
     }
 
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/> and hands over the
+    /// response buffer itself (no copy): the caller owns the result and disposes it once done
+    /// with <see cref="ReadData.Data"/>. End of file is an empty result.
+    /// </summary>
+    public async Task<ReadData> ReadBufferAsync(long offset, int length, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        var request = new ReadRequest(FileId, offset, length);
+        var response = await Connection.SendAsync(request, Tree.Context, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return ToReadData(response, length, $"Reading '{Name}' at offset {offset}");
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Checks a READ response and wraps its data; takes ownership of <paramref name="response"/> on success.</summary>
+    internal static ReadData ToReadData(SmbResponse response, int requested, string what)
+    {
+        if (response.Status == NtStatus.EndOfFile)
+        {
+            response.Dispose();
+            return default;
+        }
+        response.ThrowIfFailed(what);
+        var parsed = ReadResponse.Parse(response.Message);
+        if (parsed.DataLength > requested)
+        {
+            throw new SmbProtocolException($"READ returned {parsed.DataLength} bytes for a request of {requested}.");
+        }
+        return new ReadData(response, parsed.DataOffset, parsed.DataLength);
+    }
+
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="offset"/> in one request; returns the count the server took.</summary>
     public async Task<int> WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
@@ -170,4 +208,14 @@ internal sealed class SmbOpen : IAsyncDisposable
             throw new ObjectDisposedException(nameof(SmbOpen), $"'{Name}' is closed.");
         }
     }
+}
+
+/// <summary>The data of one READ response, still in the transport's pooled buffer; dispose to return it.</summary>
+internal readonly struct ReadData(SmbResponse? response, int offset, int length) : IDisposable
+{
+    public int Length => length;
+
+    public ReadOnlyMemory<byte> Data => response is null ? ReadOnlyMemory<byte>.Empty : response.MessageMemory.Slice(offset, length);
+
+    public void Dispose() => response?.Dispose();
 }
