@@ -26,7 +26,8 @@ cases="${BENCH_CASES:-get_1g put_1g ls_10k put_small get_small get_signed get_en
 smb_bin="${SMB_BIN:-}"
 if [[ -z "$smb_bin" ]]; then
   echo "# publishing the smb CLI (Release) into bench/.out" >&2
-  dotnet publish "$root/src/SmbLayer.Cli/SmbLayer.Cli.csproj" -c Release -o "$root/bench/.out" -v q --nologo >&2
+  dotnet publish "$root/src/SmbLayer.Cli/SmbLayer.Cli.csproj" -c Release -r linux-x64 --self-contained false \
+    -o "$root/bench/.out" -v q --nologo >&2
   smb_bin="$root/bench/.out/smb"
 fi
 
@@ -148,7 +149,7 @@ gib_of() {
 
 results=()
 for name in $cases; do
-  if [[ "$name" == get_encrypted ]] && ! grep -rqs "TransformHeader\|Smb3Encrypt" "$root/src/SmbLayer"; then
+  if [[ "$name" == get_encrypted ]] && ! "$smb_bin" --help 2>&1 | grep -q -- "--encrypt"; then
     results+=("$(printf '%-14s %s' "$name" 'skipped: the client has no encryption yet')")
     continue
   fi

@@ -24,6 +24,9 @@ internal sealed record CliOptions
     public SmbDialect? MaxDialect { get; init; }
     public bool RequireSigning { get; init; }
 
+    /// <summary><c>-r</c>: get and put copy a whole directory tree.</summary>
+    public bool Recursive { get; init; }
+
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
@@ -45,8 +48,8 @@ internal static class CommandLineParser
     public static readonly CommandSpec[] Commands =
     [
         new("ls", 1, 1, "ls URL", "list a directory (type, size, modification time, name); the last component may be a pattern like *.txt"),
-        new("get", 1, 2, "get URL [LOCALFILE|-]", "download a file; default local name is the remote name, '-' writes to stdout"),
-        new("put", 2, 2, "put LOCALFILE|- URL", "upload a file; a URL ending in '/' (or a share root) names a directory to put it in"),
+        new("get", 1, 2, "get [-r] URL [LOCALFILE|-]", "download a file; default local name is the remote name, '-' writes to stdout; -r downloads a directory tree (into LOCALFILE, or into a directory of the remote name inside it when it exists)"),
+        new("put", 2, 2, "put [-r] LOCALFILE|- URL", "upload a file; a URL ending in '/' (or a share root) names a directory to put it in; -r uploads a directory tree"),
         new("cat", 1, 1, "cat URL", "write a remote file to stdout"),
         new("rm", 1, 1, "rm URL", "delete a file"),
         new("mkdir", 1, 1, "mkdir URL", "create a directory"),
@@ -147,6 +150,7 @@ internal static class CommandLineParser
         return name switch
         {
             "--sign" => options with { RequireSigning = true },
+            "--recursive" => options with { Recursive = true },
             "--no-pass" => options with { NoPassword = true },
             "--verbose" => options with { Verbosity = options.Verbosity + 1 },
             "--help" => options with { ShowHelp = true },
@@ -155,7 +159,7 @@ internal static class CommandLineParser
         };
     }
 
-    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--no-pass" or "--verbose" or "--help" or "--version";
+    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--no-pass" or "--verbose" or "--help" or "--version";
 
     private static CliOptions ParseShortOptions(CliOptions options, IReadOnlyList<string> args, ref int index)
     {
@@ -173,6 +177,9 @@ internal static class CommandLineParser
                     break;
                 case 'N':
                     options = options with { NoPassword = true };
+                    break;
+                case 'r':
+                    options = options with { Recursive = true };
                     break;
                 case 'U':
                 case 'A':

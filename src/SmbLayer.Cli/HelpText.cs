@@ -57,6 +57,7 @@ internal static class HelpText
                   --max-dialect D    highest dialect offered (default 3.1.1)
                                      D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1
                   --sign             require message signing
+                  -r, --recursive    get and put copy a directory tree, many files at once
                   -v, --verbose      log to stderr (-vv: more) and show stack traces
                   -h, --help         show this help
                   --version          show the version
