@@ -73,7 +73,7 @@ public sealed partial class SmbClient
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
         RequireShare(remoteDirectory);
         var root = Path.GetFullPath(localDirectory);
-        var files = new List<string>();
+        var files = new List<(string Path, long Size)>();
         var directories = 0;
         var pending = new Queue<string>();
         pending.Enqueue("");
@@ -92,17 +92,17 @@ public sealed partial class SmbClient
                 }
                 else
                 {
-                    files.Add(child);
+                    files.Add((child, entry.Size));
                 }
             }
         }
         long bytes = 0;
         await Parallel.ForEachAsync(files, Bounded(maxConcurrency, cancellationToken), async (f, ct) =>
         {
-            var target = new FileStream(LocalPath(root, f), FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1);
+            var target = new FileStream(LocalPath(root, f.Path), FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1);
             await using (target.ConfigureAwait(false))
             {
-                Interlocked.Add(ref bytes, await DownloadAsync(Child(remoteDirectory, f), target, null, ct).ConfigureAwait(false));
+                Interlocked.Add(ref bytes, await DownloadCoreAsync(Child(remoteDirectory, f.Path), target, null, f.Size, ct).ConfigureAwait(false));
             }
         }).ConfigureAwait(false);
         return new SmbDirectoryTransfer(files.Count, directories, bytes);

@@ -289,7 +289,11 @@ public sealed partial class SmbClient
     /// small file takes one round trip; a larger one is then opened again and streamed from where
     /// that READ stopped, with several large READs in flight.
     /// </summary>
-    public async Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    public Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        DownloadCoreAsync(path, destination, progress, sizeHint: -1, cancellationToken);
+
+    /// <param name="sizeHint">The size a listing reported (-1: unknown); the first READ asks for no more, so the server allocates no more.</param>
+    private async Task<long> DownloadCoreAsync(SmbPath path, Stream destination, IProgress<long>? progress, long sizeHint, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(destination);
         RequireFilePath(path);
@@ -299,6 +303,11 @@ public sealed partial class SmbClient
         using (var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false))
         {
             asked = Math.Min(SmallFileLimit, lease.Tree.CompoundPayloadLimit(otherMembers: 2));
+            if (sizeHint >= 0)
+            {
+                // A file that grew since it was listed comes back short of its end and is streamed on below.
+                asked = (int)Math.Min(asked, Math.Max(sizeHint, 1));
+            }
             using var responses = await lease.Tree.CreateCompoundAsync(ReadOpenRequest(path),
                 [new ReadRequest(Smb2FileId.Related, 0, asked)], cancellationToken).ConfigureAwait(false);
             size = responses.Create.EndOfFile;
