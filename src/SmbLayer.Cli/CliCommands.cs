@@ -189,10 +189,13 @@ internal sealed class CliCommands(
             // "ls file" shows that file, as ls(1) does.
             entries.Add(await fs.GetInfoAsync(url, cancellationToken));
         }
+        // One write for the whole listing: Console.Out flushes on every call, and 10,000 system calls show.
+        var text = new System.Text.StringBuilder(entries.Count * 64);
         foreach (var line in FormatListing(entries))
         {
-            await stdout.WriteLineAsync(line);
+            text.Append(line).Append(stdout.NewLine);
         }
+        await stdout.WriteAsync(text.ToString());
     }
 
     private async Task StatAsync(ISmbFileSystem fs, SmbPath url)
