@@ -85,7 +85,15 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         timeout.CancelAfter(Settings.ConnectTimeout);
         try
         {
-            await socket.ConnectAsync(Host, Port, timeout.Token).ConfigureAwait(false);
+            // An address literal connects directly: the host-name overload goes through name resolution first (tens of ms at start-up).
+            if (System.Net.IPAddress.TryParse(Host, out var address))
+            {
+                await socket.ConnectAsync(new System.Net.IPEndPoint(address, Port), timeout.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(Host, Port, timeout.Token).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
