@@ -18,8 +18,12 @@ internal sealed class CliCommands(
 {
     private const int LocalFileBufferSize = 1024 * 1024;
 
-    public (SmbPath CredentialUrl, Func<ISmbFileSystem, Task> Run) Plan(string command, IReadOnlyList<string> args)
+    public (SmbPath CredentialUrl, Func<ISmbFileSystem, Task> Run) Plan(string command, IReadOnlyList<string> args, bool recursive = false)
     {
+        if (recursive && command is not ("get" or "put"))
+        {
+            throw new UsageException($"-r applies to get and put, not to '{command}'");
+        }
         // Credentials come from the URL as written; the operations get it without them.
         var urlText = command == "put" ? args[1] : args[0];
         var url = CliPaths.ParseUrl(urlText);
@@ -27,6 +31,8 @@ internal sealed class CliCommands(
         Func<ISmbFileSystem, Task> run = command switch
         {
             "ls" => fs => ListAsync(fs, target),
+            "get" when recursive => PlanGetTree(urlText, target, args.Count > 1 ? args[1] : null),
+            "put" when recursive => PlanPutTree(args[0], urlText, target),
             "get" => PlanGet(urlText, target, args.Count > 1 ? args[1] : null),
             "put" => PlanPut(args[0], urlText, target),
             "cat" => PlanCat(urlText, target),
@@ -108,6 +114,31 @@ internal sealed class CliCommands(
         };
     }
 
+    private Func<ISmbFileSystem, Task> PlanGetTree(string urlText, SmbPath remote, string? localArg)
+    {
+        RequirePath("get -r", urlText, remote);
+        if (localArg == "-")
+        {
+            throw new UsageException("'get -r' writes a directory tree and cannot write to stdout");
+        }
+        var localPath = Path.GetFullPath(CliPaths.ResolveGetTarget(localArg, remote));
+        if (File.Exists(localPath))
+        {
+            throw new UsageException($"'{localPath}' is a file; get -r needs a directory");
+        }
+        return fs => fs.DownloadDirectoryAsync(remote, localPath, cancellationToken);
+    }
+
+    private Func<ISmbFileSystem, Task> PlanPutTree(string localDirectory, string urlText, SmbPath url)
+    {
+        if (!Directory.Exists(localDirectory))
+        {
+            throw new UsageException($"'{localDirectory}' is not a directory; put -r copies a directory tree");
+        }
+        var remote = CliPaths.ResolvePutTarget(urlText, url, Path.GetFullPath(localDirectory));
+        return fs => fs.UploadDirectoryAsync(localDirectory, remote, cancellationToken);
+    }
+
     private bool ShowProgress => progressAllowed && !environment.IsErrorRedirected;
 
     private async Task DownloadToFileAsync(ISmbFileSystem fs, SmbPath remote, string localPath)
@@ -158,10 +189,13 @@ internal sealed class CliCommands(
             // "ls file" shows that file, as ls(1) does.
             entries.Add(await fs.GetInfoAsync(url, cancellationToken));
         }
+        // One write for the whole listing: Console.Out flushes on every call, and 10,000 system calls show.
+        var text = new System.Text.StringBuilder(entries.Count * 64);
         foreach (var line in FormatListing(entries))
         {
-            await stdout.WriteLineAsync(line);
+            text.Append(line).Append(stdout.NewLine);
         }
+        await stdout.WriteAsync(text.ToString());
     }
 
     private async Task StatAsync(ISmbFileSystem fs, SmbPath url)

@@ -33,6 +33,9 @@ internal sealed record CliOptions
     /// <summary>The <c>--soft</c> timeout.</summary>
     public TimeSpan? SoftTimeout { get; init; }
 
+    /// <summary><c>-r</c>: get and put copy a whole directory tree.</summary>
+    public bool Recursive { get; init; }
+
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
@@ -54,8 +57,8 @@ internal static class CommandLineParser
     public static readonly CommandSpec[] Commands =
     [
         new("ls", 1, 1, "ls URL", "list a directory (type, size, modification time, name); the last component may be a pattern like *.txt"),
-        new("get", 1, 2, "get URL [LOCALFILE|-]", "download a file; default local name is the remote name, '-' writes to stdout"),
-        new("put", 2, 2, "put LOCALFILE|- URL", "upload a file; a URL ending in '/' (or a share root) names a directory to put it in"),
+        new("get", 1, 2, "get [-r] URL [LOCALFILE|-]", "download a file; default local name is the remote name, '-' writes to stdout; -r downloads a directory tree (into LOCALFILE, or into a directory of the remote name inside it when it exists)"),
+        new("put", 2, 2, "put [-r] LOCALFILE|- URL", "upload a file; a URL ending in '/' (or a share root) names a directory to put it in; -r uploads a directory tree"),
         new("cat", 1, 1, "cat URL", "write a remote file to stdout"),
         new("rm", 1, 1, "rm URL", "delete a file"),
         new("mkdir", 1, 1, "mkdir URL", "create a directory"),
@@ -160,6 +163,7 @@ internal static class CommandLineParser
             "--sign" => options with { RequireSigning = true },
             "--hard" => options with { FailureMode = SmbFailureMode.Hard, SoftTimeout = null },
             "--encrypt" => options with { RequireEncryption = true },
+            "--recursive" => options with { Recursive = true },
             "--no-pass" => options with { NoPassword = true },
             "--verbose" => options with { Verbosity = options.Verbosity + 1 },
             "--help" => options with { ShowHelp = true },
@@ -178,7 +182,7 @@ internal static class CommandLineParser
         return TimeSpan.FromSeconds(seconds);
     }
 
-    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
+    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
 
     private static CliOptions ParseShortOptions(CliOptions options, IReadOnlyList<string> args, ref int index)
     {
@@ -196,6 +200,9 @@ internal static class CommandLineParser
                     break;
                 case 'N':
                     options = options with { NoPassword = true };
+                    break;
+                case 'r':
+                    options = options with { Recursive = true };
                     break;
                 case 'U':
                 case 'A':

@@ -57,6 +57,7 @@ internal static class HelpText
                   --max-dialect D    highest dialect offered (default 3.1.1)
                                      D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1
                   --sign             require message signing
+                  -r, --recursive    get and put copy a directory tree, many files at once
                   --encrypt          encrypt all traffic (SMB 3.x); fail if the server cannot
                   --hard             if the server goes away, wait (reconnecting) until it is back
                   --soft SECONDS     if the server goes away, give up once the connection has been

@@ -17,6 +17,10 @@ internal interface ISmbFileSystem : IAsyncDisposable
 
     /// <param name="newPath">Path inside the share, '/' separated, no leading slash.</param>
     Task RenameAsync(SmbPath path, string newPath, CancellationToken cancellationToken);
+
+    Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath path, CancellationToken cancellationToken);
+
+    Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath path, string localDirectory, CancellationToken cancellationToken);
 }
 
 internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
@@ -46,6 +50,12 @@ internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
 
     public Task RenameAsync(SmbPath path, string newPath, CancellationToken cancellationToken) =>
         client.RenameAsync(path, newPath, replaceIfExists: false, cancellationToken);
+
+    public Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath path, CancellationToken cancellationToken) =>
+        client.UploadDirectoryAsync(localDirectory, path, SmbClient.DefaultTransferConcurrency, cancellationToken);
+
+    public Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath path, string localDirectory, CancellationToken cancellationToken) =>
+        client.DownloadDirectoryAsync(path, localDirectory, SmbClient.DefaultTransferConcurrency, cancellationToken);
 
     public ValueTask DisposeAsync() => client.DisposeAsync();
 }

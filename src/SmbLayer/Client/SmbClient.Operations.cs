@@ -205,31 +205,44 @@ public sealed partial class SmbClient
         }
     }
 
-    public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken = default)
+    /// <summary>One round trip: CREATE + QUERY_INFO (FileNetworkOpenInformation) + CLOSE as a related compound.</summary>
+    public async Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken = default)
     {
         RequireShare(path);
-        // The CREATE response carries times, sizes and attributes: no QUERY_INFO round trip needed.
-        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        EnterPolicy();
+        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        using var responses = await lease.Tree.CreateCompoundAsync(new CreateRequest(path.WirePath)
         {
             DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
-        }, open =>
+        }, [QueryInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileNetworkOpenInformation, FileNetworkOpenInformation.Size)],
+            cancellationToken).ConfigureAwait(false);
+        responses.ThrowIfAnyFailed($"Querying information of '{path.Path}'");
+        var query = QueryInfoResponse.Parse(responses[1].Message);
+        var r = FileNetworkOpenInformation.Parse(responses[1].Message[query.OutputBufferRange]);
+        return new SmbFileInfo
         {
-            var r = open.CreateResponse;
-            return Task.FromResult(new SmbFileInfo
-            {
-                Name = path.Name,
-                Path = path.Path,
-                Size = r.EndOfFile,
-                AllocationSize = r.AllocationSize,
-                Attributes = r.FileAttributes,
-                CreationTime = FileTime.ToDateTimeOffset(r.CreationTime),
-                LastAccessTime = FileTime.ToDateTimeOffset(r.LastAccessTime),
-                LastWriteTime = FileTime.ToDateTimeOffset(r.LastWriteTime),
-                ChangeTime = FileTime.ToDateTimeOffset(r.ChangeTime),
-            });
-        }, cancellationToken);
+            Name = path.Name,
+            Path = path.Path,
+            Size = r.EndOfFile,
+            AllocationSize = r.AllocationSize,
+            Attributes = r.FileAttributes,
+            CreationTime = FileTime.ToDateTimeOffset(r.CreationTime),
+            LastAccessTime = FileTime.ToDateTimeOffset(r.LastAccessTime),
+            LastWriteTime = FileTime.ToDateTimeOffset(r.LastWriteTime),
+            ChangeTime = FileTime.ToDateTimeOffset(r.ChangeTime),
+        };
+    }
+
+    /// <summary>CREATE + <paramref name="middle"/> + CLOSE in one round trip; throws the first member's error.</summary>
+    private async Task CompoundAsync(SmbPath path, CreateRequest create, ISmb2Request? middle, string what, CancellationToken cancellationToken,
+        ReplayRule rule = ReplayRule.Always)
+    {
+        EnterPolicy();
+        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        using var responses = await lease.Tree.CreateCompoundAsync(create, middle is null ? [] : [middle], cancellationToken, rule).ConfigureAwait(false);
+        responses.ThrowIfAnyFailed(what);
     }
 
     public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken = default) =>
@@ -241,31 +254,27 @@ public sealed partial class SmbClient
     private Task DeleteAsync(SmbPath path, CreateOptions kind, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        return CompoundAsync(path, new CreateRequest(path.WirePath)
         {
             DesiredAccess = AccessMask.Delete | AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
             CreateOptions = kind,
-        }, async open =>
-        {
-            await open.SetInfoAsync(FileInformationClass.FileDispositionInformation, FileInfoBuilders.Disposition(true),
-                $"Deleting '{path.Path}'", cancellationToken).ConfigureAwait(false);
-            return true;
-        }, cancellationToken);
+        }, SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileDispositionInformation, FileInfoBuilders.Disposition(true)),
+            $"Deleting '{path.Path}'", cancellationToken, ReplayRule.Never);
     }
 
     public Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default)
     {
         RequireFilePath(path);
-        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        return CompoundAsync(path, new CreateRequest(path.WirePath)
         {
             DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Create,
             CreateOptions = CreateOptions.DirectoryFile,
             FileAttributes = FileAttributes.Directory,
-        }, _ => Task.FromResult(true), cancellationToken);
+        }, null, $"Creating directory '{path.Path}'", cancellationToken, ReplayRule.Never);
     }
 
     public Task RenameAsync(SmbPath path, string newPath, bool replaceIfExists = false, CancellationToken cancellationToken = default)
@@ -290,35 +299,130 @@ public sealed partial class SmbClient
         {
             throw new ArgumentException("The new name is empty.", nameof(newPath));
         }
-        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        return CompoundAsync(path, new CreateRequest(path.WirePath)
         {
             DesiredAccess = AccessMask.Delete | AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
-        }, async open =>
-        {
-            await open.SetInfoAsync(FileInformationClass.FileRenameInformation, FileInfoBuilders.Rename(target.WirePath, replaceIfExists),
-                $"Renaming '{path.Path}' to '{target.Path}'", cancellationToken).ConfigureAwait(false);
-            return true;
-        }, cancellationToken);
+        }, SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileRenameInformation, FileInfoBuilders.Rename(target.WirePath, replaceIfExists)),
+            $"Renaming '{path.Path}' to '{target.Path}'", cancellationToken, ReplayRule.Never);
     }
 
     public async Task<long> UploadAsync(Stream source, SmbPath path, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
         EnterPolicy();
+        RequireFilePath(path);
+        if (source.CanSeek && source.Length - source.Position <= SmallFileLimit)
+        {
+            var written = await TryUploadSmallAsync(source, path, cancellationToken).ConfigureAwait(false);
+            if (written >= 0)
+            {
+                progress?.Report(written);
+                return written;
+            }
+        }
         await using var destination = (SmbFileStream)await OpenWriteAsync(path, overwrite: true, cancellationToken).ConfigureAwait(false);
         var total = await destination.CopyFromAsync(source, progress, cancellationToken).ConfigureAwait(false);
         await destination.CloseAsync(cancellationToken).ConfigureAwait(false);
         return total;
     }
 
-    public async Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Downloads a file. The first READ goes out compounded with the CREATE and a CLOSE, so a
+    /// small file takes one round trip; a larger one is then opened again and streamed from where
+    /// that READ stopped, with several large READs in flight.
+    /// </summary>
+    public Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        DownloadCoreAsync(path, destination, progress, sizeHint: -1, cancellationToken);
+
+    /// <param name="sizeHint">The size a listing reported (-1: unknown); the first READ asks for no more, so the server allocates no more.</param>
+    private async Task<long> DownloadCoreAsync(SmbPath path, Stream destination, IProgress<long>? progress, long sizeHint, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(destination);
         EnterPolicy();
+        RequireFilePath(path);
+        int first;
+        int asked;
+        long size;
+        using (var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false))
+        {
+            asked = Math.Min(SmallFileLimit, lease.Tree.CompoundPayloadLimit(otherMembers: 2));
+            if (sizeHint >= 0)
+            {
+                // A file that grew since it was listed comes back short of its end and is streamed on below.
+                asked = (int)Math.Min(asked, Math.Max(sizeHint, 1));
+            }
+            using var responses = await lease.Tree.CreateCompoundAsync(ReadOpenRequest(path),
+                [new ReadRequest(Smb2FileId.Related, 0, asked)], cancellationToken).ConfigureAwait(false);
+            size = responses.Create.EndOfFile;
+            using var data = SmbOpen.ToReadData(responses[1], asked, $"Reading '{path.Path}' at offset 0");
+            first = data.Length;
+            if (first > 0)
+            {
+                await destination.WriteAsync(data.Data, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        progress?.Report(first);
+        if (first < asked || size <= first)
+        {
+            return first;
+        }
         await using var source = (SmbFileStream)await OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
-        return await source.CopyToAsync(destination, progress, cancellationToken).ConfigureAwait(false);
+        source.Position = first;
+        var rest = await source.CopyToAsync(destination, progress is null ? null : new OffsetProgress(progress, first), cancellationToken).ConfigureAwait(false);
+        return first + rest;
+    }
+
+    /// <summary>Files up to this size are read or written in one compound (CREATE + READ/WRITE + CLOSE).</summary>
+    private const int SmallFileLimit = 1024 * 1024;
+
+    private static CreateRequest ReadOpenRequest(SmbPath path) => new(path.WirePath)
+    {
+        DesiredAccess = ReadAccess,
+        ShareAccess = ShareAll,
+        CreateDisposition = CreateDisposition.Open,
+        CreateOptions = CreateOptions.NonDirectoryFile,
+    };
+
+    /// <summary>CREATE (overwrite) + WRITE + CLOSE in one round trip; -1 when the data does not fit one compound.</summary>
+    private async Task<long> TryUploadSmallAsync(Stream source, SmbPath path, CancellationToken cancellationToken)
+    {
+        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        var length = (int)(source.Length - source.Position);
+        if (length > lease.Tree.CompoundPayloadLimit(otherMembers: 2))
+        {
+            return -1;
+        }
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+        try
+        {
+            var n = await source.ReadAtLeastAsync(buffer.AsMemory(0, length), length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            ISmb2Request[] middle = n == 0 ? [] : [new WriteRequest(Smb2FileId.Related, 0, buffer.AsMemory(0, n))];
+            using var responses = await lease.Tree.CreateCompoundAsync(new CreateRequest(path.WirePath)
+            {
+                DesiredAccess = WriteAccess,
+                ShareAccess = ShareAccess.Read,
+                CreateDisposition = CreateDisposition.OverwriteIf,
+                CreateOptions = CreateOptions.NonDirectoryFile,
+                FileAttributes = FileAttributes.Normal,
+            }, middle, cancellationToken).ConfigureAwait(false);
+            responses.ThrowIfAnyFailed($"Writing '{path.Path}'");
+            if (n > 0 && WriteResponse.Parse(responses[1].Message).Count != (uint)n)
+            {
+                throw new IOException($"The server took {WriteResponse.Parse(responses[1].Message).Count} of {n} bytes written to '{path.Path}'; the file is incomplete.");
+            }
+            return n;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private sealed class OffsetProgress(IProgress<long> inner, long offset) : IProgress<long>
+    {
+        public void Report(long value) => inner.Report(offset + value);
     }
 
     public Task SetTimesAsync(SmbPath path, DateTimeOffset? creationTime = null, DateTimeOffset? lastAccessTime = null,

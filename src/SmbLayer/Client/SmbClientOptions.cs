@@ -50,8 +50,8 @@ public sealed class SmbClientOptions
     /// <summary>Requests kept in flight by sequential reads and writes of one stream.</summary>
     public int MaxRequestsInFlightPerStream { get; set; } = 4;
 
-    /// <summary>Largest single READ or WRITE, further limited by the server's negotiated maxima.</summary>
-    public int MaxIoSize { get; set; } = 1024 * 1024;
+    /// <summary>Largest single READ or WRITE (8 MiB), further limited by the server's negotiated maxima and the credits it grants.</summary>
+    public int MaxIoSize { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>
     /// What calls do while their connection is down: <see cref="SmbFailureMode.Soft"/> (default) fails

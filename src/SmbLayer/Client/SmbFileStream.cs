@@ -6,7 +6,9 @@ namespace SmbLayer.Client;
 
 /// <summary>
 /// A <see cref="Stream"/> over an open SMB file. Sequential reads keep several READ requests
-/// in flight (read-ahead); writes are gathered into chunks of the negotiated size and several
+/// in flight (read-ahead); each answer stays in the transport's pooled receive buffer until the
+/// caller has taken its bytes (one copy, into the caller's buffer; none for
+/// <see cref="CopyToAsync(Stream, IProgress{long}?, CancellationToken)"/>). Writes are gathered into chunks of the negotiated size and several
 /// WRITEs kept in flight (write-behind). A failed write is never lost silently: it surfaces on
 /// the next Write, on Flush, or on Dispose, and the bytes it carried count as not written.
 /// </summary>
@@ -17,8 +19,8 @@ internal sealed class SmbFileStream : Stream
     private readonly bool _canRead;
     private readonly bool _canWrite;
     private readonly int _depth;
-    private readonly int _readChunk;
-    private readonly int _writeChunk;
+    private readonly int _maxReadChunk;
+    private readonly int _maxWriteChunk;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Queue<ReadChunk> _readAhead = new();
     private readonly Queue<Task> _writes = new();
@@ -27,6 +29,7 @@ internal sealed class SmbFileStream : Stream
     private long _nextReadOffset;
     private byte[]? _writeBuffer;
     private int _writeCount;
+    private int _writeTarget;
     private long _writeBufferOffset;
     private Exception? _writeFailure;
     private bool _closed;
@@ -42,9 +45,19 @@ internal sealed class SmbFileStream : Stream
         _canWrite = canWrite;
         _length = open.EndOfFile;
         _depth = Math.Max(1, options.MaxRequestsInFlightPerStream);
-        var creditCap = 65536 * (int)Math.Clamp(open.Tree.Connection.CreditHighWaterMark - 1, 1, 256);
-        _readChunk = Math.Max(4096, Math.Min(Math.Min(open.MaxReadSize, options.MaxIoSize), creditCap));
-        _writeChunk = Math.Max(4096, Math.Min(Math.Min(open.MaxWriteSize, options.MaxIoSize), creditCap));
+        _maxReadChunk = Math.Max(4096, Math.Min(open.MaxReadSize, options.MaxIoSize));
+        _maxWriteChunk = Math.Max(4096, Math.Min(open.MaxWriteSize, options.MaxIoSize));
+    }
+
+    /// <summary>
+    /// Size of the next READ or WRITE: the negotiated maximum, but never more credits than the
+    /// server has ever granted at once (less one for echo), so a request can always be sent. Samba
+    /// grants credits as they are asked for, so chunks grow to the full size after a few requests.
+    /// </summary>
+    private int ChunkSize(int max)
+    {
+        var creditCap = 65536L * Math.Clamp(_open.Tree.Connection.CreditHighWaterMark - 1, 1, 1024);
+        return (int)Math.Max(4096, Math.Min(max, creditCap));
     }
 
     public override bool CanRead => _canRead && !_closed;
@@ -99,7 +112,7 @@ internal sealed class SmbFileStream : Stream
             return 0;
         }
         var n = Math.Min(buffer.Length, chunk.Available);
-        chunk.Data.AsSpan(chunk.Consumed, n).CopyTo(buffer.Span);
+        chunk.Data.Data.Span.Slice(chunk.Consumed, n).CopyTo(buffer.Span);
         Consume(chunk, n);
         return n;
     }
@@ -113,7 +126,7 @@ internal sealed class SmbFileStream : Stream
         while (await NextChunkAsync(cancellationToken).ConfigureAwait(false) is { } chunk)
         {
             var n = chunk.Available;
-            await destination.WriteAsync(chunk.Data.AsMemory(chunk.Consumed, n), cancellationToken).ConfigureAwait(false);
+            await destination.WriteAsync(chunk.Data.Data.Slice(chunk.Consumed, n), cancellationToken).ConfigureAwait(false);
             Consume(chunk, n);
             total += n;
             progress?.Report(total);
@@ -139,10 +152,9 @@ internal sealed class SmbFileStream : Stream
             }
             TopUpReadAhead();
             head = _readAhead.Peek();
-            int received;
             try
             {
-                received = await head.Request.WaitAsync(cancellationToken).ConfigureAwait(false);
+                head.Data = await head.Request.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -153,8 +165,7 @@ internal sealed class SmbFileStream : Stream
                 await DiscardReadAheadAsync().ConfigureAwait(false);
                 throw;
             }
-            head.Received = received;
-            if (received == 0)
+            if (head.Received == 0)
             {
                 // End of file (or a file that shrank): drop what was read ahead past it.
                 await DiscardReadAheadAsync().ConfigureAwait(false);
@@ -175,9 +186,9 @@ internal sealed class SmbFileStream : Stream
         // Issue reads up to the known end of file; at or past it, one read finds out whether the file grew.
         while (_readAhead.Count < _depth && (_readAhead.Count == 0 || _nextReadOffset < _length))
         {
-            var length = _readChunk;
-            var chunk = new ReadChunk(_nextReadOffset, ArrayPool<byte>.Shared.Rent(length), length);
-            chunk.Request = _open.ReadAsync(chunk.Offset, chunk.Data.AsMemory(0, length), _lifetime.Token);
+            var length = ChunkSize(_maxReadChunk);
+            var chunk = new ReadChunk(_nextReadOffset, length);
+            chunk.Request = _open.ReadBufferAsync(chunk.Offset, length, _lifetime.Token);
             _readAhead.Enqueue(chunk);
             _nextReadOffset += length;
         }
@@ -205,7 +216,7 @@ internal sealed class SmbFileStream : Stream
         {
             try
             {
-                await chunk.Request.ConfigureAwait(false);
+                chunk.Data = await chunk.Request.ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SmbException or OperationCanceledException or ObjectDisposedException)
             {
@@ -215,23 +226,21 @@ internal sealed class SmbFileStream : Stream
         }
     }
 
-    private sealed class ReadChunk(long offset, byte[] data, int requested)
+    /// <summary>One READ in flight or answered; its data stays in the response buffer until consumed.</summary>
+    private sealed class ReadChunk(long offset, int requested)
     {
         public long Offset { get; } = offset;
-        public byte[] Data { get; private set; } = data;
         public int Requested { get; } = requested;
-        public Task<int> Request { get; set; } = Task.FromResult(0);
-        public int Received { get; set; }
+        public Task<ReadData> Request { get; set; } = Task.FromResult(default(ReadData));
+        public ReadData Data { get; set; }
+        public int Received => Data.Length;
         public int Consumed { get; set; }
         public int Available => Received - Consumed;
 
         public void Release()
         {
-            if (Data.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(Data);
-                Data = [];
-            }
+            Data.Dispose();
+            Data = default;
         }
     }
 
@@ -261,17 +270,18 @@ internal sealed class SmbFileStream : Stream
         {
             if (_writeBuffer is null)
             {
-                _writeBuffer = ArrayPool<byte>.Shared.Rent(_writeChunk);
+                _writeTarget = ChunkSize(_maxWriteChunk);
+                _writeBuffer = ArrayPool<byte>.Shared.Rent(_writeTarget);
                 _writeCount = 0;
                 _writeBufferOffset = _position;
             }
-            var n = Math.Min(buffer.Length, _writeChunk - _writeCount);
+            var n = Math.Min(buffer.Length, _writeTarget - _writeCount);
             buffer.Span[..n].CopyTo(_writeBuffer.AsSpan(_writeCount));
             _writeCount += n;
             _position += n;
             _length = Math.Max(_length, _position);
             buffer = buffer[n..];
-            if (_writeCount == _writeChunk)
+            if (_writeCount == _writeTarget)
             {
                 await SubmitWriteBufferAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -287,11 +297,12 @@ internal sealed class SmbFileStream : Stream
         long total = 0;
         while (true)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(_writeChunk);
+            var size = ChunkSize(_maxWriteChunk);
+            var buffer = ArrayPool<byte>.Shared.Rent(size);
             int n;
             try
             {
-                n = await source.ReadAtLeastAsync(buffer.AsMemory(0, _writeChunk), _writeChunk, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                n = await source.ReadAtLeastAsync(buffer.AsMemory(0, size), size, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
             }
             catch
             {

@@ -22,3 +22,18 @@ internal interface ISmb2Request
     /// <summary>Writes the body into <paramref name="body"/> (exactly <see cref="BodySize"/> bytes).</summary>
     void WriteBody(Span<byte> body);
 }
+
+/// <summary>
+/// A request whose body ends in a bulk payload (WRITE data) that the transport may send straight
+/// from the caller's memory after the fixed part, instead of copying it into the frame buffer.
+/// <see cref="ISmb2Request.BodySize"/> is <see cref="FixedPartSize"/> plus the payload length.
+/// </summary>
+internal interface ISmb2PayloadRequest
+{
+    int FixedPartSize { get; }
+
+    ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>Writes the body without the payload (exactly <see cref="FixedPartSize"/> bytes).</summary>
+    void WriteFixedPart(Span<byte> body);
+}

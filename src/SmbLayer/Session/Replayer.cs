@@ -35,7 +35,7 @@ internal static class Replayer
 
     public static async Task<T> RunAsync<T>(SmbTree tree, SmbOpen? open, ReplayRule rule,
         Func<bool, ISmb2Request> build, Func<SmbResponse, T> complete, string what, CancellationToken cancellationToken,
-        Action<SmbResponse>? onAbandoned = null)
+        Action<SmbResponse>? onAbandoned = null, bool completeOwnsResponse = false)
     {
         var policy = CallPolicy.Current;
         var connection = tree.Connection;
@@ -91,6 +91,19 @@ internal static class Replayer
                 await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
                 replay = true;
                 continue;
+            }
+            if (completeOwnsResponse)
+            {
+                // Zero-copy callers keep the pooled response (and dispose it) once complete returns.
+                try
+                {
+                    return complete(response);
+                }
+                catch
+                {
+                    response.Dispose();
+                    throw;
+                }
             }
             using (response)
             {

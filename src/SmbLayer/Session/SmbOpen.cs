@@ -150,6 +150,38 @@ internal sealed class SmbOpen : IAsyncDisposable
             }, what, cancellationToken);
     }
 
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/> and hands over the
+    /// response buffer itself (no copy): the caller owns the result and disposes it once done
+    /// with <see cref="ReadData.Data"/>. End of file is an empty result.
+    /// </summary>
+    public Task<ReadData> ReadBufferAsync(long offset, int length, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        var what = $"Reading '{Name}' at offset {offset}";
+        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
+            _ => new ReadRequest(FileId, offset, length),
+            response => ToReadData(response, length, what),
+            what, cancellationToken, completeOwnsResponse: true);
+    }
+
+    /// <summary>Checks a READ response and wraps its data; takes ownership of <paramref name="response"/> on success.</summary>
+    internal static ReadData ToReadData(SmbResponse response, int requested, string what)
+    {
+        if (response.Status == NtStatus.EndOfFile)
+        {
+            response.Dispose();
+            return default;
+        }
+        response.ThrowIfFailed(what);
+        var parsed = ReadResponse.Parse(response.Message);
+        if (parsed.DataLength > requested)
+        {
+            throw new SmbProtocolException($"READ returned {parsed.DataLength} bytes for a request of {requested}.");
+        }
+        return new ReadData(response, parsed.DataOffset, parsed.DataLength);
+    }
+
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="offset"/> in one request; returns the count the server took.</summary>
     public Task<int> WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
@@ -307,4 +339,14 @@ internal sealed class SmbOpen : IAsyncDisposable
             throw new ObjectDisposedException(nameof(SmbOpen), $"'{Name}' is closed.");
         }
     }
+}
+
+/// <summary>The data of one READ response, still in the transport's pooled buffer; dispose to return it.</summary>
+internal readonly struct ReadData(SmbResponse? response, int offset, int length) : IDisposable
+{
+    public int Length => length;
+
+    public ReadOnlyMemory<byte> Data => response is null ? ReadOnlyMemory<byte>.Empty : response.MessageMemory.Slice(offset, length);
+
+    public void Dispose() => response?.Dispose();
 }

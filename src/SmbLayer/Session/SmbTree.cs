@@ -10,7 +10,7 @@ namespace SmbLayer.Session;
 /// reconnects: <see cref="RecoverAsync"/> connects the share again under the recovered session,
 /// and <see cref="RecoverOpensAsync"/> reclaims the durable handles opened through it.
 /// </summary>
-internal sealed class SmbTree : IAsyncDisposable
+internal sealed partial class SmbTree : IAsyncDisposable
 {
     private readonly ILogger _logger;
     private readonly string _host;

@@ -22,6 +22,17 @@ internal sealed partial class SmbConnection
                 while (queue.TryRead(out var item))
                 {
                     var frameLength = FrameLength(item);
+                    if (frameLength > CoalesceLimit && IsGatherable(item, out var payload))
+                    {
+                        // Bulk WRITE, unsigned: header and fixed part from a small buffer, then the data from the caller's memory.
+                        await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
+                        var headLength = frameLength - payload.Length;
+                        SerializeHead(item.Members![0], frameLength, batch.GetSpan(headLength)[..headLength]);
+                        batch.Advance(headLength);
+                        await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
+                        await stream.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
                     if (frameLength > CoalesceLimit)
                     {
                         // Large frames (bulk writes) go straight from a pooled buffer.
@@ -88,6 +99,41 @@ internal sealed partial class SmbConnection
 
     private static int Align8(int value) => (value + 7) & ~7;
 
+    /// <summary>A lone request with a bulk payload and nothing that needs the whole message in one buffer (signing, encryption, pre-auth hash).</summary>
+    private static bool IsGatherable(OutgoingItem item, out ReadOnlyMemory<byte> payload)
+    {
+        payload = default;
+        if (item.Members is not [var m] || m.Context.Signer is not null || m.Context.Transform is not null || m.Context.OnSent is not null
+            || m.Body is not ISmb2PayloadRequest p || p.Payload.IsEmpty || p.FixedPartSize + p.Payload.Length != m.Body.BodySize)
+        {
+            return false;
+        }
+        payload = p.Payload;
+        return true;
+    }
+
+    /// <summary>The Direct TCP header, the SMB2 header and the fixed part of a gathered request; the payload follows on the wire.</summary>
+    private void SerializeHead(PendingRequest m, int frameLength, Span<byte> head)
+    {
+        DirectTcp.WriteFrameHeader(head, frameLength - DirectTcp.FrameHeaderSize);
+        var message = head[DirectTcp.FrameHeaderSize..];
+        NewHeader(m, nextCommand: 0).WriteTo(message);
+        ((ISmb2PayloadRequest)m.Body).WriteFixedPart(message[Smb2Header.Size..]);
+    }
+
+    private Smb2Header NewHeader(PendingRequest m, uint nextCommand) => new()
+    {
+        CreditCharge = m.CreditCharge,
+        Status = Negotiated?.Dialect.IsSmb3() == true ? m.Context.ChannelSequence : 0u,
+        Command = m.Body.Command,
+        Credits = m.CreditRequest,
+        Flags = m.Context.Flags | m.ExtraFlags,
+        NextCommand = nextCommand,
+        MessageId = m.MessageId,
+        TreeId = m.Context.TreeId,
+        SessionId = m.Context.SessionId,
+    };
+
     /// <summary>Writes one frame: the Direct TCP header then each message, padded and chained for compounds, then signed.</summary>
     private void Serialize(OutgoingItem item, Span<byte> frame)
     {
@@ -116,19 +162,7 @@ internal sealed partial class SmbConnection
             var size = Smb2Header.Size + m.Body.BodySize;
             var span = last ? messages[offset..] : messages.Slice(offset, Align8(size));
             span[size..].Clear();
-            var header = new Smb2Header
-            {
-                CreditCharge = m.CreditCharge,
-                Status = Negotiated?.Dialect.IsSmb3() == true ? m.Context.ChannelSequence : 0u,
-                Command = m.Body.Command,
-                Credits = m.CreditRequest,
-                Flags = m.Context.Flags | m.ExtraFlags,
-                NextCommand = last ? 0u : (uint)span.Length,
-                MessageId = m.MessageId,
-                TreeId = m.Context.TreeId,
-                SessionId = m.Context.SessionId,
-            };
-            header.WriteTo(span);
+            NewHeader(m, last ? 0u : (uint)span.Length).WriteTo(span);
             m.Body.WriteBody(span.Slice(Smb2Header.Size, m.Body.BodySize));
             m.Context.Signer?.Sign(span);
             m.Context.OnSent?.Invoke(span);

@@ -93,7 +93,15 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         limit.CancelAfter(timeout);
         try
         {
-            await socket.ConnectAsync(Host, Port, limit.Token).ConfigureAwait(false);
+            // An address literal connects directly: the host-name overload goes through name resolution first (tens of ms at start-up).
+            if (System.Net.IPAddress.TryParse(Host, out var address))
+            {
+                await socket.ConnectAsync(new System.Net.IPEndPoint(address, Port), limit.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(Host, Port, limit.Token).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {

@@ -99,6 +99,109 @@ public abstract class ClientConformanceTests
     }
 
     [SambaFact]
+    public async Task CompoundedStatDeleteRename_WorkAndLeaveNoHandles()
+    {
+        var folder = NewFolder();
+        Server.WriteShareFile($"{folder}/a.bin", new byte[12345]);
+        await using var client = NewClient();
+
+        var info = await client.GetInfoAsync(Server.Url($"{folder}/a.bin"));
+        Assert.Equal(12345, info.Size);
+        Assert.False(info.IsDirectory);
+        Assert.True((await client.GetInfoAsync(Server.Url(folder))).IsDirectory);
+
+        await client.RenameAsync(Server.Url($"{folder}/a.bin"), $"{folder}/b.bin");
+        Assert.False(File.Exists(Server.LocalPath($"{folder}/a.bin")));
+        Assert.True(File.Exists(Server.LocalPath($"{folder}/b.bin")));
+
+        await client.DeleteFileAsync(Server.Url($"{folder}/b.bin"));
+        Assert.False(File.Exists(Server.LocalPath($"{folder}/b.bin")));
+        Assert.Equal(0, await Server.CountOpenFilesAsync());
+    }
+
+    [SambaFact]
+    public async Task CompoundedOperations_MissingFile_AreNotFound()
+    {
+        var folder = NewFolder();
+        await using var client = NewClient();
+        var missing = Server.Url($"{folder}/missing.bin");
+        await Assert.ThrowsAsync<SmbNotFoundException>(() => client.GetInfoAsync(missing));
+        await Assert.ThrowsAsync<SmbNotFoundException>(() => client.DeleteFileAsync(missing));
+        await Assert.ThrowsAsync<SmbNotFoundException>(() => client.RenameAsync(missing, $"{folder}/other.bin"));
+        await Assert.ThrowsAsync<SmbNotFoundException>(() => client.DownloadAsync(missing, new MemoryStream()));
+        Assert.Equal(0, await Server.CountOpenFilesAsync());
+    }
+
+    [SambaFact]
+    public async Task SmallAndBoundaryFiles_RoundTrip()
+    {
+        var folder = NewFolder();
+        await using var client = NewClient();
+        // Empty, small (one compound), and just past the compound limit (compound, then streamed).
+        foreach (var size in new[] { 0, 1, 4096, 1024 * 1024, 1024 * 1024 + 17, 3 * 1024 * 1024 + 5 })
+        {
+            var data = RandomNumberGenerator.GetBytes(size);
+            var url = Server.Url($"{folder}/f{size}.bin");
+            Assert.Equal(size, await client.UploadAsync(new MemoryStream(data), url));
+            Assert.Equal(data, await File.ReadAllBytesAsync(Server.LocalPath($"{folder}/f{size}.bin")));
+            var back = new MemoryStream();
+            Assert.Equal(size, await client.DownloadAsync(url, back));
+            Assert.Equal(data, back.ToArray());
+        }
+        Assert.Equal(0, await Server.CountOpenFilesAsync());
+    }
+
+    [SambaFact]
+    public async Task RecursiveUploadThenDownload_TreeIsIdentical()
+    {
+        var folder = NewFolder();
+        var local = Directory.CreateTempSubdirectory("smblayer-tree-");
+        var back = Path.Combine(Path.GetTempPath(), $"smblayer-back-{Guid.NewGuid():N}");
+        try
+        {
+            var expected = new Dictionary<string, byte[]>();
+            for (var i = 0; i < 40; i++)
+            {
+                var relative = (i % 3) switch { 0 => $"f{i}.bin", 1 => $"sub/f{i}.bin", _ => $"sub/deeper/f{i}.bin" };
+                var data = RandomNumberGenerator.GetBytes(i == 7 ? 2 * 1024 * 1024 + 3 : i * 311);
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(local.FullName, relative))!);
+                await File.WriteAllBytesAsync(Path.Combine(local.FullName, relative), data);
+                expected[relative] = data;
+            }
+            Directory.CreateDirectory(Path.Combine(local.FullName, "empty"));
+            await using var client = NewClient();
+
+            var up = await client.UploadDirectoryAsync(local.FullName, Server.Url($"{folder}/tree"), maxConcurrency: 8);
+            Assert.Equal(40, up.Files);
+            Assert.Equal(3, up.Directories);
+            foreach (var (relative, data) in expected)
+            {
+                Assert.Equal(data, await File.ReadAllBytesAsync(Server.LocalPath($"{folder}/tree/{relative}")));
+            }
+            Assert.True(Directory.Exists(Server.LocalPath($"{folder}/tree/empty")));
+
+            var down = await client.DownloadDirectoryAsync(Server.Url($"{folder}/tree"), back, maxConcurrency: 8);
+            Assert.Equal(40, down.Files);
+            Assert.Equal(expected.Values.Sum(d => (long)d.Length), down.Bytes);
+            foreach (var (relative, data) in expected)
+            {
+                Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(back, relative)));
+            }
+            Assert.True(Directory.Exists(Path.Combine(back, "empty")));
+            Assert.Equal(1, client.PooledConnectionCount);
+            Assert.Equal(0, await Server.CountOpenFilesAsync());
+        }
+        finally
+        {
+            local.Delete(recursive: true);
+            if (Directory.Exists(back))
+            {
+                Directory.Delete(back, recursive: true);
+            }
+        }
+    }
+
+    [SambaFact]
     public async Task UnicodeName_RoundTrips()
     {
         var folder = NewFolder();

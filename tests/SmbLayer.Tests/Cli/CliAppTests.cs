@@ -209,6 +209,35 @@ public class CliAppTests
     }
 
     [Fact]
+    public async Task Run_RecursivePutAndGet_CallTheTreeHelpers()
+    {
+        var local = Directory.CreateTempSubdirectory("smbcli-tree-").FullName;
+        try
+        {
+            Assert.Equal(0, await _run.RunAsync("put", "-r", local, "smb://h/s/dir/"));
+            Assert.Equal(0, await _run.RunAsync("get", "--recursive", "smb://h/s/dir/tree", local));
+
+            Assert.Equal(
+                [$"upload-tree {local} smb://h/s/dir/{Path.GetFileName(local)}", $"download-tree smb://h/s/dir/tree {Path.Combine(local, "tree")}"],
+                _run.FileSystem.Calls);
+        }
+        finally
+        {
+            Directory.Delete(local, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("ls", "-r", "smb://h/s/d")]
+    [InlineData("put", "-r", "/nonexistent-smbcli-dir", "smb://h/s/d")]
+    [InlineData("get", "-r", "smb://h/s/d", "-")]
+    public async Task Run_RecursiveMisuse_IsUsageError(params string[] args)
+    {
+        Assert.Equal(2, await _run.RunAsync(args));
+        Assert.Empty(_run.FileSystem.Calls);
+    }
+
+    [Fact]
     public async Task Run_PutToDirectoryUrl_AppendsLocalFileName()
     {
         var local = Path.Combine(Path.GetTempPath(), $"smbcli-{Guid.NewGuid():N}.txt");

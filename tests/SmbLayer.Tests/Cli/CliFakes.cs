@@ -76,6 +76,18 @@ internal sealed class FakeFileSystem : ISmbFileSystem
         return buffer.Length;
     }
 
+    public Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath path, CancellationToken cancellationToken)
+    {
+        Record($"upload-tree {localDirectory} {path}");
+        return Task.FromResult(new SmbDirectoryTransfer(0, 0, 0));
+    }
+
+    public Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath path, string localDirectory, CancellationToken cancellationToken)
+    {
+        Record($"download-tree {path} {localDirectory}");
+        return Task.FromResult(new SmbDirectoryTransfer(0, 0, 0));
+    }
+
     public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken)
     {
         Record($"rm {path}");

@@ -96,7 +96,7 @@ internal sealed class ReadResponse
 }
 
 /// <summary>SMB2 WRITE request (MS-SMB2 §2.2.21); the data follows the fixed part at offset 0x70.</summary>
-internal sealed class WriteRequest : ISmb2Request
+internal sealed class WriteRequest : ISmb2Request, ISmb2PayloadRequest
 {
     public const ushort StructureSizeValue = 49;
     private const int FixedSize = 48;
@@ -133,7 +133,24 @@ internal sealed class WriteRequest : ISmb2Request
     public int BodySize => FixedSize + Math.Max(1, Data.Length);
     public int PayloadSize => Data.Length;
 
+    public int FixedPartSize => FixedSize;
+
+    public ReadOnlyMemory<byte> Payload => Data;
+
     public void WriteBody(Span<byte> body)
+    {
+        WriteFixedPart(body);
+        if (Data.IsEmpty)
+        {
+            body[DataPosition] = 0;
+        }
+        else
+        {
+            Data.Span.CopyTo(body[DataPosition..]);
+        }
+    }
+
+    public void WriteFixedPart(Span<byte> body)
     {
         body[..FixedSize].Clear();
         Smb2Wire.WriteStructureSize(body, StructureSizeValue);
@@ -146,14 +163,6 @@ internal sealed class WriteRequest : ISmb2Request
         BinaryPrimitives.WriteUInt16LittleEndian(body[OffWriteChannelInfoOffset..], 0);
         BinaryPrimitives.WriteUInt16LittleEndian(body[OffWriteChannelInfoLength..], 0);
         BinaryPrimitives.WriteUInt32LittleEndian(body[OffFlags..], Flags);
-        if (Data.IsEmpty)
-        {
-            body[DataPosition] = 0;
-        }
-        else
-        {
-            Data.Span.CopyTo(body[DataPosition..]);
-        }
     }
 }
 

@@ -1,0 +1,156 @@
+using SmbLayer.Client;
+using SmbLayer.Protocol;
+
+namespace SmbLayer;
+
+/// <summary>What a recursive transfer moved.</summary>
+public readonly record struct SmbDirectoryTransfer(int Files, int Directories, long Bytes);
+
+// Recursive transfers: many files at once over the one pooled connection, with a bound.
+public sealed partial class SmbClient
+{
+    /// <summary>Default number of files a recursive transfer moves at the same time.</summary>
+    public const int DefaultTransferConcurrency = 16;
+
+    /// <summary>
+    /// Copies the local directory <paramref name="localDirectory"/> and everything below it into
+    /// <paramref name="remoteDirectory"/> (created if missing; existing files are overwritten).
+    /// Directories are created first, parents before children; then up to
+    /// <paramref name="maxConcurrency"/> files travel at once on one connection (a small file is
+    /// one CREATE + WRITE + CLOSE compound).
+    /// </summary>
+    public async Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath remoteDirectory,
+        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default)
+    {
+        EnterPolicy();
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
+        RequireShare(remoteDirectory);
+        var root = new DirectoryInfo(localDirectory);
+        if (!root.Exists)
+        {
+            throw new DirectoryNotFoundException($"No local directory '{localDirectory}'.");
+        }
+        var directories = new List<string>();
+        var files = new List<string>();
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = SkipReparsePoints, IgnoreInaccessible = false };
+        foreach (var entry in root.EnumerateFileSystemInfos("*", options))
+        {
+            var relative = Path.GetRelativePath(root.FullName, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+            (entry is DirectoryInfo ? directories : files).Add(relative);
+        }
+        // Parents first: sorting by depth keeps every directory after the one that holds it.
+        directories.Sort((a, b) => a.Count(c => c == '/').CompareTo(b.Count(c => c == '/')));
+        if (remoteDirectory.Path.Length > 0)
+        {
+            await EnsureDirectoryAsync(remoteDirectory, cancellationToken).ConfigureAwait(false);
+        }
+        foreach (var group in directories.GroupBy(d => d.Count(c => c == '/')))
+        {
+            await Parallel.ForEachAsync(group, Bounded(maxConcurrency, cancellationToken),
+                (d, ct) => new ValueTask(EnsureDirectoryAsync(Child(remoteDirectory, d), ct))).ConfigureAwait(false);
+        }
+        long bytes = 0;
+        await Parallel.ForEachAsync(files, Bounded(maxConcurrency, cancellationToken), async (f, ct) =>
+        {
+            var local = Path.Combine(root.FullName, f.Replace('/', Path.DirectorySeparatorChar));
+            var source = new FileStream(local, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+            await using (source.ConfigureAwait(false))
+            {
+                Interlocked.Add(ref bytes, await UploadAsync(source, Child(remoteDirectory, f), null, ct).ConfigureAwait(false));
+            }
+        }).ConfigureAwait(false);
+        return new SmbDirectoryTransfer(files.Count, directories.Count, bytes);
+    }
+
+    /// <summary>
+    /// Copies the remote directory <paramref name="remoteDirectory"/> and everything below it into
+    /// <paramref name="localDirectory"/> (created if missing; existing files are overwritten). The
+    /// tree is listed first, then up to <paramref name="maxConcurrency"/> files travel at once on
+    /// one connection (a small file is one CREATE + READ + CLOSE compound).
+    /// </summary>
+    public async Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath remoteDirectory, string localDirectory,
+        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default)
+    {
+        EnterPolicy();
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
+        RequireShare(remoteDirectory);
+        var root = Path.GetFullPath(localDirectory);
+        var files = new List<(string Path, long Size)>();
+        var directories = 0;
+        var pending = new Queue<string>();
+        pending.Enqueue("");
+        Directory.CreateDirectory(root);
+        // Bounded by what the server lists: each directory is visited once.
+        while (pending.TryDequeue(out var relative))
+        {
+            await foreach (var entry in ListAsync(Child(remoteDirectory, relative), "*", cancellationToken).ConfigureAwait(false))
+            {
+                var child = relative.Length == 0 ? entry.Name : relative + "/" + entry.Name;
+                if (entry.IsDirectory)
+                {
+                    Directory.CreateDirectory(LocalPath(root, child));
+                    directories++;
+                    pending.Enqueue(child);
+                }
+                else
+                {
+                    files.Add((child, entry.Size));
+                }
+            }
+        }
+        long bytes = 0;
+        await Parallel.ForEachAsync(files, Bounded(maxConcurrency, cancellationToken), async (f, ct) =>
+        {
+            var target = new FileStream(LocalPath(root, f.Path), FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1);
+            await using (target.ConfigureAwait(false))
+            {
+                Interlocked.Add(ref bytes, await DownloadCoreAsync(Child(remoteDirectory, f.Path), target, null, f.Size, ct).ConfigureAwait(false));
+            }
+        }).ConfigureAwait(false);
+        return new SmbDirectoryTransfer(files.Count, directories, bytes);
+    }
+
+    public Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, string location,
+        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default) =>
+        UploadDirectoryAsync(localDirectory, SmbPath.Parse(location), maxConcurrency, cancellationToken);
+
+    public Task<SmbDirectoryTransfer> DownloadDirectoryAsync(string location, string localDirectory,
+        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default) =>
+        DownloadDirectoryAsync(SmbPath.Parse(location), localDirectory, maxConcurrency, cancellationToken);
+
+    private const System.IO.FileAttributes SkipReparsePoints = System.IO.FileAttributes.ReparsePoint;
+
+    private static ParallelOptions Bounded(int maxConcurrency, CancellationToken cancellationToken) =>
+        new() { MaxDegreeOfParallelism = maxConcurrency, CancellationToken = cancellationToken };
+
+    private static SmbPath Child(SmbPath directory, string relative) =>
+        relative.Length == 0 ? directory : directory.WithPath(directory.Path.Length == 0 ? relative : directory.Path + "/" + relative);
+
+    private static string LocalPath(string root, string relative)
+    {
+        var full = Path.GetFullPath(Path.Combine(root, relative.Replace('/', Path.DirectorySeparatorChar)));
+        // A name from the server must not lead outside the target directory.
+        if (!full.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new SmbProtocolException($"The server listed '{relative}', which leads outside '{root}'.");
+        }
+        return full;
+    }
+
+    /// <summary>Creates a remote directory; one that already exists is fine.</summary>
+    private async Task EnsureDirectoryAsync(SmbPath path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CreateDirectoryAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SmbStatusException ex) when (ex.Status == NtStatus.ObjectNameCollision)
+        {
+            var info = await GetInfoAsync(path, cancellationToken).ConfigureAwait(false);
+            if (!info.IsDirectory)
+            {
+                throw new IOException($"'{path.Path}' exists on the server and is not a directory.", ex);
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using SmbLayer.Protocol;
+using SmbLayer.Transport;
+
+namespace SmbLayer.Session;
+
+// Related compounds (MS-SMB2 §3.2.4.1.4): CREATE, the operations on the new handle, CLOSE — one round trip.
+internal sealed partial class SmbTree
+{
+    /// <summary>
+    /// Sends CREATE, then <paramref name="middle"/> (which must address the handle as
+    /// <see cref="Smb2FileId.Related"/>), then CLOSE, as one related compound, and waits for all.
+    /// If the CREATE failed (the server then fails every member with the same status) its error is
+    /// thrown. Otherwise the caller owns the result and checks the members it cares about. The
+    /// CLOSE travels in the same frame, so a caller that cancels never leaks the handle.
+    /// </summary>
+    public async Task<CompoundResponses> CreateCompoundAsync(CreateRequest create, IReadOnlyList<ISmb2Request> middle, CancellationToken cancellationToken,
+        ReplayRule rule = ReplayRule.Always)
+    {
+        // The whole compound is one unit for replay: after a connection loss it is sent again (its members
+        // use the related handle, so nothing stale is in it) unless it had been sent and is not repeatable.
+        var policy = CallPolicy.Current;
+        var replay = false;
+        var treeRecoveries = 0;
+        while (true)
+        {
+            try
+            {
+                return await CreateCompoundOnceAsync(create, middle, replay, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SmbStatusException ex) when (ex.Status == NtStatus.NetworkNameDeleted && treeRecoveries++ < 3)
+            {
+                // The server disconnected the share: connect it again and repeat (the CREATE failed, nothing happened).
+                await RecoverAfterNameDeletedAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (SmbConnectionLostException lost)
+            {
+                if (lost.WasSent && rule == ReplayRule.Never)
+                {
+                    throw new SmbOutcomeUnknownException(
+                        $"{OpenWhat(create.Name)}: the connection to {Connection.Host}:{Connection.Port} was lost after the request was sent; " +
+                        "it may or may not have taken effect, and it cannot be repeated safely", lost);
+                }
+                await Connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
+                replay |= lost.WasSent;
+            }
+        }
+    }
+
+    private async Task<CompoundResponses> CreateCompoundOnceAsync(CreateRequest create, IReadOnlyList<ISmb2Request> middle, bool replay, CancellationToken cancellationToken)
+    {
+        var bodies = new ISmb2Request[middle.Count + 2];
+        bodies[0] = create;
+        for (var i = 0; i < middle.Count; i++)
+        {
+            bodies[i + 1] = middle[i];
+        }
+        bodies[^1] = new CloseRequest(Smb2FileId.Related);
+        var tasks = Connection.SendCompound(bodies, ContextFor(null, replay), related: true, cancellationToken);
+        var responses = new SmbResponse?[tasks.Length];
+        Exception? failure = null;
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            try
+            {
+                responses[i] = await tasks[i].ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                failure ??= ex;
+            }
+        }
+        var result = new CompoundResponses(responses);
+        try
+        {
+            if (failure is not null)
+            {
+                throw failure;
+            }
+            result[0].ThrowIfFailed(OpenWhat(create.Name));
+            result.Create = CreateResponse.Parse(result[0].Message);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Largest READ or WRITE that fits in one compound with <paramref name="otherMembers"/> more
+    /// one-credit members, given the credits the server has granted so far (see CreditManager).
+    /// </summary>
+    public int CompoundPayloadLimit(int otherMembers)
+    {
+        var negotiated = Connection.Negotiated!;
+        if (!negotiated.SupportsLargeMtu)
+        {
+            return Math.Min(65536, Math.Min(negotiated.MaxReadSize, negotiated.MaxWriteSize));
+        }
+        var credits = Math.Clamp(Connection.CreditHighWaterMark - CreditManager.Reserve - otherMembers, 1, 1024);
+        return (int)Math.Min(65536L * credits, Math.Min(negotiated.MaxReadSize, negotiated.MaxWriteSize));
+    }
+}
+
+/// <summary>The responses of one compound, in request order; disposing returns their buffers.</summary>
+internal sealed class CompoundResponses(SmbResponse?[] responses) : IDisposable
+{
+    public SmbResponse this[int index] => responses[index] ?? throw new InvalidOperationException($"Compound member {index} has no response.");
+
+    public int Count => responses.Length;
+
+    /// <summary>The parsed CREATE response (set once the CREATE is known to have succeeded).</summary>
+    public CreateResponse Create { get; internal set; } = null!;
+
+    /// <summary>Throws for the first member after the CREATE that failed (the CLOSE included, unless its handle was already gone).</summary>
+    public void ThrowIfAnyFailed(string what)
+    {
+        for (var i = 1; i < responses.Length; i++)
+        {
+            var r = this[i];
+            if (i == responses.Length - 1 && r.Status == NtStatus.FileClosed)
+            {
+                continue;
+            }
+            r.ThrowIfFailed(what);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var r in responses)
+        {
+            r?.Dispose();
+        }
+    }
+}
