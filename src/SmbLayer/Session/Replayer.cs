@@ -54,14 +54,7 @@ internal static class Replayer
             }
             catch (SmbConnectionLostException lost)
             {
-                if (lost.WasSent && rule == ReplayRule.Never)
-                {
-                    throw new SmbOutcomeUnknownException(
-                        $"{what}: the connection to {connection.Host}:{connection.Port} was lost after the request was sent; " +
-                        "it may or may not have taken effect, and it cannot be repeated safely", lost);
-                }
-                await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
-                replay |= lost.WasSent;
+                replay |= await AwaitRecoveryAsync(connection, lost, rule, what, policy, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             var status = response.Status;
@@ -110,6 +103,24 @@ internal static class Replayer
                 return complete(response);
             }
         }
+    }
+
+    /// <summary>
+    /// After a connection loss: throws <see cref="SmbOutcomeUnknownException"/> when the request was sent and
+    /// <paramref name="rule"/> forbids repeating it; otherwise waits for the reconnect under
+    /// <paramref name="policy"/>. Returns whether the next attempt repeats a request the server may have seen.
+    /// </summary>
+    public static async Task<bool> AwaitRecoveryAsync(SmbConnection connection, SmbConnectionLostException lost, ReplayRule rule, string what,
+        CallPolicy policy, CancellationToken cancellationToken)
+    {
+        if (lost.WasSent && rule == ReplayRule.Never)
+        {
+            throw new SmbOutcomeUnknownException(
+                $"{what}: the connection to {connection.Host}:{connection.Port} was lost after the request was sent; " +
+                "it may or may not have taken effect, and it cannot be repeated safely", lost);
+        }
+        await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
+        return lost.WasSent;
     }
 
     private static bool IsTryAgain(NtStatus status) =>

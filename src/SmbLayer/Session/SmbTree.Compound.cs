@@ -34,14 +34,7 @@ internal sealed partial class SmbTree
             }
             catch (SmbConnectionLostException lost)
             {
-                if (lost.WasSent && rule == ReplayRule.Never)
-                {
-                    throw new SmbOutcomeUnknownException(
-                        $"{OpenWhat(create.Name)}: the connection to {Connection.Host}:{Connection.Port} was lost after the request was sent; " +
-                        "it may or may not have taken effect, and it cannot be repeated safely", lost);
-                }
-                await Connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
-                replay |= lost.WasSent;
+                replay |= await Replayer.AwaitRecoveryAsync(Connection, lost, rule, OpenWhat(create.Name), policy, cancellationToken).ConfigureAwait(false);
             }
         }
     }
