@@ -17,6 +17,12 @@ public class ReplayerTests
 
     private static async Task<(SmbConnection, ScriptedPeer, SmbTree)> ConnectedTreeAsync()
     {
+        var (connection, peer, tree, _) = await ConnectedTreeWithServerAsync();
+        return (connection, peer, tree);
+    }
+
+    private static async Task<(SmbConnection, ScriptedPeer, SmbTree, ScriptedSmbServer)> ConnectedTreeWithServerAsync()
+    {
         var settings = new ConnectionSettings
         {
             MinDialect = SmbDialect.Smb302,
@@ -36,7 +42,7 @@ public class ReplayerTests
         var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
         await server.TreeConnectAsync();
         await server.ValidateNegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
-        return (connection, peer, await tree.WaitAsync(Bound));
+        return (connection, peer, await tree.WaitAsync(Bound), server);
     }
 
     [Fact]
@@ -76,5 +82,41 @@ public class ReplayerTests
         // scripted peer never completes) and gives up after the soft timeout with a timeout error.
         var error = await Assert.ThrowsAsync<SmbTimeoutException>(() => read.WaitAsync(Bound));
         Assert.Contains("soft timeout", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(NtStatus.UserSessionDeleted)]
+    [InlineData(NtStatus.NetworkSessionExpired)]
+    public async Task SessionDeletedOrExpired_RecoveredAndRequestRepeated_CallerSeesNoError(NtStatus status)
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        // What the client pool registers: sessions, then trees, recover after NEGOTIATE.
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+        });
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
+        var oldSession = tree.Session.SessionId;
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        var first = await peer.ReadRequestAsync();
+        await peer.ReplyAsync(first, status, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+
+        // The client reconnects and re-establishes the session (naming the old one) and the tree...
+        await peer.AcceptAgainAsync();
+        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        var sessionSetup = server.SessionSetupAsync(SmbDialect.Smb302);
+        await sessionSetup.WaitAsync(Bound);
+        await server.TreeConnectAsync(treeId: 6);
+        // ...then repeats the request on the new tree, and the caller only sees its success.
+        var again = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Read, again.Header.Command);
+        Assert.Equal(6u, again.Header.TreeId);
+        await peer.ReplyAsync(again, NtStatus.Success);
+        Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
+        Assert.Equal(1, connection.ReconnectCount);
+        Assert.Equal(oldSession, tree.Session.SessionId); // the scripted server hands out the same id again
     }
 }

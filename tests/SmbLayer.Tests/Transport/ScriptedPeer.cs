@@ -153,6 +153,15 @@ internal sealed class ScriptedPeer : IAsyncDisposable
 
     public void Abort() => _socket?.Close(0);
 
+    /// <summary>Takes the client's next connection (after it reconnected) in place of the current one.</summary>
+    public async Task AcceptAgainAsync()
+    {
+        var next = await _listener.AcceptSocketAsync().WaitAsync(StepTimeout);
+        _stream?.Dispose();
+        _socket = next;
+        _stream = new NetworkStream(next, ownsSocket: true);
+    }
+
     public async ValueTask DisposeAsync()
     {
         _listener.Stop();
