@@ -119,4 +119,94 @@ public class ReplayerTests
         Assert.Equal(1, connection.ReconnectCount);
         Assert.Equal(oldSession, tree.Session.SessionId); // the scripted server hands out the same id again
     }
+
+    [Fact]
+    public async Task TryAgainStatus_RetriedWithBackoff_CallerSeesTheSuccess()
+    {
+        var (connection, peer, tree) = await ConnectedTreeAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        foreach (var busy in new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources })
+        {
+            await peer.ReplyAsync(await peer.ReadRequestAsync(), busy, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), NtStatus.Success);
+        Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task DurableCreate_SentThenConnectionLost_RepeatedWithReplayFlagAndSameCreateGuid()
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+        });
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var create = tree.CreateAsync(new CreateRequest("f.bin")
+        {
+            DesiredAccess = AccessMask.FileReadData,
+            CreateOptions = CreateOptions.NonDirectoryFile,
+        }, CancellationToken.None, durable: true);
+        var first = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Create, first.Header.Command);
+        Assert.False(first.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation));
+        peer.Abort();
+
+        await peer.AcceptAgainAsync();
+        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        await server.SessionSetupAsync(SmbDialect.Smb302);
+        await server.TreeConnectAsync(treeId: 7);
+        var again = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Create, again.Header.Command);
+        Assert.True(again.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation), "a repeated CREATE carries SMB2_FLAGS_REPLAY_OPERATION");
+        Assert.Equal(1u, again.Header.Status & 0xFFFF); // ChannelSequence went up with the reconnect
+        Assert.Equal(CreateGuidOf(first), CreateGuidOf(again));
+        await peer.ReplyAsync(again, NtStatus.AccessDenied, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+        await Assert.ThrowsAsync<SmbAccessDeniedException>(() => create.WaitAsync(Bound));
+    }
+
+    /// <summary>The CreateGuid of the DH2Q context in a CREATE request (the last 16 bytes of its data).</summary>
+    private static Guid CreateGuidOf(ReceivedMessage create)
+    {
+        var message = create.Message;
+        var dh2q = System.Text.Encoding.ASCII.GetBytes("DH2Q");
+        var at = message.AsSpan().IndexOf(dh2q);
+        Assert.True(at > 0, "no DH2Q context");
+        // Context: Next(4) NameOffset(2) NameLength(2) Reserved(2) DataOffset(2) DataLength(4) Name(4) Padding(4) Data(32).
+        var contextStart = at - 16;
+        var dataOffset = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(message.AsSpan(contextStart + 10));
+        return new Guid(message.AsSpan(contextStart + dataOffset + 16, 16));
+    }
+
+    [Fact]
+    public async Task PasswordRejectedDuringRecovery_ConnectionClosed_WaitingCallGetsTheAuthenticationError()
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+        });
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        await peer.ReadRequestAsync();
+        peer.Abort();
+        await peer.AcceptAgainAsync();
+        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        var setup = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.SessionSetup, setup.Header.Command);
+        await peer.ReplyAsync(setup, NtStatus.LogonFailure, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // Hard mode would wait forever for a server that will never take the password: reconnecting stops instead.
+        var error = await Assert.ThrowsAsync<SmbAuthenticationException>(() => read.WaitAsync(Bound));
+        Assert.Equal(NtStatus.LogonFailure, error.Status);
+        Assert.Equal(ConnectionState.Closed, connection.State);
+    }
 }
