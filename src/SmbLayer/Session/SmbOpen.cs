@@ -104,16 +104,28 @@ internal sealed class SmbOpen : IAsyncDisposable
         try
         {
             var request = OpenDurability.Reconnect(Template, FileId, Durable);
-            using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: true), cancellationToken).ConfigureAwait(false);
-            if (response.Status != NtStatus.Success)
+            // The server may still be tearing down the old connection (it only now learns it is gone, e.g.
+            // after a black-hole ended): until it has disconnected the durable open it answers NOT_FOUND or
+            // FILE_NOT_AVAILABLE. Try a few times, briefly, before calling the handle lost.
+            var delay = TimeSpan.FromMilliseconds(100);
+            for (var attempt = 1; ; attempt++)
             {
-                MarkLost($"the server refused to reclaim the durable handle: {NtStatusText.Describe(response.Status)}");
-                return _lostReason;
+                using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: true), cancellationToken).ConfigureAwait(false);
+                if (response.Status == NtStatus.Success)
+                {
+                    var parsed = CreateResponse.Parse(response.Message);
+                    _fileId = parsed.FileId;
+                    ReclaimCount++;
+                    return null;
+                }
+                if (attempt >= MaxReclaimAttempts || response.Status is not (NtStatus.ObjectNameNotFound or NtStatus.FileNotAvailable))
+                {
+                    MarkLost($"the server refused to reclaim the durable handle: {NtStatusText.Describe(response.Status)}");
+                    return _lostReason;
+                }
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay += delay;
             }
-            var parsed = CreateResponse.Parse(response.Message);
-            _fileId = parsed.FileId;
-            ReclaimCount++;
-            return null;
         }
         catch (SmbProtocolException ex)
         {
@@ -121,6 +133,9 @@ internal sealed class SmbOpen : IAsyncDisposable
             return _lostReason;
         }
     }
+
+    /// <summary>Reclaim tries (100, 200, 400, 800 ms apart: 1.5 s in all) while the server lets go of the old connection.</summary>
+    private const int MaxReclaimAttempts = 5;
 
     /// <summary>Reads up to <paramref name="destination"/>.Length bytes at <paramref name="offset"/>; 0 at end of file.</summary>
     public Task<int> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)

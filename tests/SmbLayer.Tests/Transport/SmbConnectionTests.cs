@@ -118,6 +118,16 @@ public class SmbConnectionTests
         (await small.WaitAsync(Bound)).Dispose();
     }
 
+    private static async Task WaitForStateAsync(SmbConnection connection, ConnectionState state)
+    {
+        var deadline = DateTime.UtcNow + Bound;
+        while (connection.State != state && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+        Assert.Equal(state, connection.State);
+    }
+
     [Fact]
     public async Task Response_BadSignature_IsProtocolError()
     {
@@ -137,7 +147,8 @@ public class SmbConnectionTests
         await peer.SendMessagesAsync(response);
         var error = await Assert.ThrowsAsync<SmbProtocolException>(() => task.WaitAsync(Bound));
         Assert.Contains("signature", error.Message, StringComparison.OrdinalIgnoreCase);
-        Assert.Equal(ConnectionState.Closed, connection.State);
+        // The request fails first with the protocol error; the link is torn down right after.
+        await WaitForStateAsync(connection, ConnectionState.Closed);
     }
 
     [Fact]
@@ -207,7 +218,7 @@ public class SmbConnectionTests
         await peer.SendRawAsync(frame);
         var error = await Assert.ThrowsAsync<SmbProtocolException>(() => task.WaitAsync(Bound));
         Assert.False(string.IsNullOrEmpty(error.Message), name);
-        Assert.Equal(ConnectionState.Closed, connection.State);
+        await WaitForStateAsync(connection, ConnectionState.Closed);
         // Later calls fail at once with a connection error instead of hanging.
         await Assert.ThrowsAsync<SmbConnectionException>(() => connection.SendAsync(new TestRequest(), RequestContext.None, default).WaitAsync(Bound));
     }
