@@ -137,34 +137,6 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Reclaim tries (100, 200, 400, 800 ms apart: 1.5 s in all) while the server lets go of the old connection.</summary>
     private const int MaxReclaimAttempts = 5;
 
-    /// <summary>Reads up to <paramref name="destination"/>.Length bytes at <paramref name="offset"/>; 0 at end of file.</summary>
-    public Task<int> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
-    {
-        ThrowIfClosed();
-        if (destination.Length == 0)
-        {
-            return Task.FromResult(0);
-        }
-        var what = $"Reading '{Name}' at offset {offset}";
-        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
-            _ => new ReadRequest(FileId, offset, destination.Length),
-            response =>
-            {
-                if (response.Status == NtStatus.EndOfFile)
-                {
-                    return 0;
-                }
-                response.ThrowIfFailed(what);
-                var parsed = ReadResponse.Parse(response.Message);
-                if (parsed.DataLength > destination.Length)
-                {
-                    throw new SmbProtocolException($"READ returned {parsed.DataLength} bytes for a request of {destination.Length}.");
-                }
-                response.Message[parsed.DataRange].CopyTo(destination.Span);
-                return parsed.DataLength;
-            }, what, cancellationToken);
-    }
-
     /// <summary>
     /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/> and hands over the
     /// response buffer itself (no copy): the caller owns the result and disposes it once done
@@ -306,8 +278,7 @@ internal sealed class SmbOpen : IAsyncDisposable
         {
             return;
         }
-        Tree.Breaks?.Untrack(this);
-        Tree.Forget(this);
+        Detach();
         if (IsLost)
         {
             return;
@@ -339,12 +310,18 @@ internal sealed class SmbOpen : IAsyncDisposable
         {
             return;
         }
-        Tree.Breaks?.Untrack(this);
-        Tree.Forget(this);
+        Detach();
         if (!IsLost && Connection.State == ConnectionState.Ready)
         {
             await Tree.CloseQuietlyAsync(FileId).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>No more break notifications or reclaims for a handle being closed.</summary>
+    private void Detach()
+    {
+        Tree.Breaks?.Untrack(this);
+        Tree.Forget(this);
     }
 
     private void ThrowIfClosed()

@@ -35,23 +35,8 @@ internal sealed class CreditManager
         }
     }
 
-    /// <summary>Requests waiting for credits.</summary>
-    public int WaitingCount
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _waiters.Count;
-            }
-        }
-    }
-
     /// <summary>Highest balance seen; the upper layers size large I/O so one request never needs more.</summary>
     public long HighWaterMark { get; private set; }
-
-    /// <summary>Number of times a request had to wait for credits (a metric).</summary>
-    public long StallCount { get; private set; }
 
     /// <summary>Takes <paramref name="charge"/> credits for <paramref name="requests"/> requests (a compound is several), waiting for grants if needed.</summary>
     public ValueTask AcquireAsync(int charge, int requests, bool priority, CancellationToken cancellationToken)
@@ -70,7 +55,6 @@ internal sealed class CreditManager
                 return ValueTask.CompletedTask;
             }
             cancellationToken.ThrowIfCancellationRequested();
-            StallCount++;
             waiter = new Waiter(charge, requests, priority);
             // Priority requests (ECHO) go to the front: a probe must not queue behind bulk I/O.
             waiter.Node = priority ? _waiters.AddFirst(waiter) : _waiters.AddLast(waiter);

@@ -14,11 +14,6 @@ internal sealed partial class SmbConnection
     /// <summary>Context for ECHO probes: no session, no signing, a bounded wait of its own.</summary>
     private RequestContext EchoContext => new() { Timeout = Settings.EchoTimeout + Settings.EchoTimeout };
 
-    /// <summary>Number of ECHO probes sent (diagnostics and tests).</summary>
-    public long ProbesSent => Interlocked.Read(ref _probesSent);
-
-    private long _probesSent;
-
     private void CheckLiveness(long now)
     {
         if (State != ConnectionState.Ready || _link is not { Failed: false } link)
@@ -55,7 +50,6 @@ internal sealed partial class SmbConnection
         if (now - lastReceive >= (long)threshold.TotalMilliseconds)
         {
             Interlocked.Exchange(ref _probeSentTicks, now);
-            Interlocked.Increment(ref _probesSent);
             _ = ProbeAsync(link);
         }
     }

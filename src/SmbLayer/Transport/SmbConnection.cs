@@ -45,9 +45,6 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     /// <summary>Requests sent and not yet answered (including abandoned ones).</summary>
     public int InFlightCount => _link?.Pending.Count ?? 0;
 
-    /// <summary>Credits granted and not yet used on the current link.</summary>
-    public long CreditBalance => _link?.Credits.Balance ?? 0;
-
     /// <summary>Highest credit balance the server granted; upper layers size I/O so one request fits.</summary>
     public long CreditHighWaterMark => _link?.Credits.HighWaterMark ?? 0;
 
