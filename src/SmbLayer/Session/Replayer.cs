@@ -27,22 +27,14 @@ internal enum ReplayRule
 /// </summary>
 internal static class Replayer
 {
-    /// <summary>How many times a status-driven recovery (tree or session) is tried for one call.</summary>
-    private const int MaxStatusRecoveries = 3;
-
-    private static readonly TimeSpan TryAgainInitialDelay = TimeSpan.FromMilliseconds(50);
-    private static readonly TimeSpan TryAgainMaxDelay = TimeSpan.FromSeconds(1);
-
     public static async Task<T> RunAsync<T>(SmbTree tree, SmbOpen? open, ReplayRule rule,
         Func<bool, ISmb2Request> build, Func<SmbResponse, T> complete, string what, CancellationToken cancellationToken,
         Action<SmbResponse>? onAbandoned = null, bool completeOwnsResponse = false)
     {
         var policy = CallPolicy.Current;
         var connection = tree.Connection;
+        var recovery = new StatusRecovery(tree, policy);
         var replay = false;
-        var statusRecoveries = 0;
-        var tryAgainDelay = TryAgainInitialDelay;
-        var tryAgainDeadline = Environment.TickCount64 + (long)(policy.SoftLimit ?? connection.Settings.RequestTimeout).TotalMilliseconds;
         while (true)
         {
             open?.ThrowIfLost(what);
@@ -57,32 +49,12 @@ internal static class Replayer
                 replay |= await AwaitRecoveryAsync(connection, lost, rule, what, policy, cancellationToken).ConfigureAwait(false);
                 continue;
             }
-            var status = response.Status;
-            if (IsTryAgain(status) && Environment.TickCount64 < tryAgainDeadline)
+            if (recovery.CanRecover(response.Status))
             {
-                // Server "try again" answers: the same bounded backoff as reconnect, within the call's deadline.
+                var status = response.Status;
                 response.Dispose();
-                await Task.Delay(tryAgainDelay, cancellationToken).ConfigureAwait(false);
-                tryAgainDelay = TimeSpan.FromTicks(Math.Min(tryAgainDelay.Ticks * 2, TryAgainMaxDelay.Ticks));
-                continue;
-            }
-            if (status == NtStatus.NetworkNameDeleted && statusRecoveries < MaxStatusRecoveries)
-            {
-                // The share was disconnected under us: connect the tree again and reclaim its handles.
-                response.Dispose();
-                statusRecoveries++;
-                await tree.RecoverAfterNameDeletedAsync(cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-            if (status is NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired && statusRecoveries < MaxStatusRecoveries)
-            {
-                // The session is gone or expired: recover it the way a reconnect does (new SESSION_SETUP
-                // with PreviousSessionId, trees, durable handles), then repeat the request.
-                response.Dispose();
-                statusRecoveries++;
-                connection.DropLink(new SmbConnectionException($"Server answered {NtStatusText.Describe(status)}; re-establishing the session."));
-                await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
-                replay = true;
+                await recovery.RecoverAsync(status, cancellationToken).ConfigureAwait(false);
+                replay |= recovery.SessionRecovered;
                 continue;
             }
             if (completeOwnsResponse)
@@ -123,6 +95,61 @@ internal static class Replayer
         return lost.WasSent;
     }
 
-    private static bool IsTryAgain(NtStatus status) =>
-        status is NtStatus.ServerUnavailable or NtStatus.FileNotAvailable or NtStatus.InsuffServerResources;
+}
+
+/// <summary>
+/// The server answers one call recovers from by itself (DESIGN §6), within that call's bounds: "try again"
+/// statuses with the reconnect's backoff until the call's deadline, a disconnected share by connecting it
+/// again, a deleted or expired session by the full recovery a reconnect runs. Shared by single requests
+/// and compounds, so both recover from the same answers.
+/// </summary>
+internal sealed class StatusRecovery(SmbTree tree, CallPolicy policy)
+{
+    /// <summary>How many times a status-driven recovery (tree or session) is tried for one call.</summary>
+    private const int MaxRecoveries = 3;
+
+    private static readonly TimeSpan TryAgainInitialDelay = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan TryAgainMaxDelay = TimeSpan.FromSeconds(1);
+
+    private readonly long _tryAgainDeadline = Environment.TickCount64 +
+        (long)(policy.SoftLimit ?? tree.Connection.Settings.RequestTimeout).TotalMilliseconds;
+    private TimeSpan _tryAgainDelay = TryAgainInitialDelay;
+    private int _recoveries;
+
+    /// <summary>True once a session recovery ran: the next attempt repeats a request the server has seen.</summary>
+    public bool SessionRecovered { get; private set; }
+
+    /// <summary>Whether <paramref name="status"/> is an answer this call still recovers from (else it is the call's result).</summary>
+    public bool CanRecover(NtStatus status) => status switch
+    {
+        NtStatus.ServerUnavailable or NtStatus.FileNotAvailable or NtStatus.InsuffServerResources => Environment.TickCount64 < _tryAgainDeadline,
+        NtStatus.NetworkNameDeleted or NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired => _recoveries < MaxRecoveries,
+        _ => false,
+    };
+
+    /// <summary>Recovers from a status <see cref="CanRecover"/> accepted; the caller then sends the request again.</summary>
+    public async Task RecoverAsync(NtStatus status, CancellationToken cancellationToken)
+    {
+        switch (status)
+        {
+            case NtStatus.NetworkNameDeleted:
+                // The share was disconnected under us: connect the tree again and reclaim its handles.
+                _recoveries++;
+                await tree.RecoverAfterNameDeletedAsync(cancellationToken).ConfigureAwait(false);
+                break;
+            case NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired:
+                // The session is gone or expired: recover it the way a reconnect does (new SESSION_SETUP
+                // with PreviousSessionId, trees, durable handles).
+                _recoveries++;
+                tree.Connection.DropLink(new SmbConnectionException($"Server answered {NtStatusText.Describe(status)}; re-establishing the session."));
+                await tree.Connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
+                SessionRecovered = true;
+                break;
+            default:
+                // "Try again": the same bounded backoff as reconnect.
+                await Task.Delay(_tryAgainDelay, cancellationToken).ConfigureAwait(false);
+                _tryAgainDelay = TimeSpan.FromTicks(Math.Min(_tryAgainDelay.Ticks * 2, TryAgainMaxDelay.Ticks));
+                break;
+        }
+    }
 }

@@ -19,18 +19,19 @@ internal sealed partial class SmbTree
         // The whole compound is one unit for replay: after a connection loss it is sent again (its members
         // use the related handle, so nothing stale is in it) unless it had been sent and is not repeatable.
         var policy = CallPolicy.Current;
+        var recovery = new StatusRecovery(this, policy);
         var replay = false;
-        var treeRecoveries = 0;
         while (true)
         {
             try
             {
                 return await CreateCompoundOnceAsync(create, middle, replay, cancellationToken).ConfigureAwait(false);
             }
-            catch (SmbStatusException ex) when (ex.Status == NtStatus.NetworkNameDeleted && treeRecoveries++ < 3)
+            catch (SmbStatusException ex) when (recovery.CanRecover(ex.Status))
             {
-                // The server disconnected the share: connect it again and repeat (the CREATE failed, nothing happened).
-                await RecoverAfterNameDeletedAsync(cancellationToken).ConfigureAwait(false);
+                // The CREATE was refused with an answer the call recovers from (nothing happened on the server).
+                await recovery.RecoverAsync(ex.Status, cancellationToken).ConfigureAwait(false);
+                replay |= recovery.SessionRecovered;
             }
             catch (SmbConnectionLostException lost)
             {
