@@ -121,9 +121,7 @@ public class EncryptedTransportTests
         var (connection, peer) = await ScriptedPeer.StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 10);
-        (await prime.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 10);
 
         var (client, server) = Keys(CipherId.Aes128Ccm);
         connection.RegisterTransform(client);

@@ -16,9 +16,7 @@ public class LivenessTests
         var (connection, peer) = await ScriptedPeer.StartAsync(settings);
         await using var _ = connection;
         await using var __ = peer;
-        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default);
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 10);
-        (await prime.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 10);
 
         var sw = Stopwatch.StartNew();
         var task = connection.SendAsync(new TestRequest(Smb2Command.Read), RequestContext.None, default);
@@ -46,9 +44,7 @@ public class LivenessTests
         var (connection, peer) = await ScriptedPeer.StartAsync(new ConnectionSettings()); // default liveness
         await using var _ = connection;
         await using var __ = peer;
-        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default);
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 10);
-        (await prime.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 10);
 
         var task = connection.SendAsync(new TestRequest(Smb2Command.Read), RequestContext.None, default);
         var slow = await peer.ReadRequestAsync();

@@ -46,6 +46,17 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         return (connection, peer);
     }
 
+    /// <summary>
+    /// Gives the client <paramref name="credits"/> credits to work with: it sends one request on the
+    /// single credit a fresh connection has, and the peer answers it granting that many.
+    /// </summary>
+    public async Task GrantCreditsAsync(SmbConnection connection, ushort credits)
+    {
+        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
+        await ReplyAsync(await ReadRequestAsync(), credits: credits);
+        (await prime.WaitAsync(StepTimeout)).Dispose();
+    }
+
     /// <summary>Reads one frame and returns each message in it.</summary>
     public async Task<List<ReceivedMessage>> ReadFrameAsync(TimeSpan? timeout = null)
     {

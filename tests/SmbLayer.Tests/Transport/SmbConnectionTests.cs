@@ -14,10 +14,7 @@ public class SmbConnectionTests
         var (connection, peer) = await ScriptedPeer.StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        // Prime credits: the first request rides on the single initial credit as a priority request.
-        var first = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 10);
-        (await first.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 10);
 
         var tasks = Enumerable.Range(0, 3).Select(_ => connection.SendAsync(new TestRequest(), RequestContext.None, default)).ToArray();
         var requests = new List<ReceivedMessage>();
@@ -64,10 +61,8 @@ public class SmbConnectionTests
         var (connection, peer) = await ScriptedPeer.StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
         // Grant 3: with one credit held in reserve, two 1-credit requests can go.
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 3);
-        (await prime.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 3);
 
         var tasks = Enumerable.Range(0, 4).Select(_ => connection.SendAsync(new TestRequest(), RequestContext.None, default)).ToArray();
         var seen = new List<ReceivedMessage>();
@@ -102,9 +97,7 @@ public class SmbConnectionTests
         var (connection, peer) = await ScriptedPeer.StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 40);
-        (await prime.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 40);
 
         var big = connection.SendAsync(new TestRequest(Smb2Command.Read, payloadSize: 1024 * 1024), RequestContext.None, default);
         var r1 = await peer.ReadRequestAsync();
@@ -421,9 +414,7 @@ public class SmbConnectionTests
         var (connection, peer) = await ScriptedPeer.StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 10);
-        (await prime.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 10);
 
         var tasks = connection.SendCompound([new TestRequest(Smb2Command.Create), new TestRequest(Smb2Command.QueryInfo), new TestRequest(Smb2Command.Close)],
             new RequestContext { SessionId = 9, TreeId = 3 }, related: true, default);
@@ -460,9 +451,7 @@ public class SmbConnectionTests
         var (connection, peer) = await ScriptedPeer.StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 100);
-        (await prime.WaitAsync(Bound)).Dispose();
+        await peer.GrantCreditsAsync(connection, 100);
 
         const int count = 200;
         var tasks = Enumerable.Range(0, count).Select(_ => connection.SendAsync(new TestRequest(), RequestContext.None, default)).ToArray();
