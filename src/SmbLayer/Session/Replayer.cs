@@ -33,7 +33,8 @@ internal static class Replayer
     {
         var policy = CallPolicy.Current;
         var connection = tree.Connection;
-        var recovery = new StatusRecovery(tree, policy);
+        var started = Environment.TickCount64;
+        StatusRecovery? recovery = null; // made only when a recoverable answer arrives: nothing extra per request
         var replay = false;
         while (true)
         {
@@ -49,7 +50,8 @@ internal static class Replayer
                 replay |= await AwaitRecoveryAsync(connection, lost, rule, what, policy, cancellationToken).ConfigureAwait(false);
                 continue;
             }
-            if (recovery.CanRecover(response.Status))
+            if (StatusRecovery.IsRecoverable(response.Status)
+                && (recovery ??= new StatusRecovery(tree, policy, started)).CanRecover(response.Status))
             {
                 var status = response.Status;
                 response.Dispose();
@@ -103,7 +105,7 @@ internal static class Replayer
 /// again, a deleted or expired session by the full recovery a reconnect runs. Shared by single requests
 /// and compounds, so both recover from the same answers.
 /// </summary>
-internal sealed class StatusRecovery(SmbTree tree, CallPolicy policy)
+internal sealed class StatusRecovery(SmbTree tree, CallPolicy policy, long callStartedTicks)
 {
     /// <summary>How many times a status-driven recovery (tree or session) is tried for one call.</summary>
     private const int MaxRecoveries = 3;
@@ -111,13 +113,17 @@ internal sealed class StatusRecovery(SmbTree tree, CallPolicy policy)
     private static readonly TimeSpan TryAgainInitialDelay = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan TryAgainMaxDelay = TimeSpan.FromSeconds(1);
 
-    private readonly long _tryAgainDeadline = Environment.TickCount64 +
+    private readonly long _tryAgainDeadline = callStartedTicks +
         (long)(policy.SoftLimit ?? tree.Connection.Settings.RequestTimeout).TotalMilliseconds;
     private TimeSpan _tryAgainDelay = TryAgainInitialDelay;
     private int _recoveries;
 
     /// <summary>True once a session recovery ran: the next attempt repeats a request the server has seen.</summary>
     public bool SessionRecovered { get; private set; }
+
+    /// <summary>Whether <paramref name="status"/> is one of the answers a call may recover from at all.</summary>
+    public static bool IsRecoverable(NtStatus status) => status is NtStatus.ServerUnavailable or NtStatus.FileNotAvailable
+        or NtStatus.InsuffServerResources or NtStatus.NetworkNameDeleted or NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired;
 
     /// <summary>Whether <paramref name="status"/> is an answer this call still recovers from (else it is the call's result).</summary>
     public bool CanRecover(NtStatus status) => status switch

@@ -19,7 +19,7 @@ internal sealed partial class SmbTree
         // The whole compound is one unit for replay: after a connection loss it is sent again (its members
         // use the related handle, so nothing stale is in it) unless it had been sent and is not repeatable.
         var policy = CallPolicy.Current;
-        var recovery = new StatusRecovery(this, policy);
+        var recovery = new StatusRecovery(this, policy, Environment.TickCount64);
         var replay = false;
         while (true)
         {
