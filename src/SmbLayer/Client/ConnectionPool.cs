@@ -143,27 +143,22 @@ internal sealed class ConnectionPool : IAsyncDisposable
     private async Task SweepLoopAsync(CancellationToken cancellationToken)
     {
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.IdleTimeout.TotalMilliseconds / 4, 250, 15000));
+        // Disposing the pool disposes the timer, which ends the loop without an exception.
         using var timer = new PeriodicTimer(period);
-        try
+        using var stop = cancellationToken.Register(static t => ((PeriodicTimer)t!).Dispose(), timer);
+        while (await timer.WaitForNextTickAsync().ConfigureAwait(false))
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            foreach (var (key, entry) in _entries)
             {
-                foreach (var (key, entry) in _entries)
+                var idle = entry.IdleFor;
+                var dead = entry.Connection.State == ConnectionState.Closed;
+                if ((dead || (idle is { } t && t >= _options.IdleTimeout)) && entry.TryRetire()
+                    && _entries.TryRemove(new KeyValuePair<ConnectionKey, PooledConnection>(key, entry)))
                 {
-                    var idle = entry.IdleFor;
-                    var dead = entry.Connection.State == ConnectionState.Closed;
-                    if ((dead || (idle is { } t && t >= _options.IdleTimeout)) && entry.TryRetire()
-                        && _entries.TryRemove(new KeyValuePair<ConnectionKey, PooledConnection>(key, entry)))
-                    {
-                        _logger.LogDebug("Closing {State} connection to {Host}:{Port}", dead ? "dead" : "idle", key.Host, key.Port);
-                        await entry.DisposeAsync().ConfigureAwait(false);
-                    }
+                    _logger.LogDebug("Closing {State} connection to {Host}:{Port}", dead ? "dead" : "idle", key.Host, key.Port);
+                    await entry.DisposeAsync().ConfigureAwait(false);
                 }
             }
-        }
-        catch (OperationCanceledException)
-        {
-            // Pool disposed.
         }
     }
 

@@ -11,19 +11,15 @@ internal sealed partial class SmbConnection
 
     private async Task TimerLoopAsync(CancellationToken cancellationToken)
     {
+        // Closing disposes the timer, which ends the loop without an exception (an exception per
+        // closed connection costs; the first one in a process loads the stack-trace machinery).
         using var timer = new PeriodicTimer(TimerPeriod);
-        try
+        using var stop = cancellationToken.Register(static t => ((PeriodicTimer)t!).Dispose(), timer);
+        while (await timer.WaitForNextTickAsync().ConfigureAwait(false))
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var now = Environment.TickCount64;
-                ExpireRequests(now);
-                CheckLiveness(now);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Connection closed.
+            var now = Environment.TickCount64;
+            ExpireRequests(now);
+            CheckLiveness(now);
         }
     }
 
