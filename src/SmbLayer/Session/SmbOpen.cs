@@ -204,13 +204,16 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>
     /// One QUERY_DIRECTORY round trip; returns the entries, or an empty list at the end
     /// (STATUS_NO_MORE_FILES). The first call should pass <paramref name="restart"/>.
+    /// FileDirectoryInformation carries everything a listing reports (name, size, times,
+    /// attributes) in 64 bytes plus the name; the Id/Both classes add 40 bytes an entry and make
+    /// the server find a file id and an 8.3 name for each, which nothing here uses.
     /// </summary>
     public Task<List<DirectoryEntry>> QueryDirectoryAsync(string pattern, int outputBufferLength, bool restart, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         var what = $"Listing '{Name}'";
         return Replayer.RunAsync(Tree, this, ReplayRule.Always,
-            _ => new QueryDirectoryRequest(FileId, pattern, FileInformationClass.FileIdBothDirectoryInformation, outputBufferLength)
+            _ => new QueryDirectoryRequest(FileId, pattern, FileInformationClass.FileDirectoryInformation, outputBufferLength)
             {
                 Flags = restart ? QueryDirectoryFlags.RestartScans : 0,
             },
@@ -223,7 +226,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                 }
                 response.ThrowIfFailed(what);
                 var parsed = QueryDirectoryResponse.Parse(response.Message);
-                return DirectoryEntryParser.Parse(response.Message[parsed.OutputBufferRange], FileInformationClass.FileIdBothDirectoryInformation);
+                return DirectoryEntryParser.Parse(response.Message[parsed.OutputBufferRange], FileInformationClass.FileDirectoryInformation);
             }, what, cancellationToken);
     }
 
