@@ -25,8 +25,9 @@ cases="${BENCH_CASES:-get_1g put_1g ls_10k put_small get_small get_signed get_en
 
 smb_bin="${SMB_BIN:-}"
 if [[ -z "$smb_bin" ]]; then
-  echo "# publishing the smb CLI (Release) into bench/.out" >&2
-  dotnet publish "$root/src/SmbLayer.Cli/SmbLayer.Cli.csproj" -c Release -r linux-x64 --self-contained false \
+  echo "# publishing the smb CLI (Release, self-contained, composite ReadyToRun) into bench/.out" >&2
+  rm -rf "$root/bench/.out"
+  dotnet publish "$root/src/SmbLayer.Cli/SmbLayer.Cli.csproj" -c Release -r linux-x64 \
     -o "$root/bench/.out" -v q --nologo >&2
   smb_bin="$root/bench/.out/smb"
 fi
