@@ -29,6 +29,15 @@ public class ReadPathBenchmarks
     [Params(1024 * 1024, 8 * 1024 * 1024)]
     public int IoSize { get; set; }
 
+    /// <summary>
+    /// Round-trip time added by a relay on 127.0.0.1 (<see cref="LatencyProxy"/>); 0 = straight to
+    /// Samba. Loopback has no latency to speak of, so without it pipelining has nothing to hide.
+    /// </summary>
+    [Params(0, 2)]
+    public int RttMs { get; set; }
+
+    private LatencyProxy? _proxy;
+
     [GlobalSetup]
     public void Setup()
     {
@@ -40,7 +49,13 @@ public class ReadPathBenchmarks
         var data = new byte[FileMiB * 1024 * 1024];
         new Random(1).NextBytes(data);
         File.WriteAllBytes(Path.Combine(env["SHAREDIR"], "big.bin"), data);
-        _url = $"smb://127.0.0.1:{env["PORT"]}/share/big.bin";
+        var port = int.Parse(env["PORT"], System.Globalization.CultureInfo.InvariantCulture);
+        if (RttMs > 0)
+        {
+            _proxy = new LatencyProxy(port, TimeSpan.FromMilliseconds(RttMs));
+            port = _proxy.Port;
+        }
+        _url = $"smb://127.0.0.1:{port}/share/big.bin";
         _client = new SmbClient(new SmbClientOptions
         {
             Credentials = new SmbCredentials(env["USER"], env["PASSWORD"]),
@@ -55,6 +70,7 @@ public class ReadPathBenchmarks
     public void Cleanup()
     {
         _client.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _proxy?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Script("stop", _serverDir);
         Directory.Delete(_serverDir, recursive: true);
     }
