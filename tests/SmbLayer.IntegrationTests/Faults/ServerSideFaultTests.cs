@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 
 namespace SmbLayer.IntegrationTests.Faults;
 
 /// <summary>Faults made on the server side or in the kernel, without the proxy: iptables DROP, the per-connection smbd killed.</summary>
 [Collection("samba-faults")]
-public sealed partial class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
+public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
 {
     [SambaFact]
     public async Task IptablesDrop_MidRead_Hard_CompletesAfterRuleRemoved_ByteExact()
@@ -62,13 +61,7 @@ public sealed partial class ServerSideFaultTests(FaultsSambaFixture fixture) : F
                 if (offset == 4 * 1024 * 1024)
                 {
                     await stream.FlushAsync();
-                    var pids = await ServingProcessesAsync();
-                    Assert.NotEmpty(pids);
-                    foreach (var pid in pids)
-                    {
-                        // An orderly loss: smbd exits on SIGTERM and disconnects its durable handles.
-                        await ProcessRunner.RunAsync("kill", ["-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
-                    }
+                    await TerminateServingProcessesAsync();
                 }
             }
         }
@@ -77,15 +70,4 @@ public sealed partial class ServerSideFaultTests(FaultsSambaFixture fixture) : F
         Assert.Equal(0, handleLost);
         await AssertNoOpenFilesAsync();
     }
-
-    /// <summary>The smbd processes that hold an established connection on the server's port (the per-connection children).</summary>
-    private async Task<List<int>> ServingProcessesAsync()
-    {
-        var (_, output, _) = await ProcessRunner.RunAsync("ss", ["-tnpH", "state", "established", "sport", "=", $":{Server.Port}"], TimeSpan.FromSeconds(10));
-        return SmbdPid().Matches(output).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
-            .Where(pid => pid != Server.ProcessId).Distinct().ToList();
-    }
-
-    [GeneratedRegex("\"smbd\",pid=(\\d+)")]
-    private static partial Regex SmbdPid();
 }
