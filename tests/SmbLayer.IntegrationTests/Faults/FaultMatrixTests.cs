@@ -319,7 +319,7 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
             Assert.True(after < SoftFailureBound, $"failed {after.TotalSeconds:0.0} s after the fault (bound {SoftFailureBound.TotalSeconds} s)");
             await injector.LiftAsync();
             await WaitUntilUsableAsync();
-            return $"timeout after {after.TotalMilliseconds:0} ms";
+            return $"{error.GetType().Name}{(error is IOException ? " (not known to be written)" : "")} after {after.TotalMilliseconds:0} ms";
         }
 
         /// <summary>A soft timeout, as such or as the reason buffered data is not known to be written.</summary>
@@ -533,7 +533,8 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 {
                     await CreateOneAsync(i); // later calls work
                 }
-                result = $"{failures.Count} of {CreateCount} creates timed out, first {first.TotalMilliseconds:0} ms after the fault, then created";
+                result = $"{failures.Count} of {CreateCount} creates failed ({string.Join(", ", failures.Values.Select(e => e.GetType().Name).Distinct())}), "
+                    + $"first {first.TotalMilliseconds:0} ms after the fault, then created";
             }
             else
             {
