@@ -154,9 +154,12 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
         Console.WriteLine($"MEASURE matrix {fault} {phase} {mode}: {cell.ElapsedMilliseconds} ms (lost {lost}, restored {restored}; {outcome})");
     }
 
-    private SharedFiles SharedFilesFor() => Shared.GetOrAdd(Server.Directory, _ => new Lazy<SharedFiles>(() =>
+    private SharedFiles SharedFilesFor() => Shared.GetOrAdd(Server.Directory, directory => new Lazy<SharedFiles>(() =>
     {
         var read = NewFile("matrix-read", FileSize, out var data);
+        // Read it once here, so no cell's READ is the file's first since it was written (relatime would change
+        // its atime, and Samba refuses a durable reconnect when atime changed: see "A READ delivered late" in SEMANTICS).
+        _ = File.ReadAllBytes(Server.LocalPath(read));
         var dir = $"matrix-list-{Guid.NewGuid():N}";
         var local = Server.CreateShareDirectory(dir);
         // Long names: 2,500 entries of FileIdBothDirectoryInformation take more than one 1 MiB QUERY_DIRECTORY.

@@ -70,4 +70,46 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
         Assert.Equal(0, handleLost);
         await AssertNoOpenFilesAsync();
     }
+
+    /// <summary>
+    /// Samba keeps a stat "cookie" with a disconnected durable handle and refuses the reclaim when the file's
+    /// stat changed meanwhile — atime included (vfs_default_durable_reconnect_check_stat). Under relatime the
+    /// first read of a file since it was written changes its atime, so one read by anyone while the handle is
+    /// disconnected (or a READ the client had sent, reaching the old smbd late) costs the handle: only its users
+    /// fail, with <see cref="SmbHandleLostException"/>; other calls go on.
+    /// </summary>
+    [SambaFact]
+    public async Task DurableHandle_FileReadElsewhereWhileDisconnected_SambaRefusesReclaim_OnlyItsUsersFail()
+    {
+        var name = NewFile("atime", 256 * 1024, out _);
+        await using var proxy = FaultProxy.Start(Server.Port);
+        await using var client = NewClient(SmbFailureMode.Soft, TimeSpan.FromSeconds(10));
+        var handlesLost = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        client.HandleLost += (_, e) => handlesLost.Enqueue(e.Reason);
+        var stream = await client.OpenReadAsync(Url(proxy, name)); // durable; nothing read yet
+
+        // The server "goes away" in an orderly way: new connections refused, the per-connection smbd terminated
+        // (it disconnects the durable handle and records the file's stat).
+        proxy.Refuse();
+        await TerminateServingProcessesAsync();
+        var sw = Stopwatch.StartNew();
+        while ((await ServingProcessesAsync()).Count > 0 && sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50);
+        }
+        // Someone reads the file meanwhile: its atime changes (relatime: first read since it was written).
+        var before = File.GetLastAccessTimeUtc(Server.LocalPath(name));
+        await Task.Delay(20);
+        _ = await File.ReadAllBytesAsync(Server.LocalPath(name));
+        Assert.NotEqual(before, File.GetLastAccessTimeUtc(Server.LocalPath(name)));
+        proxy.Restore();
+
+        var error = await Assert.ThrowsAsync<SmbHandleLostException>(async () => await stream.ReadAsync(new byte[4096]));
+        Assert.Contains("STATUS_OBJECT_NAME_NOT_FOUND", error.Message, StringComparison.Ordinal);
+        Assert.Single(handlesLost);
+        Assert.Equal(256 * 1024, (await client.GetInfoAsync(Url(proxy, name))).Size); // the connection and other calls are fine
+        await stream.DisposeAsync();
+        await client.DisposeAsync();
+        await AssertNoOpenFilesAsync();
+    }
 }
