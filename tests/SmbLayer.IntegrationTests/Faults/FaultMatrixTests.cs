@@ -147,11 +147,27 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
             // Durable handles are reclaimed after all of these faults. The one handle that may be lost is the
             // listing's directory handle (not durable; the listing opens the directory again, as documented).
             var unexpected = handlesLost.Where(h => !(phase == Phase.MidListing && h.StartsWith(files.ListDirectory + ":", StringComparison.Ordinal))).ToList();
-            Assert.True(unexpected.Count == 0, "handles lost: " + string.Join("; ", unexpected));
+            Assert.True(unexpected.Count == 0, "handles lost: " + string.Join("; ", unexpected) + "\nsmbd says:\n" + DurableLogLines());
         }
         await AssertNoOpenFilesAsync();
         cell.Stop();
         Console.WriteLine($"MEASURE matrix {fault} {phase} {mode}: {cell.ElapsedMilliseconds} ms (lost {lost}, restored {restored}; {outcome})");
+    }
+
+    /// <summary>What smbd logged about durable handles (its log level 1 includes why it refused a reconnect).</summary>
+    private string DurableLogLines()
+    {
+        try
+        {
+            var lines = File.ReadAllLines(Server.LogFile);
+            return string.Join("\n", lines.Select((l, i) => (l, i))
+                .Where(x => x.l.Contains("durable", StringComparison.OrdinalIgnoreCase))
+                .SelectMany(x => lines.Skip(Math.Max(0, x.i - 1)).Take(2)).TakeLast(20));
+        }
+        catch (IOException e)
+        {
+            return e.Message;
+        }
     }
 
     private SharedFiles SharedFilesFor() => Shared.GetOrAdd(Server.Directory, directory => new Lazy<SharedFiles>(() =>
