@@ -104,7 +104,7 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
         Assert.NotEqual(before, File.GetLastAccessTimeUtc(Server.LocalPath(name)));
         proxy.Restore();
 
-        var error = await Assert.ThrowsAsync<SmbHandleLostException>(async () => await stream.ReadAsync(new byte[4096]));
+        var error = await Assert.ThrowsAsync<SmbHandleLostException>(async () => await stream.ReadExactlyAsync(new byte[4096]));
         Assert.Contains("STATUS_OBJECT_NAME_NOT_FOUND", error.Message, StringComparison.Ordinal);
         Assert.Single(handlesLost);
         Assert.Equal(256 * 1024, (await client.GetInfoAsync(Url(proxy, name))).Size); // the connection and other calls are fine
