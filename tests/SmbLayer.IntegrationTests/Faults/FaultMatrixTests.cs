@@ -178,7 +178,7 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
         _ = File.ReadAllBytes(Server.LocalPath(read));
         var dir = $"matrix-list-{Guid.NewGuid():N}";
         var local = Server.CreateShareDirectory(dir);
-        // Long names: 2,500 entries of FileIdBothDirectoryInformation take more than one 1 MiB QUERY_DIRECTORY.
+        // Long names: 2,500 entries of at least 64 + 412 bytes (any information class) take more than one 1 MiB QUERY_DIRECTORY.
         var names = Enumerable.Range(0, ListingCount).Select(i => $"n{i:D4}-{new string('x', 200)}").ToArray();
         foreach (var n in names)
         {
