@@ -144,14 +144,35 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
             Assert.True(injector.Injected, "the fault was never injected");
             // Every fault here is long enough to be noticed: the connection was lost and came back.
             Assert.True(lost >= 1 && restored >= 1, $"lost {lost}, restored {restored}");
-            // Durable handles are reclaimed after all of these faults. The one handle that may be lost is the
-            // listing's directory handle (not durable; the listing opens the directory again, as documented).
-            var unexpected = handlesLost.Where(h => !(phase == Phase.MidListing && h.StartsWith(files.ListDirectory + ":", StringComparison.Ordinal))).ToList();
+            // Durable handles are reclaimed after all of these faults. A handle may be lost only when it is the
+            // listing's directory handle (not durable; the listing opens the directory again), or when smbd logged
+            // that it refused the reclaim because the file changed after it recorded the disconnect (SEMANTICS "A
+            // request delivered late"); the operation then got the handle-lost error and was done again above.
+            var unexpected = handlesLost.Where(h => !(phase == Phase.MidListing && h.StartsWith(files.ListDirectory + ":", StringComparison.Ordinal))
+                && !run.SambaRefused.Any(r => h.Replace('\\', '/').StartsWith(r + ":", StringComparison.Ordinal))).ToList();
             Assert.True(unexpected.Count == 0, "handles lost: " + string.Join("; ", unexpected) + "\nsmbd says:\n" + DurableLogLines());
+            if (!run.SambaRefused.IsEmpty)
+            {
+                outcome += $"; Samba refused {run.SambaRefused.Count} reclaim(s), file changed after the disconnect: redone";
+            }
         }
         await AssertNoOpenFilesAsync();
         cell.Stop();
         Console.WriteLine($"MEASURE matrix {fault} {phase} {mode}: {cell.ElapsedMilliseconds} ms (lost {lost}, restored {restored}; {outcome})");
+    }
+
+    /// <summary>The smbd log line (log level 1) saying it refused to reconnect the durable handle of <paramref name="path"/> because the file changed.</summary>
+    private string? SambaRefusalLine(string path)
+    {
+        try
+        {
+            return File.ReadAllLines(Server.LogFile).FirstOrDefault(l => l.Contains("denying durable reconnect", StringComparison.Ordinal)
+                && l.Contains(" differs", StringComparison.Ordinal) && l.Contains($"({path})", StringComparison.Ordinal));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     /// <summary>What smbd logged about durable handles (its log level 1 includes why it refused a reconnect).</summary>
@@ -324,6 +345,26 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
     {
         private TimeSpan? LiftAfter => mode == Mode.SoftExpired ? null : Outage;
 
+        /// <summary>Paths whose durable reclaim smbd refused because the file changed after it recorded the disconnect.</summary>
+        public ConcurrentBag<string> SambaRefused { get; } = [];
+
+        /// <summary>
+        /// True when <paramref name="e"/> is the handle-lost error (as such, or as the reason written data is not
+        /// known to be written) for <paramref name="path"/>, and smbd logged that it refused the reclaim because the
+        /// file's stat changed after it recorded the disconnect — Samba's race documented in SEMANTICS ("A request
+        /// delivered late"). Any other handle loss is not excused.
+        /// </summary>
+        private bool SambaRefusedReclaim(Exception e, string path)
+        {
+            var lost = e as SmbHandleLostException ?? e.InnerException as SmbHandleLostException;
+            if (lost is null || !lost.Message.Contains("STATUS_OBJECT_NAME_NOT_FOUND", StringComparison.Ordinal) || test.SambaRefusalLine(path) is null)
+            {
+                return false;
+            }
+            SambaRefused.Add(path);
+            return true;
+        }
+
         private Task InjectAsync() => injector.InjectAsync(LiftAfter);
 
         private string Url(string path) => injector.Url(path);
@@ -379,6 +420,10 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
             {
                 await AssertReadFileAsync(); // meets the fault (a lasting one is still there)
             }
+            catch (Exception e) when (mode != Mode.SoftExpired && SambaRefusedReclaim(e, files.ReadFile))
+            {
+                await AssertReadFileAsync();
+            }
             catch (Exception e) when (mode == Mode.SoftExpired)
             {
                 var r = await ExpectSoftTimeoutAsync(e);
@@ -400,6 +445,12 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 Assert.NotEqual(Mode.SoftExpired, mode);
                 Assert.Equal(files.ReadHash, SHA256.HashData(back));
                 return $"byte-exact {injector.SinceInjected.TotalMilliseconds:0} ms after the fault";
+            }
+            catch (Exception e) when (mode != Mode.SoftExpired && SambaRefusedReclaim(e, files.ReadFile))
+            {
+                injector.Throttle(0);
+                await AssertReadFileAsync();
+                return "handle lost, read again: byte-exact";
             }
             catch (Exception e) when (mode == Mode.SoftExpired && injector.Injected)
             {
@@ -435,6 +486,20 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 await stream.DisposeAsync();
                 Assert.NotEqual(Mode.SoftExpired, mode);
                 result = $"byte-exact {injector.SinceInjected.TotalMilliseconds:0} ms after the fault";
+            }
+            catch (Exception e) when (mode != Mode.SoftExpired && SambaRefusedReclaim(e, name))
+            {
+                injector.Throttle(0);
+                try
+                {
+                    await stream.DisposeAsync();
+                }
+                catch (IOException)
+                {
+                    // Reported as not known to be written, as documented for a lost handle.
+                }
+                await client.UploadAsync(new MemoryStream(data), Url(name));
+                result = "handle lost, written again: byte-exact";
             }
             catch (Exception e) when (mode == Mode.SoftExpired && injector.Injected)
             {
@@ -545,7 +610,8 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 await injector.LiftAsync();
                 await Task.WhenAll(workers).WaitAsync(Bound);
                 Assert.NotEmpty(failures);
-                Assert.All(failures.Values, e => Assert.True(IsSoftTimeout(e), "expected the soft timeout, got: " + e));
+                Assert.All(failures, f => Assert.True(IsSoftTimeout(f.Value) || SambaRefusedReclaim(f.Value, $"{dir}/f{f.Key:D2}.bin"),
+                    "expected the soft timeout, got: " + f.Value));
                 Assert.True(first < SoftFailureBound, $"first failure {first.TotalSeconds:0.0} s after the fault");
                 await WaitUntilUsableAsync();
                 foreach (var i in failures.Keys)
@@ -558,8 +624,14 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
             else
             {
                 await Task.WhenAll(workers).WaitAsync(Bound);
-                Assert.True(failures.IsEmpty, "creates failed: " + string.Join("\n", failures.Select(f => $"{f.Key}: {f.Value}")));
+                var unexplained = failures.Where(f => !SambaRefusedReclaim(f.Value, $"{dir}/f{f.Key:D2}.bin")).ToList();
+                Assert.True(unexplained.Count == 0, "creates failed: " + string.Join("\n", unexplained.Select(f => $"{f.Key}: {f.Value}"))
+                    + "\nsmbd says:\n" + test.DurableLogLines());
                 await injected.Task;
+                foreach (var i in failures.Keys)
+                {
+                    await CreateOneAsync(i); // a handle Samba refused to give back: created again
+                }
                 result = $"{CreateCount} created, last {injector.SinceInjected.TotalMilliseconds:0} ms after the fault";
             }
             client.ConnectionLost -= OnLost;
