@@ -137,7 +137,9 @@ public sealed partial class SmbClient
     public async IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern = "*", [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         RequireShare(path);
-        EnterPolicy();
+        // Each step of an async iterator runs in its caller's async flow, so the policy entered here is gone
+        // after the first yield: it is entered again before every server call that follows one.
+        var policy = EnterPolicy();
         using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
         // Directory handles are not durable: when a reconnect loses one mid-listing, the listing opens the
         // directory again, restarts the scan and skips what it already returned (DESIGN §6).
@@ -145,6 +147,7 @@ public sealed partial class SmbClient
         const int MaxRestarts = 5;
         for (var restarts = 0; ; restarts++)
         {
+            CallPolicy.Enter(policy);
             var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
             {
                 DesiredAccess = AccessMask.FileListDirectory | AccessMask.FileReadAttributes | AccessMask.Synchronize,
@@ -159,6 +162,7 @@ public sealed partial class SmbClient
                 for (var restart = true; ; restart = false)
                 {
                     List<DirectoryEntry> entries;
+                    CallPolicy.Enter(policy);
                     try
                     {
                         entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart, cancellationToken).ConfigureAwait(false);
@@ -200,6 +204,7 @@ public sealed partial class SmbClient
             }
             finally
             {
+                CallPolicy.Enter(policy); // also when the caller stops early (the enumerator's DisposeAsync runs this)
                 await open.DisposeAsync().ConfigureAwait(false);
             }
         }

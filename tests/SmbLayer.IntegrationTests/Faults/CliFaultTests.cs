@@ -70,21 +70,7 @@ public sealed class CliFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fi
         return (p.ExitCode, await stdout, await stderr);
     }
 
-    private string[] DropRule() =>
-        ["INPUT", "-i", "lo", "-p", "tcp", "--dport", Server.Port.ToString(CultureInfo.InvariantCulture),
-         "-m", "comment", "--comment", $"smblayer-cli-{Environment.ProcessId}", "-j", "DROP"];
-
-    private static async Task RemoveRuleAsync(string[] rule)
-    {
-        for (var i = 0; i < 10; i++)
-        {
-            var (rc, _, _) = await ProcessRunner.RunAsync("iptables", ["-D", .. rule], TimeSpan.FromSeconds(10));
-            if (rc != 0)
-            {
-                return; // no (more) such rule
-            }
-        }
-    }
+    private string[] DropRule() => LoopbackDropRule("cli");
 
     [SambaFact]
     public async Task HardCat_256MiB_SlowConsumer_ConnectionKilledAt2s_ByteExact()

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
+using System.Text.RegularExpressions;
 
 namespace SmbLayer.IntegrationTests.Faults;
 
@@ -10,7 +12,7 @@ public sealed class FaultsSambaFixture() : SambaFixture(SambaProfile.Default);
 public sealed class FaultsSambaCollection : ICollectionFixture<FaultsSambaFixture>;
 
 /// <summary>Helpers shared by the fault tests: a proxy in front of the server, clients pointed at it, checks on the server's state.</summary>
-public abstract class FaultTestBase(FaultsSambaFixture fixture)
+public abstract partial class FaultTestBase(FaultsSambaFixture fixture)
 {
     protected SambaServer Server => fixture.Server;
 
@@ -76,4 +78,61 @@ public abstract class FaultTestBase(FaultsSambaFixture fixture)
         Assert.True(fired, "the fault was never injected");
         return result.ToArray();
     }
+
+    /// <summary>
+    /// An iptables rule that DROPs TCP segments to the test server's port on the loopback interface, and
+    /// nothing else: the server listens on 127.0.0.1 only, and the rule names interface, address and port.
+    /// </summary>
+    protected string[] LoopbackDropRule(string tag)
+    {
+        Assert.Equal("127.0.0.1", Server.Host);
+        return ["INPUT", "-i", "lo", "-d", "127.0.0.1", "-p", "tcp", "--dport", Server.Port.ToString(CultureInfo.InvariantCulture),
+            "-m", "comment", "--comment", $"smblayer-{tag}-{Environment.ProcessId}", "-j", "DROP"];
+    }
+
+    protected static async Task InsertRuleAsync(string[] rule)
+    {
+        var (rc, _, err) = await ProcessRunner.RunAsync("iptables", ["-I", .. rule], TimeSpan.FromSeconds(10));
+        Assert.True(rc == 0, "iptables -I failed: " + err);
+    }
+
+    /// <summary>Removes every copy of <paramref name="rule"/> (bounded); a rule that is not there is fine.</summary>
+    protected static async Task RemoveRuleAsync(string[] rule)
+    {
+        for (var i = 0; i < 10; i++)
+        {
+            var (rc, _, _) = await ProcessRunner.RunAsync("iptables", ["-D", .. rule], TimeSpan.FromSeconds(10));
+            if (rc != 0)
+            {
+                return; // no (more) such rule
+            }
+        }
+    }
+
+    /// <summary>The smbd processes that hold an established connection on the server's port (the per-connection children).</summary>
+    protected async Task<List<int>> ServingProcessesAsync()
+    {
+        var (_, output, _) = await ProcessRunner.RunAsync("ss", ["-tnpH", "state", "established", "sport", "=", $":{Server.Port}"], TimeSpan.FromSeconds(10));
+        return SmbdPid().Matches(output).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Where(pid => pid != Server.ProcessId).Distinct().ToList();
+    }
+
+    /// <summary>SIGTERM to every per-connection smbd of the server (an orderly loss: smbd disconnects its durable handles and exits).</summary>
+    protected async Task TerminateServingProcessesAsync() => Terminate(await ServingProcessesAsync());
+
+    /// <summary>SIGTERM to <paramref name="pids"/> at once (no helper process to start).</summary>
+    protected static void Terminate(IReadOnlyCollection<int> pids)
+    {
+        Assert.NotEmpty(pids);
+        foreach (var pid in pids)
+        {
+            _ = Kill(pid, 15);
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    [GeneratedRegex("\"smbd\",pid=(\\d+)")]
+    private static partial Regex SmbdPid();
 }

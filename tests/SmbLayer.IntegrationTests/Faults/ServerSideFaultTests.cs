@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 
 namespace SmbLayer.IntegrationTests.Faults;
 
 /// <summary>Faults made on the server side or in the kernel, without the proxy: iptables DROP, the per-connection smbd killed.</summary>
 [Collection("samba-faults")]
-public sealed partial class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
+public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
 {
     [SambaFact]
     public async Task IptablesDrop_MidRead_Hard_CompletesAfterRuleRemoved_ByteExact()
@@ -62,13 +61,7 @@ public sealed partial class ServerSideFaultTests(FaultsSambaFixture fixture) : F
                 if (offset == 4 * 1024 * 1024)
                 {
                     await stream.FlushAsync();
-                    var pids = await ServingProcessesAsync();
-                    Assert.NotEmpty(pids);
-                    foreach (var pid in pids)
-                    {
-                        // An orderly loss: smbd exits on SIGTERM and disconnects its durable handles.
-                        await ProcessRunner.RunAsync("kill", ["-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
-                    }
+                    await TerminateServingProcessesAsync();
                 }
             }
         }
@@ -78,14 +71,45 @@ public sealed partial class ServerSideFaultTests(FaultsSambaFixture fixture) : F
         await AssertNoOpenFilesAsync();
     }
 
-    /// <summary>The smbd processes that hold an established connection on the server's port (the per-connection children).</summary>
-    private async Task<List<int>> ServingProcessesAsync()
+    /// <summary>
+    /// Samba keeps a stat "cookie" with a disconnected durable handle and refuses the reclaim when the file's
+    /// stat changed meanwhile — atime included (vfs_default_durable_reconnect_check_stat). Under relatime the
+    /// first read of a file since it was written changes its atime, so one read by anyone while the handle is
+    /// disconnected (or a READ the client had sent, reaching the old smbd late) costs the handle: only its users
+    /// fail, with <see cref="SmbHandleLostException"/>; other calls go on.
+    /// </summary>
+    [SambaFact]
+    public async Task DurableHandle_FileReadElsewhereWhileDisconnected_SambaRefusesReclaim_OnlyItsUsersFail()
     {
-        var (_, output, _) = await ProcessRunner.RunAsync("ss", ["-tnpH", "state", "established", "sport", "=", $":{Server.Port}"], TimeSpan.FromSeconds(10));
-        return SmbdPid().Matches(output).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
-            .Where(pid => pid != Server.ProcessId).Distinct().ToList();
-    }
+        var name = NewFile("atime", 256 * 1024, out _);
+        await using var proxy = FaultProxy.Start(Server.Port);
+        await using var client = NewClient(SmbFailureMode.Soft, TimeSpan.FromSeconds(10));
+        var handlesLost = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        client.HandleLost += (_, e) => handlesLost.Enqueue(e.Reason);
+        var stream = await client.OpenReadAsync(Url(proxy, name)); // durable; nothing read yet
 
-    [GeneratedRegex("\"smbd\",pid=(\\d+)")]
-    private static partial Regex SmbdPid();
+        // The server "goes away" in an orderly way: new connections refused, the per-connection smbd terminated
+        // (it disconnects the durable handle and records the file's stat).
+        proxy.Refuse();
+        await TerminateServingProcessesAsync();
+        var sw = Stopwatch.StartNew();
+        while ((await ServingProcessesAsync()).Count > 0 && sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50);
+        }
+        // Someone reads the file meanwhile: its atime changes (relatime: first read since it was written).
+        var before = File.GetLastAccessTimeUtc(Server.LocalPath(name));
+        await Task.Delay(20);
+        _ = await File.ReadAllBytesAsync(Server.LocalPath(name));
+        Assert.NotEqual(before, File.GetLastAccessTimeUtc(Server.LocalPath(name)));
+        proxy.Restore();
+
+        var error = await Assert.ThrowsAsync<SmbHandleLostException>(async () => await stream.ReadExactlyAsync(new byte[4096]));
+        Assert.Contains("STATUS_OBJECT_NAME_NOT_FOUND", error.Message, StringComparison.Ordinal);
+        Assert.Single(handlesLost);
+        Assert.Equal(256 * 1024, (await client.GetInfoAsync(Url(proxy, name))).Size); // the connection and other calls are fine
+        await stream.DisposeAsync();
+        await client.DisposeAsync();
+        await AssertNoOpenFilesAsync();
+    }
 }

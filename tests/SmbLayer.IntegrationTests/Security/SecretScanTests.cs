@@ -132,40 +132,4 @@ public sealed class SecretScanTests(DefaultSambaFixture fixture)
         await process.WaitForExitAsync(cts.Token);
         return $"exit {process.ExitCode}\n{await stdout}\n{await stderr}";
     }
-
-    /// <summary>Captures every message at every level, with its exception's ToString().</summary>
-    private sealed class CapturingLoggerFactory : ILoggerFactory
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        public int Count => _lines.Count;
-        public string Text => string.Join("\n", _lines);
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void AddProvider(ILoggerProvider provider)
-        {
-        }
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(CapturingLoggerFactory owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull
-            {
-                owner._lines.Enqueue($"scope {state}");
-                return null;
-            }
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                var values = state is IEnumerable<KeyValuePair<string, object?>> pairs ? string.Join(";", pairs.Select(p => $"{p.Key}={p.Value}")) : "";
-                owner._lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} [{values}] {exception}");
-            }
-        }
-    }
 }

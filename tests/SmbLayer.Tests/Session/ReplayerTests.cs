@@ -209,4 +209,118 @@ public class ReplayerTests
         Assert.Equal(NtStatus.LogonFailure, error.Status);
         Assert.Equal(ConnectionState.Closed, connection.State);
     }
+
+    // Compounds (CREATE + … + CLOSE in one frame) recover from the same answers as single requests (StatusRecovery).
+
+    /// <summary>A delete: CREATE + SET_INFO (delete disposition) + CLOSE — not repeatable after a connection loss.</summary>
+    private static Task<CompoundResponses> DeleteCompound(SmbTree tree) => tree.CreateCompoundAsync(
+        new CreateRequest("a.txt") { DesiredAccess = AccessMask.Delete, CreateDisposition = CreateDisposition.Open },
+        [SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileDispositionInformation, FileInfoBuilders.Disposition(true))],
+        CancellationToken.None, ReplayRule.Never);
+
+    /// <summary>A stat: CREATE + QUERY_INFO + CLOSE.</summary>
+    private static Task<CompoundResponses> StatCompound(SmbTree tree) => tree.CreateCompoundAsync(
+        new CreateRequest("a.txt") { DesiredAccess = AccessMask.FileReadAttributes, CreateDisposition = CreateDisposition.Open },
+        [QueryInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileNetworkOpenInformation, FileNetworkOpenInformation.Size)],
+        CancellationToken.None);
+
+    /// <summary>Reads one compound frame and checks it is CREATE, <paramref name="middle"/>, CLOSE, all on <paramref name="treeId"/>.</summary>
+    private static async Task<List<ReceivedMessage>> ReadCompoundAsync(ScriptedPeer peer, Smb2Command middle, uint treeId)
+    {
+        var frame = await peer.ReadFrameAsync();
+        Assert.Equal([Smb2Command.Create, middle, Smb2Command.Close], frame.Select(m => m.Header.Command).ToArray());
+        Assert.All(frame, m => Assert.Equal(treeId, m.Header.TreeId));
+        return frame;
+    }
+
+    /// <summary>Answers every member of a compound with <paramref name="status"/> (as one compound frame).</summary>
+    private static Task ReplyCompoundAsync(ScriptedPeer peer, List<ReceivedMessage> members, NtStatus status)
+    {
+        var replies = members.Select((m, i) =>
+        {
+            // Error body (StructureSize 9), or the smallest valid success body of each command.
+            var body = new byte[status != NtStatus.Success ? 9 : m.Header.Command switch
+            {
+                Smb2Command.Create => 89, // no create contexts
+                Smb2Command.SetInfo => 2,
+                Smb2Command.Close => 60,
+                _ => 9, // QUERY_INFO with an empty output buffer
+            }];
+            body[0] = (byte)body.Length; // StructureSize
+            var r = ScriptedPeer.Response(m, status, credits: 8, body: body);
+            if (i < members.Count - 1)
+            {
+                Array.Resize(ref r, (r.Length + 7) & ~7);
+                Smb2Header.WriteNextCommand(r, (uint)r.Length);
+            }
+            return r;
+        }).ToArray();
+        return peer.SendMessagesAsync(replies);
+    }
+
+    [Fact]
+    public async Task Compound_TryAgainStatuses_SentAgainWhole_CallerSeesTheSuccess()
+    {
+        var (connection, peer, tree) = await ConnectedTreeAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
+        var delete = DeleteCompound(tree);
+        // "Try again" is an answer, not a loss: the server did nothing, so even a non-repeatable compound is sent again.
+        foreach (var busy in new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources })
+        {
+            await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.SetInfo, treeId: 5), busy);
+        }
+        await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.SetInfo, treeId: 5), NtStatus.Success);
+        using var responses = await delete.WaitAsync(Bound);
+        responses.ThrowIfAnyFailed("Deleting 'a.txt'");
+        Assert.Equal(0, connection.ReconnectCount);
+    }
+
+    [Theory]
+    [InlineData(NtStatus.UserSessionDeleted)]
+    [InlineData(NtStatus.NetworkSessionExpired)]
+    public async Task Compound_SessionDeletedOrExpired_SessionRecoveredAndCompoundSentAgain_CallerSeesNoError(NtStatus status)
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+        });
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
+        var stat = StatCompound(tree);
+        await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: 5), status);
+
+        // The client reconnects, sets up the session naming the old one, connects the tree again...
+        await peer.AcceptAgainAsync();
+        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        await server.SessionSetupAsync(SmbDialect.Smb302);
+        await server.TreeConnectAsync(treeId: 6);
+        // ...and sends the whole compound again on the new tree; the caller sees only its success.
+        await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: 6), NtStatus.Success);
+        using var responses = await stat.WaitAsync(Bound);
+        responses.ThrowIfAnyFailed("Querying 'a.txt'");
+        Assert.Equal(1, connection.ReconnectCount);
+    }
+
+    [Fact]
+    public async Task Compound_NetworkNameDeleted_TreeConnectedAgainAndCompoundSentAgain_CallerSeesNoError()
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
+        var delete = DeleteCompound(tree);
+        await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.SetInfo, treeId: 5), NtStatus.NetworkNameDeleted);
+        // Same connection, same session: only the tree is connected again.
+        await server.TreeConnectAsync(treeId: 8);
+        await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.SetInfo, treeId: 8), NtStatus.Success);
+        using var responses = await delete.WaitAsync(Bound);
+        responses.ThrowIfAnyFailed("Deleting 'a.txt'");
+        Assert.Equal(0, connection.ReconnectCount);
+        Assert.Equal(8u, tree.TreeId);
+    }
 }
