@@ -116,7 +116,7 @@ public class SigningTests
     }
 
     [Fact]
-    public void Sign_ConcurrentSignAndVerify_StaysCorrect()
+    public async Task Sign_ConcurrentSignAndVerify_StaysCorrect()
     {
         using var signer = Smb2Signer.Create(SigningAlgorithm.AesCmac, TestKey);
         var writer = Task.Run(() =>
@@ -137,7 +137,7 @@ public class SigningTests
                 Assert.True(signer.Verify(m));
             }
         });
-        Task.WaitAll(writer, reader);
+        await Task.WhenAll(writer, reader);
     }
 
     [Fact]
