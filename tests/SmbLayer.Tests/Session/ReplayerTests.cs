@@ -28,7 +28,10 @@ public class ReplayerTests
             MinDialect = SmbDialect.Smb302,
             MaxDialect = SmbDialect.Smb302,
             Reconnect = true,
-            ReconnectAttemptTimeout = TimeSpan.FromMilliseconds(500),
+            // Generous: on a loaded machine a reconnect attempt (NEGOTIATE, two SESSION_SETUP legs, TREE_CONNECT
+            // against the scripted server) can take longer than 0.5 s; a timed-out attempt starts another
+            // connection the script is not reading from.
+            ReconnectAttemptTimeout = TimeSpan.FromSeconds(5),
         };
         var (connection, peer) = await ScriptedPeer.StartAsync(settings, markReady: false);
         var server = new ScriptedSmbServer(peer, "alice", "DOM", "Secret-1");
