@@ -261,11 +261,18 @@ public sealed class ReconnectTests(FaultsSambaFixture fixture) : FaultTestBase(f
     {
         var name = NewFile("slow", 256 * 1024, out var data);
         await using var proxy = FaultProxy.Start(Server.Port);
-        await using var client = NewClient(SmbFailureMode.Soft, TimeSpan.FromSeconds(2), FastLiveness);
+        // Probe after 0.5 s of silence; the echo timeout (3 s) leaves room for a 1.6 s round trip on a loaded
+        // machine (with a 1 s timeout the test depended on scheduling luck and failed now and then).
+        await using var client = NewClient(SmbFailureMode.Soft, TimeSpan.FromSeconds(2), o =>
+        {
+            o.ProbeDelay = TimeSpan.FromMilliseconds(500);
+            o.EchoTimeout = TimeSpan.FromSeconds(3);
+        });
         var lost = 0;
         client.ConnectionLost += (_, _) => Interlocked.Increment(ref lost);
         await client.GetInfoAsync(Url(proxy, name));
-        // Every chunk now takes 0.8 s each way: longer than the 0.5 s probe delay, shorter than the 1 s echo timeout.
+        // Every chunk now takes 0.8 s each way: every round trip is longer than the probe delay, so ECHOs go out
+        // while requests wait, and every one is answered (late, but within the echo timeout).
         proxy.Delay = TimeSpan.FromMilliseconds(800);
         var back = new MemoryStream();
         await client.DownloadAsync(Url(proxy, name), back);
