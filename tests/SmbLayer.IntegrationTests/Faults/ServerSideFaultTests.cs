@@ -107,6 +107,9 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
         var error = await Assert.ThrowsAsync<SmbHandleLostException>(async () => await stream.ReadExactlyAsync(new byte[4096]));
         Assert.Contains("STATUS_OBJECT_NAME_NOT_FOUND", error.Message, StringComparison.Ordinal);
         Assert.Single(handlesLost);
+        // smbd says why, at its default log level 1 (the fault matrix relies on this line to tell this refusal from others).
+        Assert.Contains(await File.ReadAllLinesAsync(Server.LogFile), l => l.Contains($"({name}): stat_ex.st_ex_atime differs", StringComparison.Ordinal)
+            && l.Contains("denying durable reconnect", StringComparison.Ordinal));
         Assert.Equal(256 * 1024, (await client.GetInfoAsync(Url(proxy, name))).Size); // the connection and other calls are fine
         await stream.DisposeAsync();
         await client.DisposeAsync();
