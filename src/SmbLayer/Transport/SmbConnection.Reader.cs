@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using SmbLayer.Protocol;
 
@@ -21,10 +20,6 @@ internal sealed partial class SmbConnection
     {
         var stream = link.Stream;
         var cancellationToken = link.Cancellation.Token;
-        // A socket is stopped by shutting it down (Link.Shutdown): the pending receive then ends with
-        // 0 bytes. A receive cancelled by its token would end in an exception instead, and an exception
-        // per closed connection costs (the first one in a process loads the stack-trace machinery).
-        var readToken = stream is NetworkStream ? CancellationToken.None : cancellationToken;
         var staging = new byte[StagingSize];
         int start = 0, end = 0;
         try
@@ -40,13 +35,9 @@ internal sealed partial class SmbConnection
                         end -= start;
                         start = 0;
                     }
-                    var n = await stream.ReadAsync(staging.AsMemory(end), readToken).ConfigureAwait(false);
+                    var n = await stream.ReadAsync(staging.AsMemory(end), cancellationToken).ConfigureAwait(false);
                     if (n == 0)
                     {
-                        if (link.Failed)
-                        {
-                            return; // Shut down by us.
-                        }
                         throw new SmbConnectionException($"Server {Host}:{Port} closed the connection.");
                     }
                     Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
@@ -72,13 +63,9 @@ internal sealed partial class SmbConnection
                         if (want < StagingSize / 2)
                         {
                             // Small remainder: read into staging so the next frame's bytes come along in the same call.
-                            var n = await stream.ReadAsync(staging.AsMemory(end), readToken).ConfigureAwait(false);
+                            var n = await stream.ReadAsync(staging.AsMemory(end), cancellationToken).ConfigureAwait(false);
                             if (n == 0)
                             {
-                                if (link.Failed)
-                                {
-                                    break; // Shut down by us; the frame is dropped below.
-                                }
                                 throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
                             }
                             Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
@@ -94,13 +81,9 @@ internal sealed partial class SmbConnection
                         }
                         else
                         {
-                            var n = await stream.ReadAsync(frame.AsMemory(have, want), readToken).ConfigureAwait(false);
+                            var n = await stream.ReadAsync(frame.AsMemory(have, want), cancellationToken).ConfigureAwait(false);
                             if (n == 0)
                             {
-                                if (link.Failed)
-                                {
-                                    break; // Shut down by us; the frame is dropped below.
-                                }
                                 throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
                             }
                             Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
@@ -128,13 +111,6 @@ internal sealed partial class SmbConnection
         catch (Exception ex)
         {
             LinkFailed(link, ex is IOException io ? new SmbConnectionException($"Connection to {Host}:{Port} failed: {io.Message}", io) : ex);
-        }
-        finally
-        {
-            if (readToken == CancellationToken.None)
-            {
-                await stream.DisposeAsync().ConfigureAwait(false);
-            }
         }
     }
 

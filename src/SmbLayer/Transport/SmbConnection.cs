@@ -484,29 +484,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
             {
                 // Already gone.
             }
-            if (Stream is not NetworkStream network)
-            {
-                Stream.Dispose();
-                return;
-            }
-            // The reader's pending receive ends with 0 bytes and the reader disposes the stream
-            // (see ReadLoopAsync); should it not end, the stream is disposed a little later anyway.
-            try
-            {
-                network.Socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                // Already closed.
-            }
-            _ = Reader.WaitAsync(ShutdownGrace).ContinueWith(static (wait, s) =>
-            {
-                _ = wait.Exception; // observed: a timeout here is expected, not an error
-                ((Stream)s!).Dispose();
-            }, Stream,
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            Stream.Dispose();
         }
-
-        private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(2);
     }
 }
