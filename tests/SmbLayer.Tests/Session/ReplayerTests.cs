@@ -21,6 +21,23 @@ public class ReplayerTests
         return (connection, peer, tree);
     }
 
+    /// <summary>What the client pool registers: sessions, then trees, recover after NEGOTIATE.</summary>
+    private static void RecoverSessionThenTree(SmbConnection connection, SmbTree tree) =>
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+        });
+
+    /// <summary>The scripted server's side of a reconnect: accept, NEGOTIATE, both SESSION_SETUP legs, TREE_CONNECT.</summary>
+    private static async Task TakeReconnectAsync(ScriptedPeer peer, ScriptedSmbServer server, uint treeId)
+    {
+        await peer.AcceptAgainAsync();
+        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        await server.SessionSetupAsync(SmbDialect.Smb302).WaitAsync(Bound);
+        await server.TreeConnectAsync(treeId);
+    }
+
     private static async Task<(SmbConnection, ScriptedPeer, SmbTree, ScriptedSmbServer)> ConnectedTreeWithServerAsync()
     {
         var settings = new ConnectionSettings
@@ -95,12 +112,7 @@ public class ReplayerTests
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
         await using var __ = peer;
-        // What the client pool registers: sessions, then trees, recover after NEGOTIATE.
-        connection.AddRecoveryStep(async ct =>
-        {
-            await tree.Session.RecoverAsync(ct);
-            await tree.RecoverAsync(ct);
-        });
+        RecoverSessionThenTree(connection, tree);
         CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
         var oldSession = tree.Session.SessionId;
         var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
@@ -108,11 +120,7 @@ public class ReplayerTests
         await peer.ReplyAsync(first, status, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
 
         // The client reconnects and re-establishes the session (naming the old one) and the tree...
-        await peer.AcceptAgainAsync();
-        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
-        var sessionSetup = server.SessionSetupAsync(SmbDialect.Smb302);
-        await sessionSetup.WaitAsync(Bound);
-        await server.TreeConnectAsync(treeId: 6);
+        await TakeReconnectAsync(peer, server, treeId: 6);
         // ...then repeats the request on the new tree, and the caller only sees its success.
         var again = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Read, again.Header.Command);
@@ -145,11 +153,7 @@ public class ReplayerTests
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
         await using var __ = peer;
-        connection.AddRecoveryStep(async ct =>
-        {
-            await tree.Session.RecoverAsync(ct);
-            await tree.RecoverAsync(ct);
-        });
+        RecoverSessionThenTree(connection, tree);
         CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
         var create = tree.CreateAsync(new CreateRequest("f.bin")
         {
@@ -161,10 +165,7 @@ public class ReplayerTests
         Assert.False(first.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation));
         peer.Abort();
 
-        await peer.AcceptAgainAsync();
-        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
-        await server.SessionSetupAsync(SmbDialect.Smb302);
-        await server.TreeConnectAsync(treeId: 7);
+        await TakeReconnectAsync(peer, server, treeId: 7);
         var again = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Create, again.Header.Command);
         Assert.True(again.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation), "a repeated CREATE carries SMB2_FLAGS_REPLAY_OPERATION");
@@ -193,11 +194,7 @@ public class ReplayerTests
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
         await using var __ = peer;
-        connection.AddRecoveryStep(async ct =>
-        {
-            await tree.Session.RecoverAsync(ct);
-            await tree.RecoverAsync(ct);
-        });
+        RecoverSessionThenTree(connection, tree);
         CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
         var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
         await peer.ReadRequestAsync();
@@ -288,20 +285,13 @@ public class ReplayerTests
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
         await using var __ = peer;
-        connection.AddRecoveryStep(async ct =>
-        {
-            await tree.Session.RecoverAsync(ct);
-            await tree.RecoverAsync(ct);
-        });
+        RecoverSessionThenTree(connection, tree);
         CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
         var stat = StatCompound(tree);
         await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: 5), status);
 
         // The client reconnects, sets up the session naming the old one, connects the tree again...
-        await peer.AcceptAgainAsync();
-        await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
-        await server.SessionSetupAsync(SmbDialect.Smb302);
-        await server.TreeConnectAsync(treeId: 6);
+        await TakeReconnectAsync(peer, server, treeId: 6);
         // ...and sends the whole compound again on the new tree; the caller sees only its success.
         await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: 6), NtStatus.Success);
         using var responses = await stat.WaitAsync(Bound);
