@@ -27,7 +27,7 @@ internal static class NegotiateValidation
         var succeeded = false;
         try
         {
-            await ValidateAsync(tree, negotiated, cancellationToken).ConfigureAwait(false);
+            await ValidateAsync(tree, negotiated, logger, cancellationToken).ConfigureAwait(false);
             succeeded = true;
             logger.LogDebug("VALIDATE_NEGOTIATE_INFO on {Host}:{Port} confirmed dialect {Dialect}", connection.Host, connection.Port, negotiated.Dialect.ToDisplay());
         }
@@ -42,7 +42,7 @@ internal static class NegotiateValidation
         }
     }
 
-    private static async Task ValidateAsync(SmbTree tree, NegotiatedParameters negotiated, CancellationToken cancellationToken)
+    private static async Task ValidateAsync(SmbTree tree, NegotiatedParameters negotiated, ILogger logger, CancellationToken cancellationToken)
     {
         var connection = tree.Connection;
         var request = IoctlRequest.ValidateNegotiateInfo((GlobalCapabilities)negotiated.ClientCapabilities, connection.Settings.ClientGuid,
@@ -50,6 +50,18 @@ internal static class NegotiateValidation
         // Signed (or encrypted) both ways: the reader refuses an unsigned or wrongly signed answer as a protocol error.
         using var response = await connection.SendAsync(request, tree.Session.SignedContext(tree.TreeId, tree.EncryptData), cancellationToken)
             .ConfigureAwait(false);
+        if (response.Status is NtStatus.NotSupported or NtStatus.InvalidDeviceRequest or NtStatus.FileClosed)
+        {
+            // Servers that do not implement the FSCTL (older Windows, some NAS) answer like this. §3.2.5.14.12
+            // ends the connection only for an unsigned answer or ACCESS_DENIED; this answer was signed with the
+            // session's key (or encrypted) — the reader refuses it otherwise — so it comes from the real server,
+            // not from someone in between, and there is nothing to compare. Linux cifs and Samba's client
+            // accept it too. The connection is used as it is; the log says the check could not be made.
+            logger.LogWarning(
+                "{Host}:{Port} does not support VALIDATE_NEGOTIATE_INFO ({Status}, signed); dialect {Dialect} kept without that check",
+                connection.Host, connection.Port, NtStatusText.Describe(response.Status), negotiated.Dialect.ToDisplay());
+            return;
+        }
         if (response.Status != NtStatus.Success)
         {
             throw new SmbSecurityException(

@@ -107,6 +107,44 @@ public class NegotiationIntegrityTests
         await session.DisposeAsync();
     }
 
+    [Theory]
+    [InlineData(NtStatus.NotSupported, true, true)]
+    [InlineData(NtStatus.InvalidDeviceRequest, true, true)]
+    [InlineData(NtStatus.FileClosed, true, true)]
+    [InlineData(NtStatus.NotSupported, false, false)] // unsigned: anyone could have sent it (§3.2.5.14.12)
+    [InlineData(NtStatus.AccessDenied, true, false)] // §3.2.5.14.12: terminate
+    [InlineData(NtStatus.InvalidParameter, true, false)]
+    public async Task Smb30x_ValidateNegotiateAnsweredWithError_AcceptedOnlyWhenSignedAndUnsupported(NtStatus status, bool signed, bool accepted)
+    {
+        const SmbDialect dialect = SmbDialect.Smb300;
+        var (connection, peer, server) = await StartAsync(SmbDialect.Smb300, dialect);
+        await using var _ = connection;
+        await using var __ = peer;
+        var negotiate = connection.NegotiateAsync(CancellationToken.None);
+        await server.NegotiateAsync(dialect, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        await negotiate.WaitAsync(Bound);
+        var setup = SetupAsync(connection);
+        await server.SessionSetupAsync(dialect);
+        var session = await setup.WaitAsync(Bound);
+
+        var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
+        await server.TreeConnectAsync();
+        await server.ValidateNegotiateErrorAsync(dialect, status, signed);
+        if (accepted)
+        {
+            var t = await tree.WaitAsync(Bound);
+            Assert.Equal(ConnectionState.Ready, connection.State);
+            peer.Abort(); // no TREE_DISCONNECT / LOGOFF exchange to script
+            await t.DisposeAsync();
+            await session.DisposeAsync();
+            return;
+        }
+        var ex = await Assert.ThrowsAnyAsync<SmbException>(() => tree.WaitAsync(Bound));
+        Assert.True(ex is SmbSecurityException or SmbProtocolException, ex.ToString());
+        Assert.Equal(ConnectionState.Closed, connection.State);
+        await session.DisposeAsync();
+    }
+
     [Fact]
     public async Task Smb311_ServerPicksCipherNotOffered_IsProtocolError()
     {

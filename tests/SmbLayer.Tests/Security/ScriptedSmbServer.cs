@@ -112,6 +112,20 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
         await peer.SendMessagesAsync(response);
     }
 
+    /// <summary>Answers FSCTL_VALIDATE_NEGOTIATE_INFO with an error status, signed or not.</summary>
+    public async Task ValidateNegotiateErrorAsync(SmbDialect dialect, NtStatus status, bool signed)
+    {
+        var request = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Ioctl, request.Header.Command);
+        var response = Reply(request, status, new Le().U16(9).U8(0).U8(0).U32(0).U8(0).ToArray(), SessionId);
+        BinaryPrimitives.WriteUInt32LittleEndian(response.AsSpan(36), request.Header.TreeId);
+        if (signed)
+        {
+            Sign(response, dialect);
+        }
+        await peer.SendMessagesAsync(response);
+    }
+
     private void Sign(byte[] message, SmbDialect dialect)
     {
         var algorithm = dialect == SmbDialect.Smb311 ? SigningAlgorithm.AesGmac : dialect.IsSmb3() ? SigningAlgorithm.AesCmac : SigningAlgorithm.HmacSha256;
