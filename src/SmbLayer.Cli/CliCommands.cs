@@ -191,10 +191,7 @@ internal sealed class CliCommands(
         }
         // One write for the whole listing: Console.Out flushes on every call, and 10,000 system calls show.
         var text = new System.Text.StringBuilder(entries.Count * 64);
-        foreach (var line in FormatListing(entries))
-        {
-            text.Append(line).Append(stdout.NewLine);
-        }
+        AppendListing(text, entries, stdout.NewLine);
         await stdout.WriteAsync(text.ToString());
     }
 
@@ -210,16 +207,78 @@ internal sealed class CliCommands(
     /// <summary>One line per entry, sorted by name: type ('d' or '-'), size, local modification time, name ('/' after directories).</summary>
     public static IEnumerable<string> FormatListing(IEnumerable<SmbFileInfo> entries)
     {
-        var sorted = entries.OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
-        var sizeWidth = sorted.Count == 0 ? 1 : sorted.Max(e => e.Size.ToString(CultureInfo.InvariantCulture).Length);
-        foreach (var entry in sorted)
+        var text = new System.Text.StringBuilder();
+        AppendListing(text, [.. entries], "\n");
+        return text.Length == 0 ? [] : text.ToString(0, text.Length - 1).Split('\n');
+    }
+
+    /// <summary>
+    /// <see cref="FormatListing"/> into <paramref name="text"/>, each line ended by <paramref name="newLine"/>; sorts
+    /// <paramref name="entries"/> in place. Formats by hand: a 10,000-entry listing spent tens of milliseconds in
+    /// LINQ ordering and a custom date format string parsed again for every line.
+    /// </summary>
+    public static void AppendListing(System.Text.StringBuilder text, List<SmbFileInfo> entries, string newLine)
+    {
+        entries.Sort(static (a, b) =>
         {
-            var type = entry.IsDirectory ? 'd' : '-';
-            var size = entry.Size.ToString(CultureInfo.InvariantCulture).PadLeft(sizeWidth);
-            var time = entry.LastWriteTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
-            var name = entry.IsDirectory ? entry.Name + "/" : entry.Name;
-            yield return $"{type} {size}  {time}  {name}";
+            var c = string.Compare(a.Name, b.Name, StringComparison.OrdinalIgnoreCase);
+            return c != 0 ? c : string.CompareOrdinal(a.Name, b.Name);
+        });
+        var sizeWidth = 1;
+        foreach (var entry in entries)
+        {
+            sizeWidth = Math.Max(sizeWidth, DigitCount(entry.Size));
         }
+        Span<char> line = stackalloc char[48];
+        foreach (var entry in entries)
+        {
+            // "- <size padded>  yyyy-MM-dd HH:mm  name"
+            var n = 0;
+            line[n++] = entry.IsDirectory ? 'd' : '-';
+            line[n++] = ' ';
+            var digits = DigitCount(entry.Size);
+            line.Slice(n, sizeWidth - digits).Fill(' ');
+            n += sizeWidth - digits;
+            entry.Size.TryFormat(line[n..], out var written, default, CultureInfo.InvariantCulture);
+            n += written;
+            line[n++] = ' ';
+            line[n++] = ' ';
+            var t = entry.LastWriteTime.ToLocalTime();
+            n += Digits(line[n..], t.Year, 4);
+            line[n++] = '-';
+            n += Digits(line[n..], t.Month, 2);
+            line[n++] = '-';
+            n += Digits(line[n..], t.Day, 2);
+            line[n++] = ' ';
+            n += Digits(line[n..], t.Hour, 2);
+            line[n++] = ':';
+            n += Digits(line[n..], t.Minute, 2);
+            line[n++] = ' ';
+            line[n++] = ' ';
+            text.Append(line[..n]).Append(entry.Name);
+            if (entry.IsDirectory)
+            {
+                text.Append('/');
+            }
+            text.Append(newLine);
+        }
+    }
+
+    private static int DigitCount(long value)
+    {
+        var count = value < 0 ? 2 : 1; // a sign, should a server ever send one
+        for (var v = Math.Abs(value / 10); v > 0; v /= 10)
+        {
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>Writes <paramref name="value"/> (0 ≤ value) zero-padded to <paramref name="width"/> digits (more if it needs them).</summary>
+    private static int Digits(Span<char> destination, int value, int width)
+    {
+        value.TryFormat(destination, out var written, width == 4 ? "D4" : "D2", CultureInfo.InvariantCulture);
+        return written;
     }
 
     /// <summary>Every field of <see cref="SmbFileInfo"/>, one "Name: value" line each.</summary>

@@ -120,6 +120,30 @@ public class CliAppTests
     }
 
     [Fact]
+    public void FormatListing_SameAsTheObviousFormatting()
+    {
+        // The hand-written formatter must print exactly what LINQ ordering plus a format string would.
+        var summer = new DateTimeOffset(2024, 7, 1, 23, 59, 0, TimeSpan.Zero);
+        var winter = new DateTimeOffset(1999, 1, 2, 3, 4, 0, TimeSpan.FromHours(5));
+        SmbFileInfo[] entries =
+        [
+            new() { Name = "b", Path = "b", Size = 5, LastWriteTime = summer },
+            new() { Name = "B.txt", Path = "B.txt", Size = 1234567890123, LastWriteTime = winter },
+            new() { Name = "a", Path = "a", Attributes = FileAttributes.Directory, LastWriteTime = winter },
+            new() { Name = "A", Path = "A", Size = 0, LastWriteTime = summer },
+            new() { Name = "\u00e9t\u00e9", Path = "\u00e9t\u00e9", Size = 42, LastWriteTime = summer },
+        ];
+        var width = entries.Max(e => e.Size.ToString(System.Globalization.CultureInfo.InvariantCulture).Length);
+        var expected = entries.OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.Name, StringComparer.Ordinal)
+            .Select(e => $"{(e.IsDirectory ? 'd' : '-')} {e.Size.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(width)}  " +
+                $"{e.LastWriteTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)}  {e.Name}{(e.IsDirectory ? "/" : "")}")
+            .ToArray();
+
+        Assert.Equal(expected, SmbLayer.Cli.CliCommands.FormatListing(entries).ToArray());
+        Assert.Empty(SmbLayer.Cli.CliCommands.FormatListing([]));
+    }
+
+    [Fact]
     public async Task Run_LsWithPattern_ListsParentWithPattern()
     {
         Assert.Equal(0, await _run.RunAsync("ls", "smb://h/s/d/*.txt"));
