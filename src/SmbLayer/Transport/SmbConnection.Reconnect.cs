@@ -64,9 +64,10 @@ internal sealed partial class SmbConnection
     /// <summary>
     /// Waits until the connection is Ready. <paramref name="softTimeout"/> null waits through any outage
     /// (hard); otherwise the wait fails with <see cref="SmbTimeoutException"/> once the connection has
-    /// been unusable that long (soft). Throws at once when the connection is closed for good.
+    /// been unusable that long (soft), less <paramref name="waitedBefore"/>: what the same call already
+    /// spent waiting in earlier outages. Throws at once when the connection is closed for good.
     /// </summary>
-    public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken)
+    public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken, TimeSpan waitedBefore = default)
     {
         while (true)
         {
@@ -86,10 +87,10 @@ internal sealed partial class SmbConnection
             if (softTimeout is { } soft)
             {
                 var unusable = UnusableFor ?? TimeSpan.Zero;
-                var remaining = soft - unusable;
+                var remaining = soft - waitedBefore - unusable;
                 if (remaining <= TimeSpan.Zero)
                 {
-                    throw SoftTimeoutError(soft);
+                    throw SoftTimeoutError(soft, waitedBefore);
                 }
                 try
                 {
@@ -97,7 +98,7 @@ internal sealed partial class SmbConnection
                 }
                 catch (TimeoutException)
                 {
-                    throw SoftTimeoutError(soft);
+                    throw SoftTimeoutError(soft, waitedBefore);
                 }
             }
             else
@@ -107,8 +108,9 @@ internal sealed partial class SmbConnection
         }
     }
 
-    private SmbTimeoutException SoftTimeoutError(TimeSpan soft) => new(
+    private SmbTimeoutException SoftTimeoutError(TimeSpan soft, TimeSpan waitedBefore) => new(
         $"Connection to {Host}:{Port} unusable for more than the soft timeout of {soft.TotalSeconds:0.#} s " +
+        (waitedBefore > TimeSpan.Zero ? $"(this call had already waited {waitedBefore.TotalSeconds:0.0} s through earlier losses) " : "") +
         $"[state {State}, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago, " +
         $"{ReconnectAttempts} reconnect attempts; lost because: {_lastLoss?.Message ?? "unknown"}]", _lastLoss);
 
