@@ -69,6 +69,7 @@ internal sealed partial class SmbConnection
     /// </summary>
     public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken, TimeSpan waitedBefore = default)
     {
+        var waited = waitedBefore;
         while (true)
         {
             TaskCompletionSource waiter;
@@ -87,19 +88,22 @@ internal sealed partial class SmbConnection
             if (softTimeout is { } soft)
             {
                 var unusable = UnusableFor ?? TimeSpan.Zero;
-                var remaining = soft - waitedBefore - unusable;
+                var remaining = soft - waited - unusable;
                 if (remaining <= TimeSpan.Zero)
                 {
-                    throw SoftTimeoutError(soft, waitedBefore);
+                    throw SoftTimeoutError(soft, waited);
                 }
+                var started = Environment.TickCount64;
                 try
                 {
                     await waiter.Task.WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
-                    throw SoftTimeoutError(soft, waitedBefore);
+                    throw SoftTimeoutError(soft, waited);
                 }
+                // Ready again; should it be lost again before this caller runs, that outage comes on top.
+                waited += unusable + TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
             }
             else
             {
