@@ -35,6 +35,7 @@ internal static class Replayer
         var connection = tree.Connection;
         var started = Environment.TickCount64;
         StatusRecovery? recovery = null; // made only when a recoverable answer arrives: nothing extra per request
+        ReconnectWaits? waits = null; // made only when the connection is lost
         var replay = false;
         while (true)
         {
@@ -47,7 +48,7 @@ internal static class Replayer
             }
             catch (SmbConnectionLostException lost)
             {
-                replay |= await AwaitRecoveryAsync(connection, lost, rule, what, policy, cancellationToken).ConfigureAwait(false);
+                replay |= await AwaitRecoveryAsync(connection, lost, rule, what, policy, waits ??= new(), cancellationToken).ConfigureAwait(false);
                 continue;
             }
             if (StatusRecovery.IsRecoverable(response.Status)
@@ -82,10 +83,11 @@ internal static class Replayer
     /// <summary>
     /// After a connection loss: throws <see cref="SmbOutcomeUnknownException"/> when the request was sent and
     /// <paramref name="rule"/> forbids repeating it; otherwise waits for the reconnect under
-    /// <paramref name="policy"/>. Returns whether the next attempt repeats a request the server may have seen.
+    /// <paramref name="policy"/>, counting the wait in <paramref name="waits"/> (the call's waits so far).
+    /// Returns whether the next attempt repeats a request the server may have seen.
     /// </summary>
     public static async Task<bool> AwaitRecoveryAsync(SmbConnection connection, SmbConnectionLostException lost, ReplayRule rule, string what,
-        CallPolicy policy, CancellationToken cancellationToken)
+        CallPolicy policy, ReconnectWaits waits, CancellationToken cancellationToken)
     {
         if (lost.WasSent && rule == ReplayRule.Never)
         {
@@ -93,10 +95,36 @@ internal static class Replayer
                 $"{what}: the connection to {connection.Host}:{connection.Port} was lost after the request was sent; " +
                 "it may or may not have taken effect, and it cannot be repeated safely", lost);
         }
-        await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
+        await waits.WaitAsync(connection, policy, cancellationToken).ConfigureAwait(false);
         return lost.WasSent;
     }
 
+}
+
+/// <summary>
+/// What one call has spent waiting for reconnects. In soft mode those waits add up to at most the soft
+/// timeout, however many losses the call meets: a connection that comes back and drops again before the
+/// call's request is answered, over and over (each outage shorter than the soft timeout), cannot hold
+/// the call longer than that.
+/// </summary>
+internal sealed class ReconnectWaits
+{
+    public TimeSpan Total { get; private set; }
+
+    /// <summary>Waits for the connection to be Ready under <paramref name="policy"/>, with what this call already waited taken off a soft limit.</summary>
+    public async Task WaitAsync(SmbConnection connection, CallPolicy policy, CancellationToken cancellationToken)
+    {
+        // The outage began when the connection was lost, which can be a little before the call noticed.
+        var began = Environment.TickCount64 - (long)(connection.UnusableFor ?? TimeSpan.Zero).TotalMilliseconds;
+        try
+        {
+            await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken, Total).ConfigureAwait(false);
+        }
+        finally
+        {
+            Total += TimeSpan.FromMilliseconds(Environment.TickCount64 - began);
+        }
+    }
 }
 
 /// <summary>

@@ -20,6 +20,7 @@ internal sealed partial class SmbTree
         // use the related handle, so nothing stale is in it) unless it had been sent and is not repeatable.
         var policy = CallPolicy.Current;
         var recovery = new StatusRecovery(this, policy, Environment.TickCount64);
+        ReconnectWaits? waits = null;
         var replay = false;
         while (true)
         {
@@ -35,7 +36,7 @@ internal sealed partial class SmbTree
             }
             catch (SmbConnectionLostException lost)
             {
-                replay |= await Replayer.AwaitRecoveryAsync(Connection, lost, rule, OpenWhat(create.Name), policy, cancellationToken).ConfigureAwait(false);
+                replay |= await Replayer.AwaitRecoveryAsync(Connection, lost, rule, OpenWhat(create.Name), policy, waits ??= new(), cancellationToken).ConfigureAwait(false);
             }
         }
     }

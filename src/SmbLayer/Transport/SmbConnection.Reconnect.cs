@@ -64,10 +64,12 @@ internal sealed partial class SmbConnection
     /// <summary>
     /// Waits until the connection is Ready. <paramref name="softTimeout"/> null waits through any outage
     /// (hard); otherwise the wait fails with <see cref="SmbTimeoutException"/> once the connection has
-    /// been unusable that long (soft). Throws at once when the connection is closed for good.
+    /// been unusable that long (soft), less <paramref name="waitedBefore"/>: what the same call already
+    /// spent waiting in earlier outages. Throws at once when the connection is closed for good.
     /// </summary>
-    public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken)
+    public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken, TimeSpan waitedBefore = default)
     {
+        var waited = waitedBefore;
         while (true)
         {
             TaskCompletionSource waiter;
@@ -86,19 +88,22 @@ internal sealed partial class SmbConnection
             if (softTimeout is { } soft)
             {
                 var unusable = UnusableFor ?? TimeSpan.Zero;
-                var remaining = soft - unusable;
+                var remaining = soft - waited - unusable;
                 if (remaining <= TimeSpan.Zero)
                 {
-                    throw SoftTimeoutError(soft);
+                    throw SoftTimeoutError(soft, waited);
                 }
+                var started = Environment.TickCount64;
                 try
                 {
                     await waiter.Task.WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
-                    throw SoftTimeoutError(soft);
+                    throw SoftTimeoutError(soft, waited);
                 }
+                // Ready again; should it be lost again before this caller runs, that outage comes on top.
+                waited += unusable + TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
             }
             else
             {
@@ -107,8 +112,9 @@ internal sealed partial class SmbConnection
         }
     }
 
-    private SmbTimeoutException SoftTimeoutError(TimeSpan soft) => new(
+    private SmbTimeoutException SoftTimeoutError(TimeSpan soft, TimeSpan waitedBefore) => new(
         $"Connection to {Host}:{Port} unusable for more than the soft timeout of {soft.TotalSeconds:0.#} s " +
+        (waitedBefore > TimeSpan.Zero ? $"(this call had already waited {waitedBefore.TotalSeconds:0.0} s through earlier losses) " : "") +
         $"[state {State}, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago, " +
         $"{ReconnectAttempts} reconnect attempts; lost because: {_lastLoss?.Message ?? "unknown"}]", _lastLoss);
 

@@ -104,6 +104,41 @@ public class ReplayerTests
         Assert.Contains("soft timeout", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Repeatable_ConnectionKeepsDroppingBeforeTheAnswer_Soft_WaitsAddUpToOneSoftTimeout()
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        RecoverSessionThenTree(connection, tree);
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(2)));
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        // Each time the request arrives the connection drops, and each outage (the script holds the reconnect
+        // 1.2 s) is shorter than the 2 s soft timeout. Counted per outage the call would wait through all of
+        // them; counted per call, by the third outage at the latest it has waited more than 2 s and gives up.
+        const int Outages = 6;
+        var sent = 0;
+        for (var outage = 0; outage < Outages; outage++)
+        {
+            var request = peer.ReadRequestAsync();
+            if (await Task.WhenAny(request, read) == read)
+            {
+                break;
+            }
+            await request;
+            sent++;
+            peer.Abort();
+            if (await Task.WhenAny(read, Task.Delay(TimeSpan.FromMilliseconds(1200))) == read || outage == Outages - 1)
+            {
+                break; // the last outage lasts: the call ends by its soft timeout either way
+            }
+            await TakeReconnectAsync(peer, server, treeId: (uint)(6 + outage));
+        }
+        var error = await Assert.ThrowsAsync<SmbTimeoutException>(() => read.WaitAsync(Bound));
+        Assert.Contains("soft timeout", error.Message, StringComparison.Ordinal);
+        Assert.True(sent <= 3, $"the request was sent {sent} times: the call waited through {sent} outages of a 2 s soft timeout");
+    }
+
     [Theory]
     [InlineData(NtStatus.UserSessionDeleted)]
     [InlineData(NtStatus.NetworkSessionExpired)]
