@@ -256,9 +256,10 @@ internal sealed class PooledConnection : IAsyncDisposable
                 tree.LoseAllOpens($"the share could not be connected again: {ex.Message}");
             }
         }
+        var budget = new ReclaimRetryBudget();
         foreach (var tree in trees)
         {
-            await tree.RecoverOpensAsync(cancellationToken).ConfigureAwait(false);
+            await tree.RecoverOpensAsync(budget, cancellationToken).ConfigureAwait(false);
         }
     }
 

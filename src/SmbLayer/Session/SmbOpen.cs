@@ -89,7 +89,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// After a reconnect: CREATE with the durable reconnect context (DH2C on 3.x, DHnC before).
     /// Returns null when the handle is back, or why it is lost.
     /// </summary>
-    public async Task<string?> ReclaimAsync(CancellationToken cancellationToken)
+    public async Task<string?> ReclaimAsync(ReclaimRetryBudget budget, CancellationToken cancellationToken)
     {
         if (IsClosed || IsLost)
         {
@@ -106,9 +106,8 @@ internal sealed class SmbOpen : IAsyncDisposable
             var request = OpenDurability.Reconnect(Template, FileId, Durable);
             // The server may still be tearing down the old connection (it only now learns it is gone, e.g.
             // after a black-hole ended): until it has disconnected the durable open it answers NOT_FOUND or
-            // FILE_NOT_AVAILABLE. Try a few times, briefly, before calling the handle lost.
-            var delay = TimeSpan.FromMilliseconds(100);
-            for (var attempt = 1; ; attempt++)
+            // FILE_NOT_AVAILABLE. Try again while the recovery's shared budget lasts before calling it lost.
+            while (true)
             {
                 using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: true), cancellationToken).ConfigureAwait(false);
                 if (response.Status == NtStatus.Success)
@@ -118,13 +117,13 @@ internal sealed class SmbOpen : IAsyncDisposable
                     ReclaimCount++;
                     return null;
                 }
-                if (attempt >= MaxReclaimAttempts || response.Status is not (NtStatus.ObjectNameNotFound or NtStatus.FileNotAvailable))
+                var delay = response.Status is NtStatus.ObjectNameNotFound or NtStatus.FileNotAvailable ? budget.NextDelay() : null;
+                if (delay is null)
                 {
                     MarkLost($"the server refused to reclaim the durable handle: {NtStatusText.Describe(response.Status)}");
                     return _lostReason;
                 }
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                delay += delay;
+                await Task.Delay(delay.Value, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (SmbProtocolException ex)
@@ -134,8 +133,6 @@ internal sealed class SmbOpen : IAsyncDisposable
         }
     }
 
-    /// <summary>Reclaim tries (100, 200, 400, 800 ms apart: 1.5 s in all) while the server lets go of the old connection.</summary>
-    private const int MaxReclaimAttempts = 5;
 
     /// <summary>
     /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/> and hands over the
@@ -344,4 +341,40 @@ internal readonly struct ReadData(SmbResponse? response, int offset, int length)
     public ReadOnlyMemory<byte> Data => response is null ? ReadOnlyMemory<byte>.Empty : response.MessageMemory.Slice(offset, length);
 
     public void Dispose() => response?.Dispose();
+}
+
+/// <summary>
+/// How long one recovery waits, in all, for the server to let go of the old connection before a durable
+/// handle it will not give back yet counts as lost. Shared by every handle reclaimed in that recovery:
+/// the first refusals are usually the server still tearing the old connection down (seconds on a loaded
+/// machine), after which every handle of it comes back at once; a handle the server has really lost
+/// then costs no further waiting. Delays double from 100 ms up to 800 ms, 3 s in all (it was 1.5 s per
+/// handle, which gave up too early on a starved machine and wasted N × 1.5 s when the server had lost
+/// them all). Not thread-safe: one recovery reclaims one handle at a time.
+/// </summary>
+internal sealed class ReclaimRetryBudget(TimeSpan total)
+{
+    public static readonly TimeSpan DefaultTotal = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(800);
+
+    private TimeSpan _left = total;
+    private TimeSpan _next = FirstDelay;
+
+    public ReclaimRetryBudget() : this(DefaultTotal)
+    {
+    }
+
+    /// <summary>The wait before the next try, or null when the budget is spent.</summary>
+    public TimeSpan? NextDelay()
+    {
+        if (_left <= TimeSpan.Zero)
+        {
+            return null;
+        }
+        var delay = _next < _left ? _next : _left;
+        _left -= delay;
+        _next = _next + _next < MaxDelay ? _next + _next : MaxDelay;
+        return delay;
+    }
 }

@@ -118,12 +118,17 @@ internal sealed partial class SmbTree : IAsyncDisposable
         _logger.LogInformation("Tree {Share} reconnected as 0x{TreeId:X}", Share, treeId);
     }
 
-    /// <summary>After a reconnect: reclaims every durable open; the others are lost (their users get <see cref="SmbHandleLostException"/>).</summary>
-    public async Task RecoverOpensAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// After a reconnect: reclaims every durable open; the others are lost (their users get <see cref="SmbHandleLostException"/>).
+    /// <paramref name="budget"/> is the recovery's shared patience with a server still letting go of the old connection
+    /// (one per recovery, across trees); null: a new one for this tree.
+    /// </summary>
+    public async Task RecoverOpensAsync(ReclaimRetryBudget? budget, CancellationToken cancellationToken)
     {
+        budget ??= new ReclaimRetryBudget();
         foreach (var open in _opens.Keys)
         {
-            var reason = await open.ReclaimAsync(cancellationToken).ConfigureAwait(false);
+            var reason = await open.ReclaimAsync(budget, cancellationToken).ConfigureAwait(false);
             if (reason is not null)
             {
                 _opens.TryRemove(open, out _);
@@ -162,7 +167,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
             Volatile.Write(ref _treeId, treeId);
             Interlocked.Increment(ref _treeGeneration);
             _logger.LogInformation("Tree {Share} re-connected as 0x{TreeId:X} after STATUS_NETWORK_NAME_DELETED", Share, treeId);
-            await RecoverOpensAsync(cancellationToken).ConfigureAwait(false);
+            await RecoverOpensAsync(null, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
