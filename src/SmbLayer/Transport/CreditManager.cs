@@ -86,6 +86,22 @@ internal sealed class CreditManager
         }
     }
 
+    /// <summary>
+    /// True when requests wait for credits and none is in flight, yet a credit is left: no answer is coming
+    /// that could grant more (a server may grant fewer than asked, MS-SMB2 §3.3.1.2), so only a request sent
+    /// on that last credit can ask for them — otherwise the queue would wait for the next idle probe.
+    /// </summary>
+    public bool IsStalled
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiters.Count > 0 && _inFlight == 0 && _balance > 0;
+            }
+        }
+    }
+
     public void Grant(int credits) => OnReceived(credits, requestFinished: false);
 
     /// <summary>

@@ -37,6 +37,15 @@ internal sealed partial class SmbConnection
             }
             return;
         }
+        if (link.Credits.IsStalled)
+        {
+            // Requests wait for credits that no outstanding answer will bring: an ECHO on the last credit asks
+            // for more (every request asks for enough to reach TargetCredits). It counts as a probe.
+            _logger.LogDebug("Requests to {Host}:{Port} wait for credits with none in flight; ECHO to ask for more", Host, Port);
+            Interlocked.Exchange(ref _probeSentTicks, now);
+            _ = ProbeAsync(link);
+            return;
+        }
         var active = false;
         foreach (var (_, p) in link.Pending)
         {

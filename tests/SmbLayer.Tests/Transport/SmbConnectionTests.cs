@@ -92,6 +92,29 @@ public class SmbConnectionTests
     }
 
     [Fact]
+    public async Task Credits_TooFewAndNothingInFlight_EchoAsksForMore_RequestGoes()
+    {
+        var (connection, peer) = await ScriptedPeer.StartAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        // The server granted only 2 credits and nothing is in flight; a 256 KiB READ costs 4. No answer is
+        // coming that could grant more, so without help the READ would wait for the idle probe (30 s).
+        await peer.GrantCreditsAsync(connection, 2);
+        var read = connection.SendAsync(new TestRequest(Smb2Command.Read, payloadSize: 256 * 1024), RequestContext.None, default);
+
+        var echo = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Echo, echo.Header.Command);
+        Assert.True(echo.Header.Credits >= 4, $"the ECHO asks for enough credits ({echo.Header.Credits})");
+        await peer.ReplyAsync(echo, credits: 10);
+
+        var request = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Read, request.Header.Command);
+        Assert.Equal(4, request.Header.CreditCharge);
+        await peer.ReplyAsync(request, credits: 4);
+        (await read.WaitAsync(Bound)).Dispose();
+    }
+
+    [Fact]
     public async Task LargeMtuRequest_ChargesCreditsAndConsumesMessageIds()
     {
         var (connection, peer) = await ScriptedPeer.StartAsync();
