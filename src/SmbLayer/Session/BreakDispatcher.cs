@@ -16,7 +16,12 @@ internal sealed record BreakNotice(SmbOpen? Open, Smb2FileId? FileId, OplockLeve
 /// </summary>
 internal sealed class BreakDispatcher
 {
-    private readonly ConcurrentDictionary<Smb2FileId, SmbOpen> _opens = new();
+    /// <summary>
+    /// The opens whose breaks this connection delivers. Kept by open, not by FileId: a reclaim after a reconnect
+    /// gives the open a new FileId (keyed by the old one, its oplock breaks went unanswered and the entry leaked).
+    /// Breaks are rare; finding the open is a scan.
+    /// </summary>
+    private readonly ConcurrentDictionary<SmbOpen, byte> _opens = new();
     private readonly List<Action<BreakNotice>> _callbacks = [];
     private readonly ILogger _logger;
 
@@ -35,9 +40,9 @@ internal sealed class BreakDispatcher
         }
     }
 
-    public void Track(SmbOpen open) => _opens[open.FileId] = open;
+    public void Track(SmbOpen open) => _opens[open] = 0;
 
-    public void Untrack(SmbOpen open) => _opens.TryRemove(new KeyValuePair<Smb2FileId, SmbOpen>(open.FileId, open));
+    public void Untrack(SmbOpen open) => _opens.TryRemove(open, out _);
 
     private void OnServerMessage(ReadOnlyMemory<byte> message)
     {
@@ -54,7 +59,7 @@ internal sealed class BreakDispatcher
         switch (parsed)
         {
             case OplockBreak oplock:
-                _opens.TryGetValue(oplock.FileId, out var open);
+                var open = _opens.Keys.FirstOrDefault(o => o.FileId == oplock.FileId);
                 Notify(new BreakNotice(open, oplock.FileId, oplock.OplockLevel, null, null));
                 if (open is not null && !open.IsClosed)
                 {
@@ -62,7 +67,7 @@ internal sealed class BreakDispatcher
                 }
                 break;
             case LeaseBreakNotification lease:
-                var holder = _opens.Values.FirstOrDefault(o => o.LeaseKey == lease.LeaseKey);
+                var holder = _opens.Keys.FirstOrDefault(o => o.LeaseKey == lease.LeaseKey);
                 Notify(new BreakNotice(holder, null, null, lease.LeaseKey, lease.NewLeaseState));
                 if (holder is not null && lease.AckRequired)
                 {

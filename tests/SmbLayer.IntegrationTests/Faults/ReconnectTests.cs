@@ -43,6 +43,56 @@ public sealed class ReconnectTests(FaultsSambaFixture fixture) : FaultTestBase(f
     }
 
     [SambaFact]
+    public async Task Reset_DurableOplockedHandle_Reclaimed_LaterOplockBreakStillDeliveredAndAcknowledged()
+    {
+        // SMB 2.0.2 (no leases): a durable handle (DHnQ) with a batch oplock, reclaimed after a reset, comes back with a new
+        // FileId. The next oplock break names that FileId; it must still reach the open and be acknowledged,
+        // or the other opener waits for Samba's break timeout.
+        var name = NewFile("oplock-reclaim", 1000, out _);
+        await using var proxy = FaultProxy.Start(Server.Port);
+        await using var holder = NewClient(SmbFailureMode.Hard, configure: o => o.MaxDialect = SmbDialect.Smb202);
+        var restored = 0;
+        holder.ConnectionRestored += (_, _) => Interlocked.Increment(ref restored);
+        using var lease = await holder.AcquireTreeAsync(SmbPath.Parse(Url(proxy, "")), default);
+        var received = new TaskCompletionSource<SmbLayer.Session.BreakNotice>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lease.Tree.Breaks!.Register(n => received.TrySetResult(n));
+        await using var open = await lease.Tree.CreateAsync(new CreateRequest(name)
+        {
+            DesiredAccess = AccessMask.FileReadData | AccessMask.FileWriteData | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAccess.Read | ShareAccess.Write | ShareAccess.Delete,
+            CreateOptions = CreateOptions.NonDirectoryFile,
+            RequestedOplockLevel = OplockLevel.Batch,
+        }, default, durable: true);
+        Assert.Equal(OplockLevel.Batch, open.CreateResponse.OplockLevel);
+        Assert.True(open.Durable.IsDurable, "Samba granted no durable handle");
+        var before = open.FileId;
+
+        proxy.ResetAll();
+        for (var i = 0; i < 600 && (Volatile.Read(ref restored) == 0 || open.ReclaimCount == 0) && !open.IsLost; i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.False(open.IsLost, "the durable handle was lost");
+        Assert.Equal(1, open.ReclaimCount);
+        Assert.NotEqual(before, open.FileId); // Samba hands out a new volatile id on reconnect
+
+        // A second client (straight to the server) opening the file makes Samba break the batch oplock.
+        await using var other = NewClient(SmbFailureMode.Soft);
+        var secondOpen = other.OpenReadAsync(Server.Url(name));
+        var notice = await received.Task.WaitAsync(Bound);
+        Assert.Equal(open.FileId, notice.FileId);
+        Assert.Same(open, notice.Open);
+        await using (await secondOpen.WaitAsync(Bound))
+        {
+        }
+        for (var i = 0; i < 600 && open.LastBreakAcknowledgment is null; i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.Equal(NtStatus.Success, open.LastBreakAcknowledgment);
+    }
+
+    [SambaFact]
     public async Task Reset_NonDurableHandle_HandleLost_OnlyItsUsersFail()
     {
         var name = NewFile("lost", 48 * 1024 * 1024, out _);
