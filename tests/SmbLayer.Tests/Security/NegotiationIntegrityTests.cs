@@ -66,6 +66,24 @@ public class NegotiationIntegrityTests
         Assert.Contains("SESSION_SETUP", ex.Message);
     }
 
+    /// <summary>
+    /// NEGOTIATE (the client sees <paramref name="securityMode"/>), SESSION_SETUP, then a TREE_CONNECT whose
+    /// answer has gone out: the client's next request is its VALIDATE_NEGOTIATE_INFO, for the test to answer.
+    /// </summary>
+    private static async Task<(SmbSession Session, Task<SmbTree> Tree)> SessionThenTreeConnectAsync(SmbConnection connection,
+        ScriptedSmbServer server, SmbDialect dialect, SecurityMode securityMode, GlobalCapabilities caps)
+    {
+        var negotiate = connection.NegotiateAsync(CancellationToken.None);
+        await server.NegotiateAsync(dialect, securityMode, caps);
+        await negotiate.WaitAsync(Bound);
+        var setup = SetupAsync(connection);
+        await server.SessionSetupAsync(dialect);
+        var session = await setup.WaitAsync(Bound);
+        var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
+        await server.TreeConnectAsync();
+        return (session, tree);
+    }
+
     [Theory]
     [InlineData(SmbDialect.Smb300, false)]
     [InlineData(SmbDialect.Smb300, true)]
@@ -81,15 +99,7 @@ public class NegotiationIntegrityTests
         // The man in the middle rewrote the server's SecurityMode so the client would not sign.
         var seenByClient = tampered ? SecurityMode.SigningEnabled : real;
 
-        var negotiate = connection.NegotiateAsync(CancellationToken.None);
-        await server.NegotiateAsync(dialect, seenByClient, caps);
-        await negotiate.WaitAsync(Bound);
-        var setup = SetupAsync(connection);
-        await server.SessionSetupAsync(dialect);
-        var session = await setup.WaitAsync(Bound);
-
-        var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
-        await server.TreeConnectAsync();
+        var (session, tree) = await SessionThenTreeConnectAsync(connection, server, dialect, seenByClient, caps);
         await server.ValidateNegotiateAsync(dialect, real, caps);
         if (!tampered)
         {
@@ -120,15 +130,7 @@ public class NegotiationIntegrityTests
         var (connection, peer, server) = await StartAsync(SmbDialect.Smb300, dialect);
         await using var _ = connection;
         await using var __ = peer;
-        var negotiate = connection.NegotiateAsync(CancellationToken.None);
-        await server.NegotiateAsync(dialect, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
-        await negotiate.WaitAsync(Bound);
-        var setup = SetupAsync(connection);
-        await server.SessionSetupAsync(dialect);
-        var session = await setup.WaitAsync(Bound);
-
-        var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
-        await server.TreeConnectAsync();
+        var (session, tree) = await SessionThenTreeConnectAsync(connection, server, dialect, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
         await server.ValidateNegotiateErrorAsync(dialect, status, signed);
         if (accepted)
         {
