@@ -120,7 +120,7 @@ public class CliAppTests
     }
 
     [Fact]
-    public void FormatListing_SameAsTheObviousFormatting()
+    public void AppendListing_SameAsTheObviousFormatting()
     {
         // The hand-written formatter must print exactly what LINQ ordering plus a format string would.
         var summer = new DateTimeOffset(2024, 7, 1, 23, 59, 0, TimeSpan.Zero);
@@ -139,8 +139,15 @@ public class CliAppTests
                 $"{e.LastWriteTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)}  {e.Name}{(e.IsDirectory ? "/" : "")}")
             .ToArray();
 
-        Assert.Equal(expected, SmbLayer.Cli.CliCommands.FormatListing(entries).ToArray());
-        Assert.Empty(SmbLayer.Cli.CliCommands.FormatListing([]));
+        Assert.Equal(expected, Listing(entries));
+        Assert.Empty(Listing([]));
+
+        static string[] Listing(SmbFileInfo[] entries)
+        {
+            var text = new System.Text.StringBuilder();
+            SmbLayer.Cli.CliCommands.AppendListing(text, [.. entries], "\n");
+            return text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        }
     }
 
     [Fact]
