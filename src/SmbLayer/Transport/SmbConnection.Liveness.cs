@@ -42,8 +42,7 @@ internal sealed partial class SmbConnection
             // Requests wait for credits that no outstanding answer will bring: an ECHO on the last credit asks
             // for more (every request asks for enough to reach TargetCredits). It counts as a probe.
             _logger.LogDebug("Requests to {Host}:{Port} wait for credits with none in flight; ECHO to ask for more", Host, Port);
-            Interlocked.Exchange(ref _probeSentTicks, now);
-            _ = ProbeAsync(link);
+            StartProbe(link, now);
             return;
         }
         var active = false;
@@ -58,9 +57,15 @@ internal sealed partial class SmbConnection
         var threshold = active ? Settings.ProbeDelay : Settings.IdleProbeInterval;
         if (now - lastReceive >= (long)threshold.TotalMilliseconds)
         {
-            Interlocked.Exchange(ref _probeSentTicks, now);
-            _ = ProbeAsync(link);
+            StartProbe(link, now);
         }
+    }
+
+    /// <summary>Sends an ECHO and marks it outstanding: from now on the next check judges the link by what comes back.</summary>
+    private void StartProbe(Link link, long now)
+    {
+        Interlocked.Exchange(ref _probeSentTicks, now);
+        _ = ProbeAsync(link);
     }
 
     private async Task ProbeAsync(Link link)
