@@ -42,6 +42,9 @@ internal sealed class ConnectionPool : IAsyncDisposable
     /// <summary>Number of pooled connections (for tests and diagnostics).</summary>
     public int Count => _entries.Count;
 
+    /// <summary>READ data the pooled connections' readers put straight into files (for tests and diagnostics).</summary>
+    public long BytesReadIntoFiles => _entries.Values.Sum(e => e.Connection.BytesReadIntoFiles);
+
     /// <summary>Gets a tree for <paramref name="path"/>'s share, connecting, negotiating, authenticating and connecting the tree as needed.</summary>
     public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken)
     {

@@ -20,6 +20,9 @@ public sealed partial class SmbClient
         | AccessMask.FileReadAttributes | AccessMask.FileWriteAttributes | AccessMask.Synchronize;
     private const ShareAccess ShareAll = ShareAccess.Read | ShareAccess.Write | ShareAccess.Delete;
 
+    /// <summary>READ data this client's connections put straight into local files, past the response buffers (tests, diagnostics).</summary>
+    internal long BytesReadIntoFiles => Pool.BytesReadIntoFiles;
+
     private ConnectionPool Pool
     {
         get

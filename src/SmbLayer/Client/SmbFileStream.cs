@@ -1,6 +1,7 @@
 using System.Buffers;
 using SmbLayer.Protocol;
 using SmbLayer.Session;
+using SmbLayer.Transport;
 
 namespace SmbLayer.Client;
 
@@ -33,6 +34,7 @@ internal sealed class SmbFileStream : Stream
     private long _writeBufferOffset;
     private Exception? _writeFailure;
     private bool _closed;
+    private SinkTarget? _sinkTarget;
 
     private readonly CallPolicy _policy;
 
@@ -117,11 +119,19 @@ internal sealed class SmbFileStream : Stream
         return n;
     }
 
-    /// <summary>Streams the rest of the file into <paramref name="destination"/> straight from the read-ahead buffers.</summary>
+    /// <summary>
+    /// Streams the rest of the file into <paramref name="destination"/> straight from the read-ahead
+    /// buffers; into a local file on Linux, past user memory where the connection allows (see
+    /// <see cref="CopyToFileAsync"/>).
+    /// </summary>
     public async Task<long> CopyToAsync(Stream destination, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         CallPolicy.Enter(_policy);
         ThrowIfClosed();
+        if (SpliceTarget(destination) is { } file)
+        {
+            return await CopyToFileAsync(file, progress, cancellationToken).ConfigureAwait(false);
+        }
         long total = 0;
         while (await NextChunkAsync(cancellationToken).ConfigureAwait(false) is { } chunk)
         {
@@ -136,6 +146,76 @@ internal sealed class SmbFileStream : Stream
 
     public override Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken) =>
         CopyToAsync(destination, null, cancellationToken);
+
+    /// <summary>A plain local file opened for writing at an offset: the reader may splice READ data into it.</summary>
+    private static FileStream? SpliceTarget(Stream destination) =>
+        SplicePipe.IsSupported && destination.GetType() == typeof(FileStream) && destination is FileStream { CanWrite: true, CanSeek: true } file
+        && !file.SafeFileHandle.IsClosed && !SplicePipe.IsAppendOnly(file.SafeFileHandle)
+            ? file
+            : null;
+
+    /// <summary>
+    /// Downloads into a local file with every READ carrying a <see cref="FileSink"/>: where the
+    /// transport can (a plain, unsigned, unencrypted answer on Linux), the data moves from the socket
+    /// into the file inside the kernel and never through this process's memory; other answers arrive
+    /// as usual and are written here at their offset. READs stay in flight as for any read-ahead, and
+    /// complete in order. On any way out (end, error, cancellation), the sinks still in flight are
+    /// detached before this returns, so nothing lands in the file afterwards.
+    /// </summary>
+    private async Task<long> CopyToFileAsync(FileStream destination, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await DiscardReadAheadAsync().ConfigureAwait(false);
+        var handle = destination.SafeFileHandle;
+        var fileBase = destination.Position - _position; // the local offset of the remote file's byte 0
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        _sinkTarget = new SinkTarget(handle, fileBase);
+        long total = 0;
+        try
+        {
+            while (await NextChunkAsync(cancellationToken).ConfigureAwait(false) is { } chunk)
+            {
+                var n = chunk.Available;
+                if (!chunk.Data.InFile)
+                {
+                    await RandomAccess.WriteAsync(handle, chunk.Data.Data.Slice(chunk.Consumed, n), fileBase + _position, cancellationToken).ConfigureAwait(false);
+                }
+                Consume(chunk, n);
+                total += n;
+                progress?.Report(total);
+            }
+            destination.Position = fileBase + _position;
+        }
+        finally
+        {
+            _sinkTarget = null;
+            while (_readAhead.TryDequeue(out var left))
+            {
+                left.Sink?.Detach();
+                _ = ReleaseWhenAnsweredAsync(left);
+            }
+            handle.DangerousRelease();
+        }
+        return total;
+    }
+
+    /// <summary>A read nobody will consume (its sink detached): lets its buffer go once it is answered.</summary>
+    private static async Task ReleaseWhenAnsweredAsync(ReadChunk chunk)
+    {
+        try
+        {
+            chunk.Data = await chunk.Request.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SmbException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            // Its error does not matter any more.
+        }
+        chunk.Release();
+    }
+
+    /// <summary>The file <see cref="CopyToFileAsync"/> is filling, and the local offset of the remote file's byte 0.</summary>
+    private sealed record SinkTarget(Microsoft.Win32.SafeHandles.SafeFileHandle File, long FileBase);
 
     /// <summary>The chunk holding <see cref="_position"/>, with read-ahead topped up; null at end of file.</summary>
     private async Task<ReadChunk?> NextChunkAsync(CancellationToken cancellationToken)
@@ -188,7 +268,11 @@ internal sealed class SmbFileStream : Stream
         {
             var length = ChunkSize(_maxReadChunk);
             var chunk = new ReadChunk(_nextReadOffset, length);
-            chunk.Request = _open.ReadBufferAsync(chunk.Offset, length, _lifetime.Token);
+            if (_sinkTarget is { } target)
+            {
+                chunk.Sink = new FileSink(target.File, target.FileBase + chunk.Offset, length);
+            }
+            chunk.Request = _open.ReadBufferAsync(chunk.Offset, length, _lifetime.Token, chunk.Sink);
             _readAhead.Enqueue(chunk);
             _nextReadOffset += length;
         }
@@ -232,6 +316,9 @@ internal sealed class SmbFileStream : Stream
         public long Offset { get; } = offset;
         public int Requested { get; } = requested;
         public Task<ReadData> Request { get; set; } = Task.FromResult(default(ReadData));
+
+        /// <summary>Where the transport may put the data directly (<see cref="CopyToFileAsync"/>); null for ordinary read-ahead.</summary>
+        public FileSink? Sink { get; set; }
         public ReadData Data { get; set; }
         public int Received => Data.Length;
         public int Consumed { get; set; }

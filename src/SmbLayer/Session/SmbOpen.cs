@@ -139,18 +139,23 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// response buffer itself (no copy): the caller owns the result and disposes it once done
     /// with <see cref="ReadData.Data"/>. End of file is an empty result.
     /// </summary>
-    public Task<ReadData> ReadBufferAsync(long offset, int length, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/>. With a
+    /// <paramref name="sink"/>, the transport may put the data straight into the sink's file; the result
+    /// then says so (<see cref="ReadData.InFile"/>) and holds no bytes.
+    /// </summary>
+    public Task<ReadData> ReadBufferAsync(long offset, int length, CancellationToken cancellationToken, FileSink? sink = null)
     {
         ThrowIfClosed();
         var what = $"Reading '{Name}' at offset {offset}";
         return Replayer.RunAsync(Tree, this, ReplayRule.Always,
             _ => new ReadRequest(FileId, offset, length),
-            response => ToReadData(response, length, what),
-            what, cancellationToken, completeOwnsResponse: true);
+            response => ToReadData(response, length, what, sink),
+            what, cancellationToken, completeOwnsResponse: true, sink: sink);
     }
 
     /// <summary>Checks a READ response and wraps its data; takes ownership of <paramref name="response"/> on success.</summary>
-    internal static ReadData ToReadData(SmbResponse response, int requested, string what)
+    internal static ReadData ToReadData(SmbResponse response, int requested, string what, FileSink? sink = null)
     {
         if (response.Status == NtStatus.EndOfFile)
         {
@@ -158,6 +163,12 @@ internal sealed class SmbOpen : IAsyncDisposable
             return default;
         }
         response.ThrowIfFailed(what);
+        if (sink is { Delivered: true })
+        {
+            // The reader spliced the data into the file; the response is the header alone.
+            response.Dispose();
+            return sink.WriteError is { } failed ? throw failed : new ReadData(null, 0, sink.Length, inFile: true);
+        }
         var parsed = ReadResponse.Parse(response.Message);
         if (parsed.DataLength > requested)
         {
@@ -334,9 +345,12 @@ internal sealed class SmbOpen : IAsyncDisposable
 }
 
 /// <summary>The data of one READ response, still in the transport's pooled buffer; dispose to return it.</summary>
-internal readonly struct ReadData(SmbResponse? response, int offset, int length) : IDisposable
+internal readonly struct ReadData(SmbResponse? response, int offset, int length, bool inFile = false) : IDisposable
 {
     public int Length => length;
+
+    /// <summary>The data went straight into the READ's <see cref="FileSink"/>; <see cref="Data"/> is empty.</summary>
+    public bool InFile => inFile;
 
     public ReadOnlyMemory<byte> Data => response is null ? ReadOnlyMemory<byte>.Empty : response.MessageMemory.Slice(offset, length);
 

@@ -60,7 +60,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// connection's ChannelSequence, and SMB2_FLAGS_REPLAY_OPERATION when the request is sent
     /// again after a connection loss (MS-SMB2 §3.2.4.1.1).
     /// </summary>
-    public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null)
+    public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null, FileSink? sink = null)
     {
         var smb3 = Connection.Negotiated?.Dialect.IsSmb3() == true;
         var plain = Session.Context(TreeId, EncryptData);
@@ -74,6 +74,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
             Flags = replay && smb3 ? Smb2HeaderFlags.ReplayOperation : Smb2HeaderFlags.None,
             DuringSetup = duringSetup,
             OnAbandonedResponse = onAbandoned,
+            Sink = sink,
         };
     }
 

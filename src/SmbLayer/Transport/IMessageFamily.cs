@@ -27,4 +27,17 @@ internal interface IMessageFamily
 
     /// <summary>Parses the correlation fields of one incoming message; throws <see cref="SmbProtocolException"/> on a malformed header.</summary>
     IncomingMessageInfo Classify(ReadOnlySpan<byte> message);
+
+    /// <summary>Bytes of a frame <see cref="TryGetBulkData"/> needs to see.</summary>
+    int BulkPrefixSize { get; }
+
+    /// <summary>
+    /// Whether a frame of <paramref name="frameLength"/> bytes, of which <paramref name="prefix"/> holds
+    /// the first (at least <see cref="BulkPrefixSize"/>), is one plaintext, successful, uncompounded
+    /// answer carrying file data (SMB2: a READ response) whose data runs from <paramref name="dataOffset"/>
+    /// to the end of the frame. Only then may the reader move the data past user memory into a
+    /// <see cref="FileSink"/>; anything else (errors, compounds, TRANSFORM frames, odd layouts) is read whole
+    /// and checked by the usual path.
+    /// </summary>
+    bool TryGetBulkData(ReadOnlySpan<byte> prefix, int frameLength, out ulong messageId, out int dataOffset, out int dataLength);
 }

@@ -39,5 +39,11 @@ internal sealed class RequestContext
     /// </summary>
     public bool DuringSetup { get; init; }
 
+    /// <summary>
+    /// For a READ: a local file the reader may splice the answer's data into, past user memory (Linux,
+    /// plaintext connections); the response then carries the header only and the sink says what arrived.
+    /// </summary>
+    public FileSink? Sink { get; init; }
+
     public static RequestContext None { get; } = new();
 }

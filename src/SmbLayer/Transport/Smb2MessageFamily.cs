@@ -53,4 +53,24 @@ internal sealed class Smb2MessageFamily : IMessageFamily
         }
         return new IncomingMessageInfo(header.MessageId, header.Credits, interim, header.AsyncId, unsolicited, header.Status, header.IsSigned);
     }
+
+    public int BulkPrefixSize => ReadResponse.PrefixSize;
+
+    public bool TryGetBulkData(ReadOnlySpan<byte> prefix, int frameLength, out ulong messageId, out int dataOffset, out int dataLength)
+    {
+        messageId = 0;
+        dataOffset = dataLength = 0;
+        if (prefix.Length < Smb2Header.Size || !Smb2Header.HasSmb2ProtocolId(prefix))
+        {
+            return false;
+        }
+        var header = Smb2Header.ReadFrom(prefix);
+        if (!header.IsResponse || header.Command != Smb2Command.Read || header.NtStatus != NtStatus.Success
+            || header.NextCommand != 0 || header.MessageId == UnsolicitedMessageId)
+        {
+            return false;
+        }
+        messageId = header.MessageId;
+        return ReadResponse.TryGetDataLayout(prefix, frameLength, out dataOffset, out dataLength);
+    }
 }

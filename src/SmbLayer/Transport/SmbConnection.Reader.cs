@@ -46,6 +46,37 @@ internal sealed partial class SmbConnection
                 var length = DirectTcp.ReadFrameLength(staging.AsSpan(start, DirectTcp.FrameHeaderSize), Settings.MaxFrameLength);
                 start += DirectTcp.FrameHeaderSize;
 
+                if (length > StagingSize && Volatile.Read(ref _fileSinksUsed) && SpliceFor(link) is { } pipe)
+                {
+                    // A large frame while downloads into files are running: stage enough of it to tell
+                    // whether its data can go straight from the socket into a file.
+                    while (end - start < _family.BulkPrefixSize)
+                    {
+                        if (start > 0)
+                        {
+                            Buffer.BlockCopy(staging, start, staging, 0, end - start);
+                            end -= start;
+                            start = 0;
+                        }
+                        var n = await stream.ReadAsync(staging.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
+                        }
+                        Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+                        end += n;
+                    }
+                    if (await TryReceiveIntoSinkAsync(link, pipe, staging, start, end, length, cancellationToken).ConfigureAwait(false) is { } after)
+                    {
+                        if (link.Failed)
+                        {
+                            return;
+                        }
+                        (start, end) = after;
+                        continue;
+                    }
+                }
+
                 // Frame body into its own pooled buffer: what is staged first, then straight from the socket.
                 var frame = ArrayPool<byte>.Shared.Rent(length);
                 var have = Math.Min(length, end - start);
@@ -112,6 +143,89 @@ internal sealed partial class SmbConnection
         {
             LinkFailed(link, ex is IOException io ? new SmbConnectionException($"Connection to {Host}:{Port} failed: {io.Message}", io) : ex);
         }
+        finally
+        {
+            link.Splice?.Dispose();
+        }
+    }
+
+    /// <summary>The link's splice pipe, made on first use; null where splicing is not possible (not Linux, not a socket, no pipe).</summary>
+    private static SplicePipe? SpliceFor(Link link)
+    {
+        if (!link.SpliceTried)
+        {
+            link.SpliceTried = true;
+            if (SplicePipe.IsSupported && link.Stream is System.Net.Sockets.NetworkStream network)
+            {
+                link.Splice = SplicePipe.TryCreate(network.Socket);
+            }
+        }
+        return link.Splice;
+    }
+
+    /// <summary>
+    /// If the frame whose first bytes are staged (<paramref name="start"/>..<paramref name="end"/>, the
+    /// header already consumed) answers a READ that asked for a <see cref="FileSink"/> and may use it,
+    /// moves its data into the sink's file (staged bytes with pwrite, the rest socket → pipe → file
+    /// with splice) and dispatches the header alone. Returns the staging window afterwards, or null when
+    /// the frame is not such an answer (nothing consumed; it is then read whole as usual).
+    /// </summary>
+    private async ValueTask<(int Start, int End)?> TryReceiveIntoSinkAsync(Link link, SplicePipe pipe, byte[] staging, int start, int end, int length,
+        CancellationToken cancellationToken)
+    {
+        if (!_family.TryGetBulkData(staging.AsSpan(start, end - start), length, out var messageId, out var dataOffset, out var dataLength)
+            || !link.Pending.TryGetValue(messageId, out var pending)
+            || pending.Context is not { Sink: { } sink, Signer: null, Transform: null }
+            || pending.Abandoned
+            || dataLength > sink.Capacity
+            || sink.IsDetached)
+        {
+            // Signed answers need their data to verify, encrypted ones to decrypt: those always come whole.
+            return null;
+        }
+        var head = ArrayPool<byte>.Shared.Rent(dataOffset);
+        try
+        {
+            staging.AsSpan(start, dataOffset).CopyTo(head);
+            start += dataOffset;
+            var done = Math.Min(dataLength, end - start);
+            sink.WriteStaged(staging.AsSpan(start, done), 0);
+            start += done;
+            if (start == end)
+            {
+                start = end = 0;
+            }
+            while (done < dataLength)
+            {
+                var n = pipe.SpliceFromSocket(dataLength - done);
+                if (n < 0)
+                {
+                    await pipe.WaitForDataAsync(cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                if (n == 0)
+                {
+                    throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
+                }
+                Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+                sink.WriteFromPipe(pipe, n, done);
+                done += n;
+            }
+            sink.MarkDelivered(dataLength);
+            Interlocked.Add(ref _bytesIntoFiles, dataLength);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(head);
+            throw;
+        }
+        if (link.Failed)
+        {
+            ArrayPool<byte>.Shared.Return(head);
+            return (start, end);
+        }
+        DispatchMessage(link, head, 0, dataOffset, decryptedFor: null);
+        return (start, end);
     }
 
     /// <summary>Dispatches every message of a frame; takes ownership of <paramref name="frame"/>.</summary>

@@ -26,6 +26,8 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     private Exception? _failure;
     private Task _timerTask = Task.CompletedTask;
     private long _lastReceiveTicks;
+    private bool _fileSinksUsed;
+    private long _bytesIntoFiles;
 
     public SmbConnection(string host, int port, ConnectionSettings settings, IMessageFamily? family = null)
     {
@@ -49,6 +51,9 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     public long CreditHighWaterMark => _link?.Credits.HighWaterMark ?? 0;
 
     /// <summary>Time since the last byte arrived from the server.</summary>
+    /// <summary>READ data the reader has put straight into files (<see cref="FileSink"/>: spliced, or written from the few bytes read with the header), on every link so far.</summary>
+    public long BytesReadIntoFiles => Interlocked.Read(ref _bytesIntoFiles);
+
     public TimeSpan SinceLastReceive => TimeSpan.FromMilliseconds(Environment.TickCount64 - Interlocked.Read(ref _lastReceiveTicks));
 
     /// <summary>What NEGOTIATE settled; null before.</summary>
@@ -167,6 +172,11 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false)
     {
         var pending = new PendingRequest(body, context, CreditChargeFor(body.PayloadSize));
+        if (context.Sink is not null && !_fileSinksUsed)
+        {
+            // From now on the reader looks at large frames for data it can splice into a file.
+            Volatile.Write(ref _fileSinksUsed, true);
+        }
         return SendCoreAsync([pending], priority, cancellationToken)[0];
     }
 
@@ -473,6 +483,11 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         public bool Failed { get; set; }
         public Task Reader { get; set; } = Task.CompletedTask;
         public Task Writer { get; set; } = Task.CompletedTask;
+
+        /// <summary>The reader's pipe for splicing READ data into files (<see cref="SpliceFor"/>); the reader disposes it.</summary>
+        public SplicePipe? Splice { get; set; }
+
+        public bool SpliceTried { get; set; }
 
         public void Shutdown()
         {

@@ -26,6 +26,9 @@ public abstract class ClientConformanceTests
 
     protected virtual bool RequireEncryption => false;
 
+    /// <summary>Whether the session's answers are signed or encrypted (by the client's or the server's choice).</summary>
+    protected virtual bool AnswersProtected => RequireSigning || RequireEncryption;
+
     /// <summary>A unique folder per test so tests sharing one server never collide.</summary>
     private string NewFolder([System.Runtime.CompilerServices.CallerMemberName] string name = "")
     {
@@ -47,6 +50,50 @@ public abstract class ClientConformanceTests
     {
         await using var client = NewClient();
         Assert.Equal(ExpectedDialect, await client.GetDialectAsync(Server.Url()));
+    }
+
+    [SambaFact]
+    public async Task Download_IntoLocalFileAtAnOffset_IsByteExact_SplicedOnlyWhenPlain()
+    {
+        var folder = NewFolder();
+        var data = RandomNumberGenerator.GetBytes(5 * 1024 * 1024 + 12345);
+        await using var client = NewClient();
+        var url = Server.Url($"{folder}/f.bin");
+        await client.UploadAsync(new MemoryStream(data), url);
+        var local = Path.Combine(Path.GetTempPath(), $"smblayer-download-{Guid.NewGuid():N}.bin");
+        var prefix = "local header, still in the FileStream's buffer"u8.ToArray();
+        var trailer = "written after the download"u8.ToArray();
+        try
+        {
+            await using (var file = new FileStream(local, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 4096, useAsync: true))
+            {
+                await file.WriteAsync(prefix);
+                Assert.Equal(data.Length, await client.DownloadAsync(url, file));
+                Assert.Equal(prefix.Length + data.Length, file.Position);
+                Assert.Equal(prefix.Length + data.Length, file.Length);
+                await file.WriteAsync(trailer);
+            }
+            var back = await File.ReadAllBytesAsync(local);
+            Assert.Equal(prefix.Length + data.Length + trailer.Length, back.Length);
+            Assert.Equal(prefix, back[..prefix.Length]);
+            Assert.True(back.AsSpan(prefix.Length, data.Length).SequenceEqual(data), "downloaded bytes differ");
+            Assert.Equal(trailer, back[(prefix.Length + data.Length)..]);
+            // On Linux, plain answers go from the socket into the file inside the kernel; signed or encrypted
+            // ones must be verified or decrypted first and are never spliced.
+            var direct = client.BytesReadIntoFiles;
+            if (OperatingSystem.IsLinux() && !AnswersProtected)
+            {
+                Assert.True(direct > data.Length / 2, $"only {direct} bytes went straight into the file");
+            }
+            else
+            {
+                Assert.Equal(0, direct);
+            }
+        }
+        finally
+        {
+            File.Delete(local);
+        }
     }
 
     [SambaFact]
@@ -321,6 +368,7 @@ public sealed class Smb202ClientCapConformanceTests(DefaultSambaFixture fixture)
 public sealed class SigningMandatoryConformanceTests(SigningMandatorySambaFixture fixture) : ClientConformanceTests(fixture)
 {
     protected override SmbDialect ExpectedDialect => SmbDialect.Smb311;
+    protected override bool AnswersProtected => true;
 }
 
 [Collection(SambaCollections.SigningMandatory)]
@@ -328,6 +376,7 @@ public sealed class SigningMandatorySmb210ConformanceTests(SigningMandatorySamba
 {
     protected override SmbDialect ExpectedDialect => SmbDialect.Smb210;
     protected override SmbDialect ClientMaxDialect => SmbDialect.Smb210;
+    protected override bool AnswersProtected => true;
 }
 
 [Collection(SambaCollections.Default)]
@@ -359,6 +408,7 @@ public sealed class MaxSmb302ConformanceTests(MaxSmb3_02SambaFixture fixture) : 
 public sealed class EncryptionRequiredConformanceTests(EncryptionRequiredSambaFixture fixture) : ClientConformanceTests(fixture)
 {
     protected override SmbDialect ExpectedDialect => SmbDialect.Smb311;
+    protected override bool AnswersProtected => true;
 }
 
 [Collection(SambaCollections.MaxSmb3_00)]

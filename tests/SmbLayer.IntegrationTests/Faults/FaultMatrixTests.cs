@@ -45,6 +45,12 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
 
         /// <summary>A listing of a directory that takes more than one QUERY_DIRECTORY.</summary>
         MidListing,
+
+        /// <summary>
+        /// A download into a local file (throttled): on Linux the reader splices READ data from the socket
+        /// into the file, so the fault can cut a response in the middle of a splice.
+        /// </summary>
+        MidDownload,
     }
 
     public enum Mode
@@ -133,6 +139,7 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                     Phase.MidWrite => run.WriteAsync(),
                     Phase.MidCreate => run.CreateAsync(),
                     Phase.MidListing => run.ListAsync(),
+                    Phase.MidDownload => run.DownloadAsync(),
                     _ => throw new ArgumentOutOfRangeException(nameof(phase)),
                 };
                 outcome = await operation.WaitAsync(Bound); // a hard call that never came back fails the cell, not the run
@@ -463,6 +470,65 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 injector.Throttle(0);
                 await stream.DisposeAsync(); // after recovery: the reclaimed handle is closed, not left behind
             }
+        }
+
+        public async Task<string> DownloadAsync()
+        {
+            var local = Path.Combine(Path.GetTempPath(), $"smblayer-matrix-{Guid.NewGuid():N}.bin");
+            var prefix = RandomNumberGenerator.GetBytes(1000); // the download starts at a non-zero file offset
+            // The fault goes in from the copy loop itself once half is in the file (the first MiB comes compounded with the CREATE) (it waits there meanwhile,
+            // so no further READ is issued before the fault is in place, with or without the proxy's throttle).
+            var progress = new InlineProgress(n =>
+            {
+                if (n >= FileSize / 2 && !injector.Injected)
+                {
+                    InjectAsync().GetAwaiter().GetResult();
+                }
+            });
+            await client.GetInfoAsync(Url(files.ReadFile)); // connected, so the injector knows the serving smbd
+            await injector.PrepareAsync();
+            try
+            {
+                injector.Throttle(8 * 1024 * 1024);
+                await using (var file = new FileStream(local, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1, useAsync: true))
+                {
+                    await file.WriteAsync(prefix);
+                    Assert.Equal(FileSize, await client.DownloadAsync(Url(files.ReadFile), file, progress));
+                    Assert.Equal(prefix.Length + FileSize, file.Position);
+                }
+                Assert.NotEqual(Mode.SoftExpired, mode);
+                var back = await File.ReadAllBytesAsync(local);
+                Assert.Equal(prefix, back[..prefix.Length]);
+                Assert.Equal(files.ReadHash, SHA256.HashData(back.AsSpan(prefix.Length)));
+                if (OperatingSystem.IsLinux())
+                {
+                    Assert.True(client.BytesReadIntoFiles > 0, "no READ data went straight into the file: the splice path was not exercised");
+                }
+                return $"byte-exact {injector.SinceInjected.TotalMilliseconds:0} ms after the fault";
+            }
+            catch (Exception e) when (mode != Mode.SoftExpired && SambaRefusedReclaim(e, files.ReadFile))
+            {
+                injector.Throttle(0);
+                await AssertReadFileAsync();
+                return "handle lost, read again: byte-exact";
+            }
+            catch (Exception e) when (mode == Mode.SoftExpired && injector.Injected)
+            {
+                var r = await ExpectSoftTimeoutAsync(e);
+                await AssertReadFileAsync();
+                return r;
+            }
+            finally
+            {
+                injector.Throttle(0);
+                File.Delete(local);
+            }
+        }
+
+        /// <summary>Reports on the caller's thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+        private sealed class InlineProgress(Action<long> report) : IProgress<long>
+        {
+            public void Report(long value) => report(value);
         }
 
         public async Task<string> WriteAsync()

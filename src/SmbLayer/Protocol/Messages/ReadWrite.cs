@@ -93,6 +93,35 @@ internal sealed class ReadResponse
             DataRemaining = BinaryPrimitives.ReadUInt32LittleEndian(body[OffDataRemaining..]),
         };
     }
+
+    /// <summary>Header plus fixed body: the bytes <see cref="TryGetDataLayout"/> needs to see.</summary>
+    public const int PrefixSize = Smb2Header.Size + FixedSize;
+
+    /// <summary>
+    /// From the first bytes of a READ response of <paramref name="messageLength"/> bytes (the whole
+    /// message not yet received): where its data starts and how long it is, when the data runs to the
+    /// end of the message and its start lies within <paramref name="prefix"/>. False for anything else
+    /// (the message is then parsed whole by <see cref="Parse"/>, which explains what is wrong).
+    /// </summary>
+    public static bool TryGetDataLayout(ReadOnlySpan<byte> prefix, int messageLength, out int dataOffset, out int dataLength)
+    {
+        dataOffset = dataLength = 0;
+        if (prefix.Length < PrefixSize
+            || BinaryPrimitives.ReadUInt16LittleEndian(prefix[Smb2Header.Size..]) != StructureSizeValue)
+        {
+            return false;
+        }
+        var body = prefix[Smb2Header.Size..];
+        int offset = body[OffDataOffset];
+        var length = BinaryPrimitives.ReadUInt32LittleEndian(body[OffDataLength..]);
+        if (offset < PrefixSize || offset > prefix.Length || length == 0 || length != (uint)(messageLength - offset))
+        {
+            return false;
+        }
+        dataOffset = offset;
+        dataLength = (int)length;
+        return true;
+    }
 }
 
 /// <summary>SMB2 WRITE request (MS-SMB2 §2.2.21); the data follows the fixed part at offset 0x70.</summary>
