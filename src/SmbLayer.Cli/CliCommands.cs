@@ -64,7 +64,7 @@ internal sealed class CliCommands(
         RequirePath("cat", urlText, remote);
         return async fs =>
         {
-            await fs.DownloadAsync(remote, stdoutStream, cancellationToken);
+            await fs.DownloadAsync(remote, stdoutStream, progress: null, cancellationToken);
             await stdoutStream.FlushAsync(cancellationToken);
         };
     }
@@ -167,7 +167,7 @@ internal sealed class CliCommands(
     {
         long? total = showProgress ? (await fs.GetInfoAsync(remote, cancellationToken)).Size : null;
         using var progress = showProgress ? new TransferProgress(stderr, total) : null;
-        await fs.DownloadAsync(remote, Counted(destination, progress), cancellationToken);
+        await fs.DownloadAsync(remote, destination, progress, cancellationToken);
     }
 
     private static Stream Counted(Stream stream, TransferProgress? progress) =>

@@ -9,7 +9,8 @@ internal interface ISmbFileSystem : IAsyncDisposable
 {
     IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern, CancellationToken cancellationToken);
     Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken);
-    Task<long> DownloadAsync(SmbPath path, Stream destination, CancellationToken cancellationToken);
+    /// <param name="progress">Bytes written so far (a FileStream destination is written past the stream on Linux, so wrapping it would not see them).</param>
+    Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress, CancellationToken cancellationToken);
     Task<long> UploadAsync(Stream source, SmbPath path, CancellationToken cancellationToken);
     Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken);
     Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken);
@@ -33,8 +34,8 @@ internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
     public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken) =>
         client.GetInfoAsync(path, cancellationToken);
 
-    public Task<long> DownloadAsync(SmbPath path, Stream destination, CancellationToken cancellationToken) =>
-        client.DownloadAsync(path, destination, progress: null, cancellationToken);
+    public Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress, CancellationToken cancellationToken) =>
+        client.DownloadAsync(path, destination, progress, cancellationToken);
 
     public Task<long> UploadAsync(Stream source, SmbPath path, CancellationToken cancellationToken) =>
         client.UploadAsync(source, path, progress: null, cancellationToken);

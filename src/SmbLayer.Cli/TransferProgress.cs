@@ -6,7 +6,7 @@ namespace SmbLayer.Cli;
 /// A one-line progress bar on stderr (bytes, percent, rate), redrawn at most every
 /// <see cref="RedrawInterval"/> and erased by <see cref="Dispose"/>. Only used when stderr is a terminal.
 /// </summary>
-internal sealed class TransferProgress : IDisposable
+internal sealed class TransferProgress : IProgress<long>, IDisposable
 {
     /// <summary>About ten redraws a second: smooth enough, and cheap on slow terminals.</summary>
     public static readonly TimeSpan RedrawInterval = TimeSpan.FromMilliseconds(100);

@@ -59,11 +59,12 @@ internal sealed class FakeFileSystem : ISmbFileSystem
         return Task.FromResult(new SmbFileInfo { Name = path.Name, Path = path.Path, Size = Files.TryGetValue(path.Path, out var data) ? data.Length : 0 });
     }
 
-    public async Task<long> DownloadAsync(SmbPath path, Stream destination, CancellationToken cancellationToken)
+    public async Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         Record($"download {path}");
         var data = Files.TryGetValue(path.Path, out var bytes) ? bytes : throw new SmbNotFoundException(SmbLayer.Protocol.NtStatus.ObjectNameNotFound, $"Cannot open {path}");
         await destination.WriteAsync(data, cancellationToken);
+        progress?.Report(data.Length);
         return data.Length;
     }
 
