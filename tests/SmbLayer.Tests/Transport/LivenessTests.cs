@@ -95,9 +95,12 @@ public class LivenessTests
         await using var _ = connection;
         await using var __ = peer;
         var sw = Stopwatch.StartNew();
-        var task = connection.SendAsync(new TestRequest(Smb2Command.ChangeNotify), new RequestContext { Timeout = TimeSpan.FromMilliseconds(1000) }, default, priority: true);
+        // A 2 s timeout: the first interim reply must arrive well inside it even when the test process is
+        // starved for a second (with 1 s, a full parallel run once timed out at 1.14 s, before any interim came).
+        var task = connection.SendAsync(new TestRequest(Smb2Command.ChangeNotify), new RequestContext { Timeout = TimeSpan.FromMilliseconds(2000) }, default, priority: true);
         var request = await peer.ReadRequestAsync();
         // The server keeps saying STATUS_PENDING (and so keeps the connection alive) forever.
+        await peer.SendMessagesAsync(ScriptedPeer.Response(request, NtStatus.Pending, credits: 0, body: [9, 0, 0, 0, 0, 0, 0, 0, 0], asyncId: 0x42));
         using var stop = new CancellationTokenSource();
         var pender = Task.Run(async () =>
         {
@@ -112,7 +115,7 @@ public class LivenessTests
         await stop.CancelAsync();
         await pender.ContinueWith(_ => { }, TaskScheduler.Default);
         Assert.Contains("timeout", error.Message, StringComparison.OrdinalIgnoreCase);
-        // Longer than one timeout (the interim replies extended it), never past 3 × 1 s from when it was sent (plus timer ticks).
-        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(1500), TimeSpan.FromSeconds(10));
+        // Longer than one timeout (the interim replies extended it), never past 3 × 2 s from when it was sent (plus timer ticks).
+        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(3000), TimeSpan.FromSeconds(12));
     }
 }
