@@ -45,6 +45,9 @@ internal sealed class ConnectionPool : IAsyncDisposable
     /// <summary>READ data the pooled connections' readers put straight into files (for tests and diagnostics).</summary>
     public long BytesReadIntoFiles => _entries.Values.Sum(e => e.Connection.BytesReadIntoFiles);
 
+    /// <summary>WRITE data the pooled connections' writers sent straight from local files (for tests and diagnostics).</summary>
+    public long BytesSentFromFiles => _entries.Values.Sum(e => e.Connection.BytesSentFromFiles);
+
     /// <summary>Gets a tree for <paramref name="path"/>'s share, connecting, negotiating, authenticating and connecting the tree as needed.</summary>
     public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken)
     {

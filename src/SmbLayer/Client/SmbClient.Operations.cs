@@ -23,6 +23,9 @@ public sealed partial class SmbClient
     /// <summary>READ data this client's connections put straight into local files, past the response buffers (tests, diagnostics).</summary>
     internal long BytesReadIntoFiles => Pool.BytesReadIntoFiles;
 
+    /// <summary>WRITE data this client's connections sent straight from local files, past user memory (tests, diagnostics).</summary>
+    internal long BytesSentFromFiles => Pool.BytesSentFromFiles;
+
     private ConnectionPool Pool
     {
         get

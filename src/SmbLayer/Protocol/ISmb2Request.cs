@@ -34,6 +34,9 @@ internal interface ISmb2PayloadRequest
 
     ReadOnlyMemory<byte> Payload { get; }
 
+    /// <summary>The payload when it lives in a local file instead (<see cref="Payload"/> is then empty).</summary>
+    ExternalPayload? PayloadSource { get; }
+
     /// <summary>Writes the body without the payload (exactly <see cref="FixedPartSize"/> bytes).</summary>
     void WriteFixedPart(Span<byte> body);
 }

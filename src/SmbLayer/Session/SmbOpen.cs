@@ -178,19 +178,29 @@ internal sealed class SmbOpen : IAsyncDisposable
     }
 
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="offset"/> in one request; returns the count the server took.</summary>
-    public Task<int> WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    public Task<int> WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        WriteCoreAsync(offset, data.Length, () => new WriteRequest(FileId, offset, data), cancellationToken);
+
+    /// <summary>
+    /// Writes a local file's bytes at <paramref name="offset"/> in one request: the transport sends them
+    /// straight from the file where it can (<see cref="FileRange"/>); returns the count the server took.
+    /// </summary>
+    public Task<int> WriteAsync(long offset, FileRange data, CancellationToken cancellationToken) =>
+        WriteCoreAsync(offset, data.Length, () => new WriteRequest(FileId, offset, data), cancellationToken);
+
+    private Task<int> WriteCoreAsync(long offset, int length, Func<WriteRequest> build, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         var what = $"Writing '{Name}' at offset {offset}";
         return Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
-            _ => new WriteRequest(FileId, offset, data),
+            _ => build(),
             response =>
             {
                 response.ThrowIfFailed(what);
                 var parsed = WriteResponse.Parse(response.Message);
-                if (parsed.Count > data.Length)
+                if (parsed.Count > length)
                 {
-                    throw new SmbProtocolException($"WRITE acknowledged {parsed.Count} bytes for a request of {data.Length}.");
+                    throw new SmbProtocolException($"WRITE acknowledged {parsed.Count} bytes for a request of {length}.");
                 }
                 return (int)parsed.Count;
             }, what, cancellationToken);

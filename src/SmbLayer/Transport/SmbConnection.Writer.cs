@@ -9,6 +9,9 @@ internal sealed partial class SmbConnection
     /// <summary>Small frames are coalesced into one socket write up to this size.</summary>
     private const int CoalesceLimit = 256 * 1024;
 
+    /// <summary>WRITE data from a local file at least this long goes by sendfile (64 KiB: a whole WRITE on 2.0.2, which has no large MTU).</summary>
+    private const int SendFileMinimum = 64 * 1024;
+
     private async Task WriteLoopAsync(Link link)
     {
         var stream = link.Stream;
@@ -22,6 +25,18 @@ internal sealed partial class SmbConnection
                 while (queue.TryRead(out var item))
                 {
                     var frameLength = FrameLength(item);
+                    if (IsFromFile(item, out var range) && range.Length >= SendFileMinimum && link.Stream is System.Net.Sockets.NetworkStream network)
+                    {
+                        // Bulk WRITE, unsigned, whose data is in a local file: header from a small buffer, data by sendfile.
+                        await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
+                        var headLength = frameLength - range.Length;
+                        SerializeHead(item.Members![0], frameLength, batch.GetSpan(headLength)[..headLength]);
+                        batch.Advance(headLength);
+                        await SendWithFileAsync(link, network.Socket, batch.WrittenMemory, item.Members[0], range).ConfigureAwait(false);
+                        batch.ResetWrittenCount();
+                        Interlocked.Add(ref _bytesFromFiles, range.Length);
+                        continue;
+                    }
                     if (frameLength > CoalesceLimit && IsGatherable(item, out var payload))
                     {
                         // Bulk WRITE, unsigned: header and fixed part from a small buffer, then the data from the caller's memory.
@@ -40,7 +55,7 @@ internal sealed partial class SmbConnection
                         var rented = ArrayPool<byte>.Shared.Rent(frameLength);
                         try
                         {
-                            Serialize(item, rented.AsSpan(0, frameLength));
+                            SerializeOrFail(link, item, rented.AsSpan(0, frameLength));
                             await stream.WriteAsync(rented.AsMemory(0, frameLength), cancellationToken).ConfigureAwait(false);
                         }
                         finally
@@ -53,7 +68,7 @@ internal sealed partial class SmbConnection
                     {
                         await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
                     }
-                    Serialize(item, batch.GetSpan(frameLength)[..frameLength]);
+                    SerializeOrFail(link, item, batch.GetSpan(frameLength)[..frameLength]);
                     batch.Advance(frameLength);
                 }
                 await FlushBatchAsync(stream, batch, cancellationToken).ConfigureAwait(false);
@@ -110,6 +125,81 @@ internal sealed partial class SmbConnection
         }
         payload = p.Payload;
         return true;
+    }
+
+    /// <summary>A lone request whose payload is a local file range and needs no whole-message pass (signing, encryption, pre-auth hash).</summary>
+    private static bool IsFromFile(OutgoingItem item, out FileRange range)
+    {
+        range = null!;
+        if (item.Members is not [var m] || m.Context.Signer is not null || m.Context.Transform is not null || m.Context.OnSent is not null
+            || m.Body is not ISmb2PayloadRequest { PayloadSource: FileRange r } p || p.FixedPartSize + r.Length != m.Body.BodySize)
+        {
+            return false;
+        }
+        range = r;
+        return true;
+    }
+
+    /// <summary>
+    /// Sends the head and then the range straight from the file (sendfile). A send cut short because
+    /// the file no longer holds the range fails that request alone, with an <see cref="IOException"/>
+    /// (repeating it could not help), and then the link: part of the frame may be on the wire.
+    /// </summary>
+    private static async Task SendWithFileAsync(Link link, System.Net.Sockets.Socket socket, ReadOnlyMemory<byte> head, PendingRequest request, FileRange range)
+    {
+        using var args = new System.Net.Sockets.SocketAsyncEventArgs();
+        args.SendPacketsElements =
+        [
+            new System.Net.Sockets.SendPacketsElement(head),
+            new System.Net.Sockets.SendPacketsElement(range.File.Stream, range.Offset, range.Length, endOfPacket: true),
+        ];
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        args.Completed += (_, _) => done.TrySetResult();
+        try
+        {
+            if (socket.SendPacketsAsync(args))
+            {
+                await done.Task.ConfigureAwait(false);
+            }
+        }
+        catch (ObjectDisposedException) when (!range.FileHoldsRange())
+        {
+            // Reported below as the file's failure.
+        }
+        if (args.SocketError == System.Net.Sockets.SocketError.Success && args.BytesTransferred == head.Length + range.Length)
+        {
+            return;
+        }
+        if (!range.FileHoldsRange())
+        {
+            FailRequest(link, request, range.ShortFile());
+            throw new SmbConnectionException($"A WRITE was cut short: {range.ShortFile().Message}");
+        }
+        throw new System.Net.Sockets.SocketException((int)args.SocketError);
+    }
+
+    /// <summary>Serialises <paramref name="item"/>; when its payload cannot be read from its local file, fails that request alone and then the link (its MessageId is spent).</summary>
+    private void SerializeOrFail(Link link, OutgoingItem item, Span<byte> frame)
+    {
+        try
+        {
+            Serialize(item, frame);
+        }
+        catch (IOException ex) when (item.Members is [var m] && m.Body is ISmb2PayloadRequest { PayloadSource: not null })
+        {
+            FailRequest(link, m, ex);
+            throw new SmbConnectionException($"A WRITE could not be sent: {ex.Message}");
+        }
+    }
+
+    private static void FailRequest(Link link, PendingRequest request, Exception error)
+    {
+        if (link.Pending.TryRemove(request.MessageId, out _))
+        {
+            request.SetState(RequestState.Failed);
+            request.CancellationRegistration.Dispose();
+            request.Completion.TrySetException(error);
+        }
     }
 
     /// <summary>The Direct TCP header, the SMB2 header and the fixed part of a gathered request; the payload follows on the wire.</summary>

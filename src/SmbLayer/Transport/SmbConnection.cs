@@ -28,6 +28,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     private long _lastReceiveTicks;
     private bool _fileSinksUsed;
     private long _bytesIntoFiles;
+    private long _bytesFromFiles;
 
     public SmbConnection(string host, int port, ConnectionSettings settings, IMessageFamily? family = null)
     {
@@ -53,6 +54,9 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     /// <summary>Time since the last byte arrived from the server.</summary>
     /// <summary>READ data the reader has put straight into files (<see cref="FileSink"/>: spliced, or written from the few bytes read with the header), on every link so far.</summary>
     public long BytesReadIntoFiles => Interlocked.Read(ref _bytesIntoFiles);
+
+    /// <summary>WRITE data the writer has sent straight from local files (<see cref="FileRange"/>, sendfile), on every link so far.</summary>
+    public long BytesSentFromFiles => Interlocked.Read(ref _bytesFromFiles);
 
     public TimeSpan SinceLastReceive => TimeSpan.FromMilliseconds(Environment.TickCount64 - Interlocked.Read(ref _lastReceiveTicks));
 

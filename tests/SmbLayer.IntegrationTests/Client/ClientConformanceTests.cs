@@ -97,6 +97,43 @@ public abstract class ClientConformanceTests
     }
 
     [SambaFact]
+    public async Task Upload_FromLocalFileAtAnOffset_IsByteExact_SentFromTheFileOnlyWhenPlain()
+    {
+        var folder = NewFolder();
+        var data = RandomNumberGenerator.GetBytes(5 * 1024 * 1024 + 4321);
+        var skip = 777;
+        var local = Path.Combine(Path.GetTempPath(), $"smblayer-upload-{Guid.NewGuid():N}.bin");
+        await File.WriteAllBytesAsync(local, [.. new byte[skip], .. data]);
+        await using var client = NewClient();
+        var url = Server.Url($"{folder}/up.bin");
+        try
+        {
+            await using (var file = new FileStream(local, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, useAsync: true))
+            {
+                file.Position = skip;
+                Assert.Equal(data.Length, await client.UploadAsync(file, url));
+                Assert.Equal(skip + data.Length, file.Position);
+            }
+            Assert.Equal(data, await File.ReadAllBytesAsync(Server.LocalPath($"{folder}/up.bin")));
+            // On Linux, plain WRITEs go from the local file to the socket with sendfile; signed or encrypted
+            // ones need their bytes in memory and never do.
+            var direct = client.BytesSentFromFiles;
+            if (OperatingSystem.IsLinux() && !AnswersProtected)
+            {
+                Assert.True(direct > data.Length / 2, $"only {direct} bytes went straight from the file");
+            }
+            else
+            {
+                Assert.Equal(0, direct);
+            }
+        }
+        finally
+        {
+            File.Delete(local);
+        }
+    }
+
+    [SambaFact]
     public async Task PutThenGet_64MiBRandomFile_IsByteExact()
     {
         var folder = NewFolder();

@@ -51,6 +51,12 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
         /// into the file, so the fault can cut a response in the middle of a splice.
         /// </summary>
         MidDownload,
+
+        /// <summary>
+        /// An upload from a local file (throttled): on Linux the writer sends WRITE data straight from the
+        /// file (sendfile), so the fault can cut a WRITE in the middle of a sendfile.
+        /// </summary>
+        MidUpload,
     }
 
     public enum Mode
@@ -140,6 +146,7 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                     Phase.MidCreate => run.CreateAsync(),
                     Phase.MidListing => run.ListAsync(),
                     Phase.MidDownload => run.DownloadAsync(),
+                    Phase.MidUpload => run.UploadAsync(),
                     _ => throw new ArgumentOutOfRangeException(nameof(phase)),
                 };
                 outcome = await operation.WaitAsync(Bound); // a hard call that never came back fails the cell, not the run
@@ -523,6 +530,58 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 injector.Throttle(0);
                 File.Delete(local);
             }
+        }
+
+        public async Task<string> UploadAsync()
+        {
+            var name = $"matrix-upload-{Guid.NewGuid():N}.bin";
+            var data = RandomNumberGenerator.GetBytes(FileSize);
+            var local = Path.Combine(Path.GetTempPath(), $"smblayer-matrix-{Guid.NewGuid():N}.bin");
+            await File.WriteAllBytesAsync(local, data);
+            // As for the download: the fault goes in from the copy loop once half is handed to WRITEs.
+            var progress = new InlineProgress(n =>
+            {
+                if (n >= FileSize / 2 && !injector.Injected)
+                {
+                    InjectAsync().GetAwaiter().GetResult();
+                }
+            });
+            string result;
+            await client.GetInfoAsync(Url(files.ReadFile)); // connected, so the injector knows the serving smbd
+            await injector.PrepareAsync();
+            try
+            {
+                injector.Throttle(8 * 1024 * 1024);
+                await using (var file = new FileStream(local, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, useAsync: true))
+                {
+                    Assert.Equal(FileSize, await client.UploadAsync(file, Url(name), progress));
+                }
+                Assert.NotEqual(Mode.SoftExpired, mode);
+                if (OperatingSystem.IsLinux())
+                {
+                    Assert.True(client.BytesSentFromFiles > 0, "no WRITE data went straight from the file: the sendfile path was not exercised");
+                }
+                result = $"byte-exact {injector.SinceInjected.TotalMilliseconds:0} ms after the fault";
+            }
+            catch (Exception e) when (mode != Mode.SoftExpired && SambaRefusedReclaim(e, name))
+            {
+                injector.Throttle(0);
+                await client.UploadAsync(new MemoryStream(data), Url(name));
+                result = "handle lost, written again: byte-exact";
+            }
+            catch (Exception e) when (mode == Mode.SoftExpired && injector.Injected)
+            {
+                result = await ExpectSoftTimeoutAsync(e);
+                // Later calls work: the file is written again in full.
+                await client.UploadAsync(new MemoryStream(data), Url(name));
+            }
+            finally
+            {
+                injector.Throttle(0);
+                File.Delete(local);
+            }
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(await File.ReadAllBytesAsync(test.Server.LocalPath(name))));
+            return result;
         }
 
         /// <summary>Reports on the caller's thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>

@@ -3,12 +3,13 @@ using System.Security.Cryptography;
 namespace SmbLayer.IntegrationTests.Faults;
 
 /// <summary>
-/// Downloads into local files, where on Linux the reader puts READ data straight into the file
-/// (splice): what happens when the caller gives up halfway, and when the local file cannot take
-/// the data.
+/// Transfers between local files and the server, where on Linux READ data goes straight from the
+/// socket into the file (splice) and WRITE data straight from the file to the socket (sendfile):
+/// what happens when the caller gives up halfway, when the local file cannot take the data, and
+/// when it no longer holds the data to send.
 /// </summary>
 [Collection("samba-faults")]
-public sealed class DownloadToFileTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
+public sealed class LocalFileTransferTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
 {
     private const int FileSize = 16 * 1024 * 1024;
 
@@ -89,6 +90,45 @@ public sealed class DownloadToFileTests(FaultsSambaFixture fixture) : FaultTestB
         {
             await ProcessRunner.RunAsync("umount", ["-l", mount], TimeSpan.FromSeconds(10));
             Directory.Delete(mount, recursive: true);
+        }
+        await AssertNoOpenFilesAsync();
+    }
+
+    [SambaFact]
+    public async Task LocalFileTruncated_MidUpload_TypedIOError_NoHang_ClientStaysUsable()
+    {
+        var data = RandomNumberGenerator.GetBytes(FileSize);
+        var local = Path.Combine(Path.GetTempPath(), $"smblayer-truncate-{Guid.NewGuid():N}.bin");
+        await File.WriteAllBytesAsync(local, data);
+        var name = $"upload-truncated-{Guid.NewGuid():N}.bin";
+        await using var proxy = FaultProxy.Start(Server.Port);
+        await using var client = NewClient(SmbFailureMode.Hard);
+        try
+        {
+            await client.GetInfoAsync(Url(proxy, ""));
+            proxy.BytesPerSecond = 4 * 1024 * 1024; // 4 s for the file: most WRITEs are still to be sent when it shrinks
+            await using (var file = new FileStream(local, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1, useAsync: true))
+            {
+                var upload = client.UploadAsync(file, Url(proxy, name));
+                await Task.Delay(TimeSpan.FromMilliseconds(800));
+                Assert.False(upload.IsCompleted, "the upload ended before the file was truncated");
+                using (var other = new FileStream(local, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+                {
+                    other.SetLength(2 * 1024 * 1024);
+                }
+                // The upload fails with an I/O error saying the data is not known to be written; it does not hang,
+                // and it is not retried for ever (the missing bytes cannot come back).
+                var error = await Assert.ThrowsAsync<IOException>(() => upload.WaitAsync(Bound));
+                Assert.Contains("ended before", error.ToString(), StringComparison.Ordinal);
+            }
+            proxy.BytesPerSecond = 0;
+            // The client goes on: an upload of the same name from memory is byte-exact.
+            Assert.Equal(data.Length, await client.UploadAsync(new MemoryStream(data), Url(proxy, name)));
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(await File.ReadAllBytesAsync(Server.LocalPath(name))));
+        }
+        finally
+        {
+            File.Delete(local);
         }
         await AssertNoOpenFilesAsync();
     }

@@ -151,6 +151,16 @@ internal sealed class WriteRequest : ISmb2Request, ISmb2PayloadRequest
         Data = data;
     }
 
+    /// <summary>A WRITE whose data is read from a local file when it is sent (<see cref="ExternalPayload"/>).</summary>
+    public WriteRequest(Smb2FileId fileId, long offset, ExternalPayload data)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(data.Length, 1);
+        FileId = fileId;
+        Offset = offset;
+        External = data;
+    }
+
     public Smb2Command Command => Smb2Command.Write;
     public Smb2FileId FileId { get; }
     public long Offset { get; }
@@ -158,18 +168,30 @@ internal sealed class WriteRequest : ISmb2Request, ISmb2PayloadRequest
     /// <summary>SMB2_WRITEFLAG_WRITE_THROUGH (1) / WRITE_UNBUFFERED (2).</summary>
     public uint Flags { get; init; }
 
+    /// <summary>The data, when it is in a local file rather than in <see cref="Data"/>.</summary>
+    public ExternalPayload? External { get; }
+
+    /// <summary>Bytes of data, wherever they are.</summary>
+    public int Length => External?.Length ?? Data.Length;
+
     /// <summary>StructureSize counts one Buffer byte, so an empty write still sends one (zero) byte.</summary>
-    public int BodySize => FixedSize + Math.Max(1, Data.Length);
-    public int PayloadSize => Data.Length;
+    public int BodySize => FixedSize + Math.Max(1, Length);
+    public int PayloadSize => Length;
 
     public int FixedPartSize => FixedSize;
 
     public ReadOnlyMemory<byte> Payload => Data;
 
+    public ExternalPayload? PayloadSource => External;
+
     public void WriteBody(Span<byte> body)
     {
         WriteFixedPart(body);
-        if (Data.IsEmpty)
+        if (External is not null)
+        {
+            External.ReadInto(body.Slice(DataPosition, External.Length));
+        }
+        else if (Data.IsEmpty)
         {
             body[DataPosition] = 0;
         }
@@ -184,7 +206,7 @@ internal sealed class WriteRequest : ISmb2Request, ISmb2PayloadRequest
         body[..FixedSize].Clear();
         Smb2Wire.WriteStructureSize(body, StructureSizeValue);
         BinaryPrimitives.WriteUInt16LittleEndian(body[OffDataOffset..], DataOffset);
-        BinaryPrimitives.WriteUInt32LittleEndian(body[OffLength..], (uint)Data.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(body[OffLength..], (uint)Length);
         BinaryPrimitives.WriteUInt64LittleEndian(body[OffOffset..], (ulong)Offset);
         FileId.WriteTo(body[OffFileId..]);
         BinaryPrimitives.WriteUInt32LittleEndian(body[OffChannel..], 0);
