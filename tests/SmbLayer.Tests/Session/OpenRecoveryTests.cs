@@ -120,4 +120,124 @@ public class OpenRecoveryTests
         Assert.Equal(0, open.ReclaimCount);
         Assert.Contains(open, tree.Opens);
     }
+
+    /// <summary>Opens f.bin as a durable handle with <see cref="FirstId"/> on the scripted server.</summary>
+    private static async Task<SmbOpen> DurableOpenAsync(ScriptedPeer peer, SmbTree tree)
+    {
+        var create = tree.CreateAsync(FileRequest("f.bin"), CancellationToken.None, durable: true);
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), body: DurableCreateBody(FirstId));
+        var open = await create.WaitAsync(Bound);
+        Assert.True(open.Durable.IsDurable);
+        return open;
+    }
+
+    /// <summary>The FileId of a CLOSE request (MS-SMB2 §2.2.15: StructureSize, Flags, Reserved, then FileId).</summary>
+    private static Smb2FileId CloseFileIdOf(ReceivedMessage close)
+    {
+        Assert.Equal(Smb2Command.Close, close.Header.Command);
+        return Smb2FileId.Read(close.Body[CloseRequestFileIdOffset..]);
+    }
+
+    private const int CloseRequestFileIdOffset = 8;
+
+    /// <summary>A CLOSE response body (MS-SMB2 §2.2.16): StructureSize 60, no attributes.</summary>
+    private static byte[] CloseBody()
+    {
+        var body = new byte[60];
+        body[0] = 60;
+        return body;
+    }
+
+    private static string Describe(ReceivedMessage m) => m.Header.Command == Smb2Command.Close
+        ? $"CLOSE of {CloseFileIdOf(m)}"
+        : $"{m.Header.Command} (DH2C for {DurableReconnectFileIdOf(m)?.ToString() ?? "nothing"})";
+
+    [Fact]
+    public async Task DurableClose_ConnectionLostWithTheCloseOnTheWire_HandleReclaimedAndClosedUnderItsNewFileId()
+    {
+        var (connection, peer, tree, server) = await ReplayerTests.ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        RecoverSessionTreeAndOpens(connection, tree);
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var lost = new List<string>();
+        tree.HandleLost = (_, reason) => lost.Add(reason);
+        var open = await DurableOpenAsync(peer, tree);
+
+        var close = open.CloseAsync(CancellationToken.None);
+        Assert.Equal(FirstId, CloseFileIdOf(await peer.ReadRequestAsync()));
+        peer.Abort(); // the server never saw the CLOSE: it keeps the handle, disconnected, for the client to reclaim
+        await ReplayerTests.TakeReconnectAsync(peer, server, treeId: 6);
+
+        var reclaim = await peer.ReadRequestAsync();
+        Assert.True(DurableReconnectFileIdOf(reclaim) == FirstId,
+            $"after the reconnect the client sent {Describe(reclaim)}, not a reclaim of the handle being closed");
+        await peer.ReplyAsync(reclaim, body: DurableCreateBody(ReclaimedId));
+        var again = await peer.ReadRequestAsync();
+        Assert.Equal(ReclaimedId, CloseFileIdOf(again));
+        Assert.True(again.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation));
+        await peer.ReplyAsync(again, body: CloseBody());
+        await close.WaitAsync(Bound);
+        Assert.DoesNotContain(open, tree.Opens);
+        Assert.Empty(lost);
+    }
+
+    [Fact]
+    public async Task DurableClose_CloseSentReclaimAnsweredNotFound_CountsAsClosedAtOnce_NoHandleLost()
+    {
+        var (connection, peer, tree, server) = await ReplayerTests.ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        RecoverSessionTreeAndOpens(connection, tree);
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var lost = new List<string>();
+        tree.HandleLost = (_, reason) => lost.Add(reason);
+        var open = await DurableOpenAsync(peer, tree);
+
+        var close = open.CloseAsync(CancellationToken.None);
+        await peer.ReadRequestAsync();
+        peer.Abort(); // this time the server ran the CLOSE; only its answer was lost
+        await ReplayerTests.TakeReconnectAsync(peer, server, treeId: 6);
+        var reclaim = await peer.ReadRequestAsync();
+        Assert.Equal(FirstId, DurableReconnectFileIdOf(reclaim));
+        await peer.ReplyAsync(reclaim, NtStatus.ObjectNameNotFound, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+
+        // Not found after a CLOSE that went out: the CLOSE took effect. No retries holding up the recovery, no handle-lost event.
+        await close.WaitAsync(Bound);
+        Assert.True(await peer.IsQuietAsync(TimeSpan.FromMilliseconds(400)));
+        Assert.DoesNotContain(open, tree.Opens);
+        Assert.Empty(lost);
+    }
+
+    [Fact]
+    public async Task DurableDispose_ConnectionDown_ClosedOnceBackUnderTheReclaimedFileId()
+    {
+        var (connection, peer, tree, server) = await ReplayerTests.ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        RecoverSessionTreeAndOpens(connection, tree);
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var open = await DurableOpenAsync(peer, tree);
+
+        peer.Abort();
+        for (var i = 0; i < 200 && connection.State == ConnectionState.Ready; i++)
+        {
+            await Task.Delay(10);
+        }
+        Assert.NotEqual(ConnectionState.Ready, connection.State);
+        await open.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(1)); // an error path does not wait for the reconnect
+
+        await ReplayerTests.TakeReconnectAsync(peer, server, treeId: 6);
+        var reclaim = await peer.ReadRequestAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(FirstId, DurableReconnectFileIdOf(reclaim));
+        await peer.ReplyAsync(reclaim, body: DurableCreateBody(ReclaimedId));
+        var close = await peer.ReadRequestAsync();
+        Assert.Equal(ReclaimedId, CloseFileIdOf(close));
+        await peer.ReplyAsync(close, body: CloseBody());
+        for (var i = 0; i < 200 && tree.Opens.Contains(open); i++)
+        {
+            await Task.Delay(10);
+        }
+        Assert.DoesNotContain(open, tree.Opens);
+    }
 }
