@@ -35,7 +35,6 @@ internal sealed partial class SmbTree : IAsyncDisposable
     }
 
     /// <summary>Requests on this tree go encrypted: the session encrypts, or the share requires it (SMB2_SHAREFLAG_ENCRYPT_DATA).</summary>
-    /// <summary>Requests on this tree go encrypted: the session encrypts, or the share requires it (SMB2_SHAREFLAG_ENCRYPT_DATA).</summary>
     public bool EncryptData => Session.EncryptData || (ShareFlags & ShareFlags.EncryptData) != 0;
 
     public SmbSession Session { get; }
