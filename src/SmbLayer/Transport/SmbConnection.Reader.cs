@@ -35,7 +35,10 @@ internal sealed partial class SmbConnection
                         end -= start;
                         start = 0;
                     }
-                    var n = await stream.ReadAsync(staging.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                    // While downloads into files run, take no more than a frame header and what shows whether the
+                    // frame's data can be spliced: bytes staged here reach a file by a copy out and a copy back in.
+                    var room = Volatile.Read(ref _fileSinksUsed) ? DirectTcp.FrameHeaderSize + _family.BulkPrefixSize : staging.Length;
+                    var n = await stream.ReadAsync(staging.AsMemory(end, Math.Min(room, staging.Length - end)), cancellationToken).ConfigureAwait(false);
                     if (n == 0)
                     {
                         throw new SmbConnectionException($"Server {Host}:{Port} closed the connection.");
@@ -58,7 +61,7 @@ internal sealed partial class SmbConnection
                             end -= start;
                             start = 0;
                         }
-                        var n = await stream.ReadAsync(staging.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                        var n = await stream.ReadAsync(staging.AsMemory(end, _family.BulkPrefixSize - (end - start)), cancellationToken).ConfigureAwait(false);
                         if (n == 0)
                         {
                             throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
