@@ -55,6 +55,9 @@ internal sealed class FileSink(SafeFileHandle file, long fileOffset, int capacit
         }
     }
 
+    /// <summary>Test hook: runs on the reader, inside each write to the file (a test makes the "disk" slow with it).</summary>
+    internal Action? OnWrite { get; init; }
+
     /// <summary>Reader: writes bytes it had already read, at <paramref name="dataOffset"/> within the READ's data.</summary>
     internal void WriteStaged(ReadOnlySpan<byte> data, int dataOffset)
     {
@@ -62,6 +65,7 @@ internal sealed class FileSink(SafeFileHandle file, long fileOffset, int capacit
         {
             if (!_detached && WriteError is null)
             {
+                OnWrite?.Invoke();
                 WriteError = SplicePipe.WriteToFile(File, data, FileOffset + dataOffset);
             }
         }
@@ -74,6 +78,7 @@ internal sealed class FileSink(SafeFileHandle file, long fileOffset, int capacit
         {
             if (!_detached && WriteError is null)
             {
+                OnWrite?.Invoke();
                 WriteError = pipe.SpliceToFile(File, FileOffset + dataOffset, count);
                 return;
             }

@@ -11,6 +11,12 @@ internal sealed partial class SmbConnection
     /// <summary>When the outstanding probe was sent (TickCount64 ms), or 0 when none is.</summary>
     private long _probeSentTicks;
 
+    /// <summary>
+    /// Since when the reader has been writing a READ's data into a local file (<see cref="FileSink"/>), or 0.
+    /// A slow disk can hold it there for seconds; the bytes that wait meanwhile are ours to read, not missing.
+    /// </summary>
+    private long _localWriteSince;
+
     /// <summary>Context for ECHO probes: no session, no signing, a bounded wait of its own.</summary>
     private RequestContext EchoContext => new() { Timeout = Settings.EchoTimeout + Settings.EchoTimeout };
 
@@ -18,6 +24,12 @@ internal sealed partial class SmbConnection
     {
         if (State != ConnectionState.Ready || _link is not { Failed: false } link)
         {
+            return;
+        }
+        if (Interlocked.Read(ref _localWriteSince) != 0)
+        {
+            // The reader is busy putting received data into a local file: the silence is ours, not the server's.
+            // Judged again once it is back (the write ends by counting as a receive).
             return;
         }
         var lastReceive = Interlocked.Read(ref _lastReceiveTicks);
@@ -58,6 +70,23 @@ internal sealed partial class SmbConnection
         if (now - lastReceive >= (long)threshold.TotalMilliseconds)
         {
             StartProbe(link, now);
+        }
+    }
+
+    /// <summary>Runs a write of received data into a local file, with liveness judgement paused for its length.</summary>
+    private void WriteLocally<TState>(Action<TState> write, TState state)
+    {
+        Interlocked.Exchange(ref _localWriteSince, Environment.TickCount64);
+        try
+        {
+            write(state);
+        }
+        finally
+        {
+            // What the server sent while we were writing waited in our socket buffer: count the end of the write as
+            // the last receive, so the time spent writing is not taken for the server's silence.
+            Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
+            Interlocked.Exchange(ref _localWriteSince, 0);
         }
     }
 

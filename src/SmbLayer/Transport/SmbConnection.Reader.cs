@@ -192,7 +192,10 @@ internal sealed partial class SmbConnection
             staging.AsSpan(start, dataOffset).CopyTo(head);
             start += dataOffset;
             var done = Math.Min(dataLength, end - start);
-            sink.WriteStaged(staging.AsSpan(start, done), 0);
+            if (done > 0)
+            {
+                WriteLocally(static s => s.Sink.WriteStaged(s.Staging.AsSpan(s.Start, s.Count), 0), (Sink: sink, Staging: staging, Start: start, Count: done));
+            }
             start += done;
             if (start == end)
             {
@@ -211,7 +214,7 @@ internal sealed partial class SmbConnection
                     throw new SmbConnectionException($"Server {Host}:{Port} closed the connection in the middle of a frame.");
                 }
                 Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
-                sink.WriteFromPipe(pipe, n, done);
+                WriteLocally(static s => s.Sink.WriteFromPipe(s.Pipe, s.Count, s.At), (Sink: sink, Pipe: pipe, Count: n, At: done));
                 done += n;
             }
             sink.MarkDelivered(dataLength);

@@ -91,6 +91,42 @@ public sealed class FileSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task Read_WithSink_SlowLocalDisk_NotTakenForADeadServer()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // splice is Linux only; elsewhere the sink is never used
+        }
+        // Liveness that would call the server dead after ~1 s of silence with an ECHO unanswered; the local
+        // "disk" then takes 2.5 s for one write, during which the reader receives nothing.
+        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(300), EchoTimeout = TimeSpan.FromMilliseconds(600) };
+        var (connection, peer) = await ScriptedPeer.StartAsync(settings);
+        await using var _ = connection;
+        await using var __ = peer;
+        await peer.GrantCreditsAsync(connection, 32);
+        var data = RandomNumberGenerator.GetBytes(300 * 1024);
+        var slow = 0;
+        var sink = new FileSink(Handle, fileOffset: 0, capacity: data.Length)
+        {
+            OnWrite = () =>
+            {
+                if (Interlocked.Exchange(ref slow, 1) == 0)
+                {
+                    Thread.Sleep(2500);
+                }
+            },
+        };
+        var call = connection.SendAsync(new ReadRequest(default, 0, data.Length), new RequestContext { Sink = sink }, CancellationToken.None);
+        var request = await peer.ReadRequestAsync();
+        await peer.SendRawAsync(ReadResponseFrame(request, data));
+        using var response = await call.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(sink.Delivered);
+        Assert.Equal(1, slow);
+        Assert.Equal(ConnectionState.Ready, connection.State);
+        Assert.True((await File.ReadAllBytesAsync(_path)).AsSpan().SequenceEqual(data));
+    }
+
+    [Fact]
     public async Task Read_WithDetachedSink_DataComesBackInTheResponse_FileUntouched()
     {
         var (connection, peer) = await ScriptedPeer.StartAsync();
