@@ -33,7 +33,12 @@ internal sealed class SendFile
         try
         {
             handle.DangerousAddRef(ref added);
-            var path = $"/proc/self/fd/{(int)handle.DangerousGetHandle()}";
+            var fd = (int)handle.DangerousGetHandle();
+            if (OnNetworkFileSystem(fd))
+            {
+                return null;
+            }
+            var path = $"/proc/self/fd/{fd}";
             return new SendFile(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0, FileOptions.Asynchronous));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
@@ -48,6 +53,36 @@ internal sealed class SendFile
             }
         }
     }
+
+    /// <summary>
+    /// File systems whose reads can hang for as long as their own server is away (statfs f_type: NFS, SMB/CIFS,
+    /// FUSE, 9P, Ceph, AFS, Coda, NCP). sendfile runs on the connection's writer, and a writer stuck in such a
+    /// read holds up the ECHO that keeps our connection judged alive; reading those files the usual way keeps the
+    /// wait in the caller's read, where it belongs.
+    /// </summary>
+    private static readonly long[] NetworkFileSystems =
+        [0x6969, 0x517B, 0xFE534D42, 0xFF534D42, 0x65735546, 0x01021997, 0x00C36400, 0x5346414F, 0x73757245, 0x564C];
+
+    private static bool OnNetworkFileSystem(int fd)
+    {
+        var buffer = new byte[128]; // struct statfs is 120 bytes on 64-bit Linux; f_type comes first
+        try
+        {
+            if (FStatFs(fd, buffer) != 0)
+            {
+                return true; // unknown: the usual way
+            }
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return true;
+        }
+        var type = IntPtr.Size == 8 ? BitConverter.ToInt64(buffer, 0) : BitConverter.ToInt32(buffer, 0);
+        return Array.IndexOf(NetworkFileSystems, type) >= 0;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    private static extern int FStatFs(int fd, byte[] buffer);
 
     public FileRange Range(long offset, int count)
     {
