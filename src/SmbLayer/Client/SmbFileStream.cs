@@ -22,6 +22,7 @@ internal sealed class SmbFileStream : Stream
     private readonly int _depth;
     private readonly int _maxReadChunk;
     private readonly int _maxWriteChunk;
+    private readonly int _maxFileWriteChunk;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Queue<ReadChunk> _readAhead = new();
     private readonly Queue<Task> _writes = new();
@@ -49,6 +50,7 @@ internal sealed class SmbFileStream : Stream
         _depth = Math.Max(1, options.MaxRequestsInFlightPerStream);
         _maxReadChunk = Math.Max(4096, Math.Min(open.MaxReadSize, options.MaxIoSize));
         _maxWriteChunk = Math.Max(4096, Math.Min(open.MaxWriteSize, options.MaxIoSize));
+        _maxFileWriteChunk = Math.Max(4096, Math.Min(open.MaxWriteSize, options.MaxWriteSizeFromFile));
     }
 
     /// <summary>
@@ -442,7 +444,7 @@ internal sealed class SmbFileStream : Stream
             var end = source.Length;
             while (at < end)
             {
-                var n = (int)Math.Min(ChunkSize(_maxWriteChunk), end - at);
+                var n = (int)Math.Min(ChunkSize(_maxFileWriteChunk), end - at);
                 await SubmitFileWriteAsync(sendFile.Range(at, n), _position, cancellationToken).ConfigureAwait(false);
                 at += n;
                 _position += n;

@@ -129,6 +129,7 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 FastLiveness(o);
                 // Small I/O, few in flight: most of a 4 MiB transfer is still to come when the fault hits.
                 o.MaxIoSize = IoChunk;
+                o.MaxWriteSizeFromFile = IoChunk;
                 o.MaxRequestsInFlightPerStream = 2;
             }))
         {
