@@ -52,6 +52,19 @@ public abstract class ClientConformanceTests
         Assert.Equal(ExpectedDialect, await client.GetDialectAsync(Server.Url()));
     }
 
+    /// <summary>Most of a transfer's bytes went straight between file and socket on Linux with a plain session; none otherwise.</summary>
+    private void AssertDirectOnlyWhenPlain(long direct, int length, string where)
+    {
+        if (OperatingSystem.IsLinux() && !AnswersProtected)
+        {
+            Assert.True(direct > length / 2, $"only {direct} of {length} bytes went straight {where}");
+        }
+        else
+        {
+            Assert.Equal(0, direct);
+        }
+    }
+
     [SambaFact]
     public async Task Download_IntoLocalFileAtAnOffset_IsByteExact_SplicedOnlyWhenPlain()
     {
@@ -80,15 +93,7 @@ public abstract class ClientConformanceTests
             Assert.Equal(trailer, back[(prefix.Length + data.Length)..]);
             // On Linux, plain answers go from the socket into the file inside the kernel; signed or encrypted
             // ones must be verified or decrypted first and are never spliced.
-            var direct = client.BytesReadIntoFiles;
-            if (OperatingSystem.IsLinux() && !AnswersProtected)
-            {
-                Assert.True(direct > data.Length / 2, $"only {direct} bytes went straight into the file");
-            }
-            else
-            {
-                Assert.Equal(0, direct);
-            }
+            AssertDirectOnlyWhenPlain(client.BytesReadIntoFiles, data.Length, "into the file");
         }
         finally
         {
@@ -117,15 +122,7 @@ public abstract class ClientConformanceTests
             Assert.Equal(data, await File.ReadAllBytesAsync(Server.LocalPath($"{folder}/up.bin")));
             // On Linux, plain WRITEs go from the local file to the socket with sendfile; signed or encrypted
             // ones need their bytes in memory and never do.
-            var direct = client.BytesSentFromFiles;
-            if (OperatingSystem.IsLinux() && !AnswersProtected)
-            {
-                Assert.True(direct > data.Length / 2, $"only {direct} bytes went straight from the file");
-            }
-            else
-            {
-                Assert.Equal(0, direct);
-            }
+            AssertDirectOnlyWhenPlain(client.BytesSentFromFiles, data.Length, "from the file");
         }
         finally
         {

@@ -46,6 +46,14 @@ public sealed class FileSinkTests : IDisposable
 
     private SafeFileHandle Handle => _file.SafeFileHandle;
 
+    /// <summary>A ready connection to a scripted peer, with credits enough for READs of a few hundred KiB.</summary>
+    private static async Task<(SmbConnection Connection, ScriptedPeer Peer)> StartAsync(ConnectionSettings? settings = null)
+    {
+        var (connection, peer) = await ScriptedPeer.StartAsync(settings);
+        await peer.GrantCreditsAsync(connection, 32);
+        return (connection, peer);
+    }
+
     [Fact]
     public async Task Read_WithSink_ResponseTrickles_DataLandsInTheFile_HeaderAloneDelivered()
     {
@@ -53,10 +61,9 @@ public sealed class FileSinkTests : IDisposable
         {
             return; // splice is Linux only; elsewhere the sink is never used
         }
-        var (connection, peer) = await ScriptedPeer.StartAsync();
+        var (connection, peer) = await StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        await peer.GrantCreditsAsync(connection, 32);
         var data = RandomNumberGenerator.GetBytes(300 * 1024 + 5);
         var sink = new FileSink(Handle, fileOffset: 1000, capacity: data.Length);
         var call = connection.SendAsync(new ReadRequest(default, 0, data.Length), new RequestContext { Sink = sink }, CancellationToken.None);
@@ -100,10 +107,9 @@ public sealed class FileSinkTests : IDisposable
         // Liveness that would call the server dead after ~1 s of silence with an ECHO unanswered; the local
         // "disk" then takes 2.5 s for one write, during which the reader receives nothing.
         var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(300), EchoTimeout = TimeSpan.FromMilliseconds(600) };
-        var (connection, peer) = await ScriptedPeer.StartAsync(settings);
+        var (connection, peer) = await StartAsync(settings);
         await using var _ = connection;
         await using var __ = peer;
-        await peer.GrantCreditsAsync(connection, 32);
         var data = RandomNumberGenerator.GetBytes(300 * 1024);
         var slow = 0;
         var sink = new FileSink(Handle, fileOffset: 0, capacity: data.Length)
@@ -129,10 +135,9 @@ public sealed class FileSinkTests : IDisposable
     [Fact]
     public async Task Read_WithDetachedSink_DataComesBackInTheResponse_FileUntouched()
     {
-        var (connection, peer) = await ScriptedPeer.StartAsync();
+        var (connection, peer) = await StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        await peer.GrantCreditsAsync(connection, 32);
         var data = RandomNumberGenerator.GetBytes(200 * 1024);
         var sink = new FileSink(Handle, fileOffset: 0, capacity: data.Length);
         sink.Detach();
@@ -150,10 +155,9 @@ public sealed class FileSinkTests : IDisposable
     [Fact]
     public async Task Read_WithSink_AnswerLongerThanAsked_NotSpliced_RejectedByTheUsualChecks()
     {
-        var (connection, peer) = await ScriptedPeer.StartAsync();
+        var (connection, peer) = await StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        await peer.GrantCreditsAsync(connection, 32);
         var data = RandomNumberGenerator.GetBytes(200 * 1024);
         var sink = new FileSink(Handle, fileOffset: 0, capacity: data.Length - 1); // the server sends one byte more than asked
         var call = connection.SendAsync(new ReadRequest(default, 0, data.Length - 1), new RequestContext { Sink = sink }, CancellationToken.None);
@@ -173,10 +177,9 @@ public sealed class FileSinkTests : IDisposable
         {
             return; // splice is Linux only; elsewhere the sink is never used
         }
-        var (connection, peer) = await ScriptedPeer.StartAsync();
+        var (connection, peer) = await StartAsync();
         await using var _ = connection;
         await using var __ = peer;
-        await peer.GrantCreditsAsync(connection, 32);
         var data = RandomNumberGenerator.GetBytes(300 * 1024);
         var sink = new FileSink(Handle, fileOffset: 0, capacity: data.Length);
         var call = connection.SendAsync(new ReadRequest(default, 0, data.Length), new RequestContext { Sink = sink }, CancellationToken.None);
