@@ -37,7 +37,7 @@ internal sealed partial class SmbConnection
                     }
                     // While downloads into files run, take no more than a frame header and what shows whether the
                     // frame's data can be spliced: bytes staged here reach a file by a copy out and a copy back in.
-                    var room = Volatile.Read(ref _fileSinksUsed) ? DirectTcp.FrameHeaderSize + _family.BulkPrefixSize : staging.Length;
+                    var room = Volatile.Read(ref _sinkRequests) > 0 ? DirectTcp.FrameHeaderSize + _family.BulkPrefixSize : staging.Length;
                     var n = await stream.ReadAsync(staging.AsMemory(end, Math.Min(room, staging.Length - end)), cancellationToken).ConfigureAwait(false);
                     if (n == 0)
                     {
@@ -49,7 +49,7 @@ internal sealed partial class SmbConnection
                 var length = DirectTcp.ReadFrameLength(staging.AsSpan(start, DirectTcp.FrameHeaderSize), Settings.MaxFrameLength);
                 start += DirectTcp.FrameHeaderSize;
 
-                if (length > StagingSize && Volatile.Read(ref _fileSinksUsed) && SpliceFor(link) is { } pipe)
+                if (length > StagingSize && Volatile.Read(ref _sinkRequests) > 0 && SpliceFor(link) is { } pipe)
                 {
                     // A large frame while downloads into files are running: stage enough of it to tell
                     // whether its data can go straight from the socket into a file.

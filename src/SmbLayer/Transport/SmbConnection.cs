@@ -26,7 +26,11 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     private Exception? _failure;
     private Task _timerTask = Task.CompletedTask;
     private long _lastReceiveTicks;
-    private bool _fileSinksUsed;
+    /// <summary>Requests with a <see cref="FileSink"/> not yet completed (the reader then reads frame heads with splicing in mind).</summary>
+    private int _sinkRequests;
+
+    /// <summary>Requests with a <see cref="FileSink"/> not yet completed (tests).</summary>
+    internal int SinkRequestsInFlight => Volatile.Read(ref _sinkRequests);
     private long _bytesIntoFiles;
     private long _bytesFromFiles;
 
@@ -176,12 +180,16 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false)
     {
         var pending = new PendingRequest(body, context, CreditChargeFor(body.PayloadSize));
-        if (context.Sink is not null && !_fileSinksUsed)
+        if (context.Sink is null)
         {
-            // From now on the reader looks at large frames for data it can splice into a file.
-            Volatile.Write(ref _fileSinksUsed, true);
+            return SendCoreAsync([pending], priority, cancellationToken)[0];
         }
-        return SendCoreAsync([pending], priority, cancellationToken)[0];
+        // While such requests are out, the reader looks at large frames for data it can splice into a file.
+        Interlocked.Increment(ref _sinkRequests);
+        var sent = SendCoreAsync([pending], priority, cancellationToken)[0];
+        sent.ContinueWith(static (_, state) => Interlocked.Decrement(ref ((SmbConnection)state!)._sinkRequests), this,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return sent;
     }
 
     /// <summary>

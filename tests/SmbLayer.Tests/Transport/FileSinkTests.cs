@@ -85,6 +85,13 @@ public sealed class FileSinkTests : IDisposable
         Assert.Equal(data.Length, sink.Length);
         Assert.Equal(DataOffset, response.Message.Length); // header and fixed body only
         Assert.Equal(data.Length, connection.BytesReadIntoFiles);
+        // The reader goes back to reading frames in large pieces once no such request is out.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (connection.SinkRequestsInFlight != 0 && waited.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(10);
+        }
+        Assert.Equal(0, connection.SinkRequestsInFlight);
         var back = await File.ReadAllBytesAsync(_path);
         Assert.Equal(1000 + data.Length, back.Length);
         Assert.True(back.AsSpan(1000).SequenceEqual(data));
