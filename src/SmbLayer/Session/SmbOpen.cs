@@ -13,8 +13,6 @@ internal sealed class SmbOpen : IAsyncDisposable
     private Smb2FileId _fileId;
     private string? _lostReason;
     private int _closed;
-    private int _closeDone;
-    private int _closeMaybeSent;
 
     public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable)
     {
@@ -57,15 +55,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Successful reclaims after reconnects (diagnostics and tests).</summary>
     public int ReclaimCount { get; private set; }
 
-    /// <summary>Closed for its users: CLOSE asked for (answered or not); no more calls.</summary>
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
-
-    /// <summary>
-    /// CLOSE asked for and not yet answered. A closing open is still reclaimed after a reconnect, so the CLOSE repeated
-    /// on the reclaimed handle closes it: repeated with the old FileId, it would be answered FILE_CLOSED and the server
-    /// would keep the disconnected durable handle until its timeout.
-    /// </summary>
-    public bool IsClosing => IsClosed && Volatile.Read(ref _closeDone) == 0;
 
     public bool IsLost => Volatile.Read(ref _lostReason) is not null;
 
@@ -103,7 +93,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     public async Task<string?> ReclaimAsync(ReclaimRetryBudget budget, CancellationToken cancellationToken, bool duringRecovery = true,
         Action<ReadOnlySpan<byte>>? onSent = null)
     {
-        if (Volatile.Read(ref _closeDone) != 0 || IsLost)
+        if (IsClosed || IsLost)
         {
             return null;
         }
@@ -130,8 +120,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                     ReclaimCount++;
                     return null;
                 }
-                var delay = response.Status is NtStatus.ObjectNameNotFound or NtStatus.FileNotAvailable && !ClosedByOwnClose(response.Status)
-                    ? budget.NextDelay() : null;
+                var delay = response.Status is NtStatus.ObjectNameNotFound or NtStatus.FileNotAvailable ? budget.NextDelay() : null;
                 if (delay is null)
                 {
                     MarkLost($"the server refused to reclaim the durable handle: {NtStatusText.Describe(response.Status)}");
@@ -147,14 +136,6 @@ internal sealed class SmbOpen : IAsyncDisposable
         }
     }
 
-
-    /// <summary>
-    /// NOT_FOUND for a closing open whose CLOSE may have reached the server: most likely that CLOSE took effect (its
-    /// answer was what the loss cut off), so waiting for the server to let go of the old connection would only hold
-    /// up the recovery. FILE_NOT_AVAILABLE says the server still holds the handle: that one is waited for.
-    /// </summary>
-    private bool ClosedByOwnClose(NtStatus status) =>
-        status == NtStatus.ObjectNameNotFound && IsClosing && Volatile.Read(ref _closeMaybeSent) != 0;
 
     /// <summary>
     /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/> and hands over the
@@ -314,118 +295,23 @@ internal sealed class SmbOpen : IAsyncDisposable
             }, what, cancellationToken);
     }
 
-    /// <summary>
-    /// Closes the handle; errors are reported (the server may have failed to commit data). A lost handle is already
-    /// closed. Until the CLOSE is answered the open stays with the tree (<see cref="IsClosing"/>), so a reconnect
-    /// reclaims it and the CLOSE is repeated on the reclaimed handle. If the caller stops waiting first (soft timeout,
-    /// cancellation), the CLOSE is finished in the background.
-    /// </summary>
+    /// <summary>Closes the handle; errors are reported (the server may have failed to commit data). A lost handle is already closed.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
-    {
-        if (!BeginClose())
-        {
-            return;
-        }
-        var handedOver = false;
-        try
-        {
-            await SendCloseAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is SmbTimeoutException or OperationCanceledException)
-        {
-            handedOver = true;
-            _ = CloseQuietlyAsync();
-            throw;
-        }
-        finally
-        {
-            if (!handedOver)
-            {
-                EndClose();
-            }
-        }
-    }
-
-    /// <summary>
-    /// Closes quietly (used on error paths). With the connection Ready it waits for the CLOSE; otherwise the CLOSE goes
-    /// out once the connection is back and the recovery has reclaimed the handle, and the caller does not wait for that.
-    /// </summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (!BeginClose())
-        {
-            return;
-        }
-        var close = CloseQuietlyAsync();
-        if (Connection.State == ConnectionState.Ready)
-        {
-            await close.ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>How long a quiet close waits, in all, for a reconnect and the server's answer, whatever the caller's mode.</summary>
-    private static readonly TimeSpan QuietCloseLimit = TimeSpan.FromSeconds(30);
-
-    private static readonly CallPolicy QuietClosePolicy = new(SmbFailureMode.Soft, QuietCloseLimit);
-
-    /// <summary>The CLOSE with errors logged, not thrown; bounded by <see cref="QuietCloseLimit"/>.</summary>
-    private async Task CloseQuietlyAsync()
-    {
-        try
-        {
-            CallPolicy.Enter(QuietClosePolicy); // this async flow only: the caller's policy is untouched
-            using var limit = new CancellationTokenSource(QuietCloseLimit);
-            await SendCloseAsync(limit.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is SmbException or OperationCanceledException)
-        {
-            Tree.LogCloseFailure(this, ex);
-        }
-        finally
-        {
-            EndClose();
-        }
-    }
-
-    /// <summary>Marks the open closed for its users; false when it already was, or was lost (then it is done).</summary>
-    private bool BeginClose()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
-            return false;
+            return;
         }
-        // No more break notifications: nobody caches under the handle any more.
-        Tree.Breaks?.Untrack(this);
+        Detach();
         if (IsLost)
         {
-            EndClose();
-            return false;
+            return;
         }
-        return true;
-    }
-
-    /// <summary>The CLOSE was answered (or given up on): no more reclaims.</summary>
-    private void EndClose()
-    {
-        Volatile.Write(ref _closeDone, 1);
-        Tree.Forget(this);
-    }
-
-    /// <summary>
-    /// CLOSE through the replay loop, on the handle as it is at each attempt (reclaimed after a reconnect). FILE_CLOSED and
-    /// a handle lost meanwhile count as closed. Notes whether the last attempt went on the wire (see <see cref="ClosedByOwnClose"/>).
-    /// </summary>
-    private async Task SendCloseAsync(CancellationToken cancellationToken)
-    {
         var what = $"Closing '{Name}'";
         try
         {
             await Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
-                _ =>
-                {
-                    Volatile.Write(ref _closeMaybeSent, 0);
-                    return new CloseRequest(FileId);
-                },
+                _ => new CloseRequest(FileId),
                 response =>
                 {
                     if (response.Status is not (NtStatus.Success or NtStatus.FileClosed))
@@ -433,12 +319,33 @@ internal sealed class SmbOpen : IAsyncDisposable
                         response.ThrowIfFailed(what);
                     }
                     return true;
-                }, what, cancellationToken, onSent: _ => Volatile.Write(ref _closeMaybeSent, 1)).ConfigureAwait(false);
+                }, what, cancellationToken).ConfigureAwait(false);
         }
         catch (SmbHandleLostException)
         {
             // Lost during the close: the server no longer has it open either.
         }
+    }
+
+    /// <summary>Closes quietly (used on error paths).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+        Detach();
+        if (!IsLost && Connection.State == ConnectionState.Ready)
+        {
+            await Tree.CloseQuietlyAsync(FileId).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>No more break notifications or reclaims for a handle being closed.</summary>
+    private void Detach()
+    {
+        Tree.Breaks?.Untrack(this);
+        Tree.Forget(this);
     }
 
     private void ThrowIfClosed()

@@ -156,7 +156,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
             if (reason is not null)
             {
                 _opens.TryRemove(open, out _);
-                TellLost(open, reason);
+                HandleLost?.Invoke(open, reason);
             }
         }
     }
@@ -168,23 +168,9 @@ internal sealed partial class SmbTree : IAsyncDisposable
         {
             open.MarkLost(reason);
             _opens.TryRemove(open, out _);
-            TellLost(open, reason);
+            HandleLost?.Invoke(open, reason);
         }
     }
-
-    /// <summary>A lost open's users are told; a closing one's CLOSE then counts as done (nobody uses it any more).</summary>
-    private void TellLost(SmbOpen open, string reason)
-    {
-        if (open.IsClosing)
-        {
-            _logger.LogDebug("Handle to '{Name}' on {Share}, being closed, was not reclaimed ({Reason}); counted as closed", open.Name, Share, reason);
-            return;
-        }
-        HandleLost?.Invoke(open, reason);
-    }
-
-    internal void LogCloseFailure(SmbOpen open, Exception error) =>
-        _logger.LogDebug("Closing '{Name}' on {Share} failed: {Reason}", open.Name, Share, error.Message);
 
     /// <summary>
     /// STATUS_NETWORK_NAME_DELETED: the server disconnected the share. Connect it again and
