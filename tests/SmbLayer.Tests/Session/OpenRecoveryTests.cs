@@ -86,10 +86,8 @@ public class OpenRecoveryTests
 
         // The handle from the lost connection is dead: it must be reclaimed before the caller gets it.
         var next = peer.ReadRequestAsync();
-        if (await Task.WhenAny(create, next) != next)
-        {
-            Assert.Fail($"CreateAsync returned the open with FileId {(create.IsCompletedSuccessfully ? (await create).FileId : null)} from the lost connection, not reclaimed");
-        }
+        Assert.True(await Task.WhenAny(create, next) == next,
+            $"CreateAsync returned the open with FileId {(create.IsCompletedSuccessfully ? create.Result.FileId : null)} from the lost connection, not reclaimed");
         var reclaim = await next;
         Assert.Equal(Smb2Command.Create, reclaim.Header.Command);
         Assert.Equal(6u, reclaim.Header.TreeId);
