@@ -29,7 +29,7 @@ internal static class Replayer
 {
     public static async Task<T> RunAsync<T>(SmbTree tree, SmbOpen? open, ReplayRule rule,
         Func<bool, ISmb2Request> build, Func<SmbResponse, T> complete, string what, CancellationToken cancellationToken,
-        Action<SmbResponse>? onAbandoned = null, bool completeOwnsResponse = false, Action<ReadOnlySpan<byte>>? onSent = null, FileSink? sink = null)
+        Action<SmbResponse>? onAbandoned = null, bool completeOwnsResponse = false, FileSink? sink = null)
     {
         var policy = CallPolicy.Current;
         var connection = tree.Connection;
@@ -40,7 +40,7 @@ internal static class Replayer
         while (true)
         {
             open?.ThrowIfLost(what);
-            var context = tree.ContextFor(open, replay, onAbandoned: onAbandoned, onSent: onSent, sink: sink);
+            var context = tree.ContextFor(open, replay, onAbandoned: onAbandoned, sink: sink);
             SmbResponse response;
             try
             {

@@ -87,11 +87,9 @@ internal sealed class SmbOpen : IAsyncDisposable
 
     /// <summary>
     /// After a reconnect: CREATE with the durable reconnect context (DH2C on 3.x, DHnC before).
-    /// Returns null when the handle is back, or why it is lost. <paramref name="duringRecovery"/>: sent as part of
-    /// the reconnect (before the connection is Ready again); otherwise only once it is Ready.
+    /// Returns null when the handle is back, or why it is lost.
     /// </summary>
-    public async Task<string?> ReclaimAsync(ReclaimRetryBudget budget, CancellationToken cancellationToken, bool duringRecovery = true,
-        Action<ReadOnlySpan<byte>>? onSent = null)
+    public async Task<string?> ReclaimAsync(ReclaimRetryBudget budget, CancellationToken cancellationToken)
     {
         if (IsClosed || IsLost)
         {
@@ -111,8 +109,7 @@ internal sealed class SmbOpen : IAsyncDisposable
             // FILE_NOT_AVAILABLE. Try again while the recovery's shared budget lasts before calling it lost.
             while (true)
             {
-                using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: duringRecovery, onSent: onSent),
-                    cancellationToken).ConfigureAwait(false);
+                using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: true), cancellationToken).ConfigureAwait(false);
                 if (response.Status == NtStatus.Success)
                 {
                     var parsed = CreateResponse.Parse(response.Message);

@@ -15,11 +15,9 @@ internal sealed partial class SmbTree : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly string _host;
     private readonly ConcurrentDictionary<SmbOpen, byte> _opens = new();
-    private readonly object _opensLock = new();
     private readonly SemaphoreSlim _recoverLock = new(1, 1);
     private uint _treeId;
     private int _treeGeneration;
-    private int _recoveryEpoch;
     private int _disconnected;
 
     private SmbTree(SmbSession session, string host, string share, uint treeId, TreeConnectResponse response, BreakDispatcher? breaks, ILogger logger)
@@ -53,18 +51,6 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// <summary>Open handles on this tree.</summary>
     public ICollection<SmbOpen> Opens => _opens.Keys;
 
-    /// <summary>
-    /// Counts the reclaims of this tree's opens (<see cref="RecoverOpensAsync"/>): a FileId is good in the epoch its CREATE
-    /// or reclaim went out in, and an open missing from the set when a recovery takes it is not reclaimed by that recovery.
-    /// </summary>
-    internal int RecoveryEpoch => Volatile.Read(ref _recoveryEpoch);
-
-    /// <summary>
-    /// Test hook: awaited by <see cref="CreateAsync"/> after the server's answer is parsed and before the open is added
-    /// to the tree, so a test can drop the connection exactly there. Null (nothing is awaited) outside tests.
-    /// </summary>
-    internal Func<Task>? CreateAnsweredHook { get; set; }
-
     /// <summary>Context for ordinary requests on this tree.</summary>
     public RequestContext Context => ContextFor(null, replay: false);
 
@@ -73,8 +59,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// connection's ChannelSequence, and SMB2_FLAGS_REPLAY_OPERATION when the request is sent
     /// again after a connection loss (MS-SMB2 §3.2.4.1.1).
     /// </summary>
-    public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null,
-        Action<ReadOnlySpan<byte>>? onSent = null, FileSink? sink = null)
+    public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null, FileSink? sink = null)
     {
         var smb3 = Connection.Negotiated?.Dialect.IsSmb3() == true;
         var plain = Session.Context(TreeId, EncryptData);
@@ -88,7 +73,6 @@ internal sealed partial class SmbTree : IAsyncDisposable
             Flags = replay && smb3 ? Smb2HeaderFlags.ReplayOperation : Smb2HeaderFlags.None,
             DuringSetup = duringSetup,
             OnAbandonedResponse = onAbandoned,
-            OnSent = onSent,
             Sink = sink,
         };
     }
@@ -142,15 +126,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
     public async Task RecoverOpensAsync(ReclaimRetryBudget? budget, CancellationToken cancellationToken)
     {
         budget ??= new ReclaimRetryBudget();
-        SmbOpen[] opens;
-        lock (_opensLock)
-        {
-            // From here on a new open whose CREATE went out before this point is not in this recovery: CreateAsync sees
-            // the epoch move and reclaims it itself.
-            Interlocked.Increment(ref _recoveryEpoch);
-            opens = [.. _opens.Keys];
-        }
-        foreach (var open in opens)
+        foreach (var open in _opens.Keys)
         {
             var reason = await open.ReclaimAsync(budget, cancellationToken).ConfigureAwait(false);
             if (reason is not null)
@@ -203,8 +179,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// Opens or creates a file or directory. With <paramref name="durable"/>, a file open asks for a
     /// durable handle (DH2Q with a CreateGuid on 3.x, DHnQ before) with the lease or batch oplock that
     /// durability needs, so it can be reclaimed after a reconnect. If the caller gives up
-    /// (cancellation) and the server's success arrives anyway, the handle is closed (DESIGN §4); such an
-    /// abandoned open never joins the tree's opens.
+    /// (cancellation) and the server's success arrives anyway, the handle is closed (DESIGN §4).
     /// </summary>
     public async Task<SmbOpen> CreateAsync(CreateRequest request, CancellationToken cancellationToken, bool durable = false)
     {
@@ -213,7 +188,6 @@ internal sealed partial class SmbTree : IAsyncDisposable
         var rule = durability.CreateGuid is not null ? ReplayRule.CreateWithReplayFlag
             : request.CreateDisposition == CreateDisposition.Create ? ReplayRule.Never
             : ReplayRule.Always;
-        var sent = new SentEpoch(this);
         var parsed = await Replayer.RunAsync(this, null, rule,
             replay => durability.Apply(request),
             response =>
@@ -221,64 +195,10 @@ internal sealed partial class SmbTree : IAsyncDisposable
                 response.ThrowIfFailed(OpenWhat(request.Name));
                 return CreateResponse.Parse(response.Message);
             },
-            OpenWhat(request.Name), cancellationToken, onAbandoned: CloseAbandoned, onSent: sent.Record).ConfigureAwait(false);
+            OpenWhat(request.Name), cancellationToken, onAbandoned: CloseAbandoned).ConfigureAwait(false);
         var open = new SmbOpen(this, request, parsed, durability.Granted(parsed));
-        if (CreateAnsweredHook is { } hook)
-        {
-            await hook().ConfigureAwait(false);
-        }
-        await AddOpenAsync(open, sent, cancellationToken).ConfigureAwait(false);
+        _opens[open] = 0;
         return open;
-    }
-
-    /// <summary>
-    /// Adds a new open to the ones recoveries reclaim. Its FileId is good on the connection its CREATE went out on; if a
-    /// recovery has begun since (the connection dropped between the server's answer and here), that recovery did not
-    /// know the open, so it is reclaimed here — as the recovery would have done, before anybody uses it — and then added.
-    /// A reclaim cut off by yet another loss waits for that recovery and tries again; one the server refuses makes the
-    /// open lost (its first call fails with <see cref="SmbHandleLostException"/>), exactly as in a recovery.
-    /// </summary>
-    private async Task AddOpenAsync(SmbOpen open, SentEpoch sent, CancellationToken cancellationToken)
-    {
-        var policy = CallPolicy.Current;
-        ReconnectWaits? waits = null;
-        ReclaimRetryBudget? budget = null;
-        while (true)
-        {
-            lock (_opensLock)
-            {
-                if (sent.Epoch == _recoveryEpoch)
-                {
-                    _opens[open] = 0;
-                    return;
-                }
-            }
-            _logger.LogInformation("Handle to '{Name}' on {Share} was granted just before a reconnect; reclaiming it", open.Name, Share);
-            try
-            {
-                await (waits ??= new()).WaitAsync(Connection, policy, cancellationToken).ConfigureAwait(false);
-                var reason = await open.ReclaimAsync(budget ??= new(), cancellationToken, duringRecovery: false, onSent: sent.Record).ConfigureAwait(false);
-                if (reason is not null)
-                {
-                    HandleLost?.Invoke(open, reason);
-                    return;
-                }
-            }
-            catch (SmbConnectionLostException)
-            {
-                // Lost again before the reclaim was answered: the server still holds the handle for us; wait and try again.
-            }
-        }
-    }
-
-    /// <summary>The tree's <see cref="RecoveryEpoch"/> when a request was last put on the wire (set by the writer as it sends).</summary>
-    private sealed class SentEpoch(SmbTree tree)
-    {
-        private int _epoch = tree.RecoveryEpoch;
-
-        public int Epoch => Volatile.Read(ref _epoch);
-
-        public void Record(ReadOnlySpan<byte> message) => Volatile.Write(ref _epoch, tree.RecoveryEpoch);
     }
 
     internal void Forget(SmbOpen open) => _opens.TryRemove(open, out _);

@@ -30,7 +30,7 @@ public class ReplayerTests
         });
 
     /// <summary>The scripted server's side of a reconnect: accept, NEGOTIATE, both SESSION_SETUP legs, TREE_CONNECT.</summary>
-    internal static async Task TakeReconnectAsync(ScriptedPeer peer, ScriptedSmbServer server, uint treeId)
+    private static async Task TakeReconnectAsync(ScriptedPeer peer, ScriptedSmbServer server, uint treeId)
     {
         await peer.AcceptAgainAsync();
         await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
@@ -38,7 +38,7 @@ public class ReplayerTests
         await server.TreeConnectAsync(treeId);
     }
 
-    internal static async Task<(SmbConnection, ScriptedPeer, SmbTree, ScriptedSmbServer)> ConnectedTreeWithServerAsync()
+    private static async Task<(SmbConnection, ScriptedPeer, SmbTree, ScriptedSmbServer)> ConnectedTreeWithServerAsync()
     {
         var settings = new ConnectionSettings
         {
