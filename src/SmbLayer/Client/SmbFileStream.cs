@@ -167,7 +167,7 @@ internal sealed class SmbFileStream : Stream
     private async Task<long> CopyToFileAsync(FileStream destination, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await DiscardReadAheadAsync().ConfigureAwait(false);
+        DiscardReadAhead();
         var handle = destination.SafeFileHandle;
         var fileBase = destination.Position - _position; // the local offset of the remote file's byte 0
         var added = false;
@@ -226,7 +226,7 @@ internal sealed class SmbFileStream : Stream
         {
             if (_readAhead.TryPeek(out var head) && head.Offset + head.Consumed != _position)
             {
-                await DiscardReadAheadAsync().ConfigureAwait(false);
+                DiscardReadAhead();
             }
             if (_readAhead.Count == 0)
             {
@@ -244,13 +244,13 @@ internal sealed class SmbFileStream : Stream
             }
             catch
             {
-                await DiscardReadAheadAsync().ConfigureAwait(false);
+                DiscardReadAhead();
                 throw;
             }
             if (head.Received == 0)
             {
                 // End of file (or a file that shrank): drop what was read ahead past it.
-                await DiscardReadAheadAsync().ConfigureAwait(false);
+                DiscardReadAhead();
                 _length = Math.Max(_length, _position);
                 return null;
             }
@@ -296,19 +296,17 @@ internal sealed class SmbFileStream : Stream
         }
     }
 
-    private async Task DiscardReadAheadAsync()
+    /// <summary>
+    /// Drops the read-ahead, which nobody will consume. Never waits for it: a read still in flight lets
+    /// its buffer go when it is answered. In hard mode during an outage that can be much later, and a
+    /// seek, a write or a close must not wait for data it throws away.
+    /// </summary>
+    private void DiscardReadAhead()
     {
         while (_readAhead.TryDequeue(out var chunk))
         {
-            try
-            {
-                chunk.Data = await chunk.Request.ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is SmbException or OperationCanceledException or ObjectDisposedException)
-            {
-                // A read nobody will consume; its error does not matter.
-            }
-            chunk.Release();
+            chunk.Sink?.Detach();
+            _ = ReleaseWhenAnsweredAsync(chunk);
         }
     }
 
@@ -353,7 +351,7 @@ internal sealed class SmbFileStream : Stream
         ThrowIfWriteFailed();
         if (_readAhead.Count > 0)
         {
-            await DiscardReadAheadAsync().ConfigureAwait(false);
+            DiscardReadAhead();
         }
         while (buffer.Length > 0)
         {
@@ -663,7 +661,7 @@ internal sealed class SmbFileStream : Stream
             {
                 await FlushWritesAsync(cancellationToken).ConfigureAwait(false);
             }
-            await DiscardReadAheadAsync().ConfigureAwait(false);
+            DiscardReadAhead();
             await _open.CloseAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -680,7 +678,7 @@ internal sealed class SmbFileStream : Stream
         }
         _closed = true;
         _lifetime.Cancel();
-        await DiscardReadAheadAsync().ConfigureAwait(false);
+        DiscardReadAhead();
         while (_writes.TryDequeue(out var write))
         {
             await write.ConfigureAwait(false);
@@ -697,7 +695,7 @@ internal sealed class SmbFileStream : Stream
 
     public override async ValueTask DisposeAsync()
     {
-        await CloseAsync(CancellationToken.None).ConfigureAwait(false);
+        await DisposeCoreAsync().ConfigureAwait(false);
         GC.SuppressFinalize(this);
     }
 
@@ -705,10 +703,24 @@ internal sealed class SmbFileStream : Stream
     {
         if (disposing)
         {
-            CloseAsync(CancellationToken.None).GetAwaiter().GetResult();
+            DisposeCoreAsync().GetAwaiter().GetResult();
         }
         base.Dispose(disposing);
     }
+
+    /// <summary>
+    /// Dispose takes no token, so it must not wait on a server out of reach: in hard mode that would be
+    /// for ever, after the caller had perhaps already cancelled. With nothing left to commit, the CLOSE
+    /// is housekeeping and goes without replay: it is answered, fails when the connection drops, or gives
+    /// up after 30 s. A handle whose CLOSE did not arrive is not reclaimed after a reconnect; the server
+    /// lets it go when its durable timeout runs out (SEMANTICS, "Disposed during an outage"). Data not
+    /// yet acknowledged still goes through <see cref="CloseAsync"/>, which waits as the mode says; a
+    /// caller who must bound that calls CloseAsync with a token first.
+    /// </summary>
+    private Task DisposeCoreAsync() => !_closed && NothingToCommit ? ReleaseAsync() : CloseAsync(CancellationToken.None);
+
+    /// <summary>Every WRITE answered and none failed, nothing buffered: closing the handle loses no data.</summary>
+    private bool NothingToCommit => !_canWrite || (_writeCount == 0 && _writeFailure is null && _writes.All(w => w.IsCompleted));
 
     private void ThrowIfClosed() => ObjectDisposedException.ThrowIf(_closed, this);
 }

@@ -6,6 +6,42 @@ namespace SmbLayer.IntegrationTests.Faults;
 [Collection("samba-faults")]
 public sealed class CancellationTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
 {
+    /// <summary>
+    /// Hard mode waits through an outage, but a caller who cancels must be able to walk away: after a
+    /// cancelled read, disposing the stream must not wait for the server (it did: the close awaited every
+    /// READ still in flight, then a CLOSE replayed after a reconnect). Once the network is back, nothing
+    /// is left open.
+    /// </summary>
+    [SambaFact]
+    public async Task Hard_Outage_CancelledRead_DisposeDoesNotWaitForTheServer()
+    {
+        var name = NewFile("hard-cancel", 8 * 1024 * 1024, out _);
+        await using var proxy = FaultProxy.Start(Server.Port);
+        await using var client = NewClient(SmbFailureMode.Hard, configure: FastLiveness);
+        var stream = await client.OpenReadAsync(Url(proxy, name));
+        var buffer = new byte[1024 * 1024];
+        await stream.ReadExactlyAsync(buffer);
+        proxy.BlackHole();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            {
+                while (await stream.ReadAsync(buffer, cts.Token) > 0)
+                {
+                }
+            }).WaitAsync(Bound);
+        }
+        var sw = Stopwatch.StartNew();
+        var disposed = stream.DisposeAsync().AsTask();
+        var finished = await Task.WhenAny(disposed, Task.Delay(TimeSpan.FromSeconds(10))) == disposed;
+        sw.Stop();
+        proxy.Restore();
+        Assert.True(finished, "DisposeAsync was still waiting 10 s into the outage");
+        await disposed;
+        Console.WriteLine($"MEASURE hard-dispose-after-cancel-in-outage {sw.Elapsed.TotalMilliseconds:0} ms");
+        await AssertNoOpenFilesAsync();
+    }
+
     [SambaFact]
     public async Task ThousandRandomCancellations_CreateReadWriteList_NoHandleLeaks()
     {
