@@ -45,7 +45,7 @@ internal sealed class SystemCliEnvironment : ICliEnvironment
             while (true)
             {
                 // Console.ReadKey cannot be cancelled; wait for a key so Ctrl+C (which cancels
-                // the token from the CancelKeyPress handler) is noticed promptly.
+                // the token from the SIGINT handler in Program.cs) is noticed promptly.
                 while (!Console.KeyAvailable)
                 {
                     cancellationToken.ThrowIfCancellationRequested();

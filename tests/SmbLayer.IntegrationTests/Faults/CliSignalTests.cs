@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace SmbLayer.IntegrationTests.Faults;
+
+/// <summary>
+/// Ctrl+C on the real `smb` process (the CLI handles SIGINT itself, without Console.CancelKeyPress):
+/// the first one cancels the command, which then ends with exit code 130 and one line on stderr;
+/// a second one ends the process at once. The command is a hard-mode `get` stalled by a black-holed
+/// proxy, which on its own would wait for ever.
+/// </summary>
+[Collection("samba-faults")]
+public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(fixture)
+{
+    private const int Size = 64 * 1024 * 1024;
+
+    private static string SmbDll => Path.Combine(AppContext.BaseDirectory, "smb.dll");
+
+    /// <summary>Starts `smb --hard get` through a proxy and black-holes the proxy once data has landed; returns the process, the proxy and the local directory.</summary>
+    private async Task<(Process Process, FaultProxy Proxy, string Directory)> StartStalledGetAsync()
+    {
+        var name = NewFile("sigint", Size, out _);
+        var proxy = FaultProxy.Start(Server.Port);
+        var directory = Directory.CreateTempSubdirectory("smb-sigint-").FullName;
+        var local = Path.Combine(directory, "copy.bin");
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { SmbDll, "--hard", "get", $"smb://{Server.UserName}@127.0.0.1:{proxy.Port}/share/{name}", local })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        psi.Environment["SMB_PASSWORD"] = Server.Password;
+        // Slow enough that the download is still running when the proxy goes silent.
+        proxy.BytesPerSecond = 8 * 1024 * 1024;
+        var process = Process.Start(psi)!;
+        var sw = Stopwatch.StartNew();
+        // `get` downloads into a hidden partial file beside the target and renames it at the end.
+        while (!Directory.EnumerateFiles(directory).Any(f => new FileInfo(f).Length > 0) && !process.HasExited && sw.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(50);
+        }
+        if (process.HasExited)
+        {
+            Assert.Fail($"smb ended after {sw.Elapsed.TotalSeconds:0.0} s, before the test could interrupt it: {await process.StandardError.ReadToEndAsync()}");
+        }
+        Assert.True(Directory.EnumerateFiles(directory).Any(), "the download never started");
+        proxy.BlackHole();
+        return (process, proxy, directory);
+    }
+
+    private static async Task SigintAsync(Process process)
+    {
+        Assert.False(process.HasExited, $"smb ended (exit code {(process.HasExited ? process.ExitCode : 0)}) before the SIGINT");
+        var (rc, _, err) = await ProcessRunner.RunAsync("kill", ["-INT", process.Id.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+        Assert.True(rc == 0, err);
+    }
+
+    private static async Task<bool> ExitsWithinAsync(Process process, TimeSpan limit)
+    {
+        using var cts = new CancellationTokenSource(limit);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    [SambaFact]
+    public async Task Sigint_CancelsAStalledHardGet_Exit130WithOneLine()
+    {
+        var (process, proxy, directory) = await StartStalledGetAsync();
+        await using var _ = proxy;
+        using var __ = process;
+        try
+        {
+            var stderr = process.StandardError.ReadToEndAsync();
+            await Task.Delay(500);
+            await SigintAsync(process);
+            // Hard mode waits for the server for ever, but a cancelled command must not: neither for
+            // the reads in flight (it used to, in the stream's close) nor for the reconnect.
+            var exited = await ExitsWithinAsync(process, TimeSpan.FromSeconds(15));
+            if (!exited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            Assert.True(exited, "smb did not end within 15 s of SIGINT");
+            Assert.Equal(130, process.ExitCode);
+            var lines = (await stderr).Trim().Split('\n');
+            Assert.Single(lines);
+            Assert.StartsWith("smb: ", lines[0], StringComparison.Ordinal);
+            Assert.Contains("cancel", lines[0], StringComparison.OrdinalIgnoreCase);
+            Assert.Empty(Directory.EnumerateFiles(directory));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [SambaFact]
+    public async Task SecondSigint_EndsTheProcessAtOnce()
+    {
+        var (process, proxy, directory) = await StartStalledGetAsync();
+        await using var _ = proxy;
+        using var __ = process;
+        try
+        {
+            var drain = process.StandardError.ReadToEndAsync();
+            await Task.Delay(500);
+            await SigintAsync(process);
+            await Task.Delay(300);
+            if (!process.HasExited)
+            {
+                await SigintAsync(process);
+            }
+            var exited = await ExitsWithinAsync(process, TimeSpan.FromSeconds(5));
+            if (!exited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            Assert.True(exited, "smb was still running 5 s after the second SIGINT");
+            Assert.Equal(130, process.ExitCode);
+            await drain;
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
