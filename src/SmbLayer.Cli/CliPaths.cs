@@ -21,16 +21,7 @@ internal static class CliPaths
     /// The same location without user, password or domain: the CLI resolves credentials itself
     /// (see <see cref="CredentialResolver"/>) and passes them in <see cref="SmbClientOptions.Credentials"/>.
     /// </summary>
-    public static SmbPath WithoutCredentials(SmbPath path)
-    {
-        if (path.UserName is null && path.Password is null && path.Domain is null)
-        {
-            return path;
-        }
-        var host = path.Host.Contains(':', StringComparison.Ordinal) ? $"[{path.Host}]" : path.Host;
-        // Parse unescapes the share, so escape it; WithPath takes the path verbatim.
-        return SmbPath.Parse($"smb://{host}:{path.Port}/{Uri.EscapeDataString(path.Share)}").WithPath(path.Path);
-    }
+    public static SmbPath WithoutCredentials(SmbPath path) => path.WithoutCredentials();
 
     /// <summary>True when the URL was written with a trailing separator ("smb://h/s/dir/"), which names a directory.</summary>
     public static bool NamesDirectory(string text) => text.EndsWith('/') || text.EndsWith('\\');

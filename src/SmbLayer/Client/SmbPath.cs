@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace SmbLayer;
@@ -41,6 +42,10 @@ public sealed class SmbPath
     public SmbPath WithPath(string path) =>
         new(Host, Port, Share, NormalizePath(path), UserName, Password, Domain);
 
+    /// <summary>The same location without user name, password or domain.</summary>
+    public SmbPath WithoutCredentials() =>
+        UserName is null && Password is null && Domain is null ? this : new(Host, Port, Share, Path, null, null, null);
+
     /// <summary>A child of this path.</summary>
     public SmbPath Combine(string name) => WithPath(Path.Length == 0 ? name : Path + "/" + name);
 
@@ -79,10 +84,10 @@ public sealed class SmbPath
                 var userInfo = authority[..at];
                 authority = authority[(at + 1)..];
                 var colon = userInfo.IndexOf(':');
-                user = Uri.UnescapeDataString(colon < 0 ? userInfo : userInfo[..colon]);
+                user = PercentDecode(colon < 0 ? userInfo : userInfo[..colon]);
                 if (colon >= 0)
                 {
-                    password = Uri.UnescapeDataString(userInfo[(colon + 1)..]);
+                    password = PercentDecode(userInfo[(colon + 1)..]);
                 }
                 var sep = user.IndexOfAny([';', '\\']);
                 if (sep >= 0)
@@ -95,7 +100,7 @@ public sealed class SmbPath
             {
                 return false;
             }
-            rest = Uri.UnescapeDataString(rest);
+            rest = PercentDecode(rest);
             var parts = rest.Split('/', 2);
             result = new SmbPath(host, port, parts[0], parts.Length > 1 ? NormalizePath(parts[1]) : "", user, password, domain);
             return true;
@@ -166,6 +171,63 @@ public sealed class SmbPath
         }
         return true;
     }
+
+    /// <summary>
+    /// Decodes %XX escapes as UTF-8, as <see cref="Uri.UnescapeDataString(string)"/> does: escaped
+    /// bytes that form no valid UTF-8 sequence stay as written. Our own so that parsing a location
+    /// does not load and initialise System.Private.Uri, a measurable part of a short CLI command.
+    /// </summary>
+    internal static string PercentDecode(string text)
+    {
+        var percent = text.IndexOf('%');
+        if (percent < 0)
+        {
+            return text;
+        }
+        var result = new StringBuilder(text.Length);
+        result.Append(text, 0, percent);
+        var bytes = new byte[text.Length / 3];
+        Span<char> chars = stackalloc char[2];
+        var i = percent;
+        while (i < text.Length)
+        {
+            if (!IsEscape(text, i))
+            {
+                result.Append(text[i++]);
+                continue;
+            }
+            var start = i;
+            var count = 0;
+            while (IsEscape(text, i))
+            {
+                bytes[count++] = (byte)((HexValue(text[i + 1]) << 4) | HexValue(text[i + 2]));
+                i += 3;
+            }
+            // Decode sequence by sequence: an escape that starts no valid UTF-8 sequence stays as written.
+            var run = bytes.AsSpan(0, count);
+            var offset = start;
+            while (!run.IsEmpty)
+            {
+                var status = Rune.DecodeFromUtf8(run, out var rune, out var used);
+                if (status == OperationStatus.Done)
+                {
+                    result.Append(chars[..rune.EncodeToUtf16(chars)]);
+                }
+                else
+                {
+                    result.Append(text, offset, used * 3);
+                }
+                run = run[used..];
+                offset += used * 3;
+            }
+        }
+        return result.ToString();
+    }
+
+    private static bool IsEscape(string text, int i) =>
+        i + 2 < text.Length && text[i] == '%' && char.IsAsciiHexDigit(text[i + 1]) && char.IsAsciiHexDigit(text[i + 2]);
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
     private static string NormalizePath(string path)
     {
