@@ -466,11 +466,7 @@ internal sealed class SmbFileStream : Stream
     {
         try
         {
-            while (_writes.Count >= _depth)
-            {
-                await _writes.Dequeue().WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            ThrowIfWriteFailed();
+            await WaitForWriteSlotAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -494,12 +490,18 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Queues one chunk (owned from here on) as a WRITE, first waiting for the oldest when the pipeline is full.</summary>
     private async Task SubmitWriteAsync(byte[] buffer, long offset, int count, CancellationToken cancellationToken)
     {
+        await WaitForWriteSlotAsync(cancellationToken).ConfigureAwait(false);
+        _writes.Enqueue(WriteChunkAsync(new BufferChunk(buffer, count), offset));
+    }
+
+    /// <summary>Waits for the oldest WRITEs while the pipeline is full, then throws if any WRITE so far has failed.</summary>
+    private async Task WaitForWriteSlotAsync(CancellationToken cancellationToken)
+    {
         while (_writes.Count >= _depth)
         {
             await _writes.Dequeue().WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         ThrowIfWriteFailed();
-        _writes.Enqueue(WriteChunkAsync(new BufferChunk(buffer, count), offset));
     }
 
     /// <summary>Writes all of <paramref name="chunk"/> at <paramref name="offset"/>, a short write's rest in further requests, then lets go of it.</summary>
