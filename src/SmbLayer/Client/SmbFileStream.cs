@@ -464,59 +464,14 @@ internal sealed class SmbFileStream : Stream
     {
         try
         {
-            while (_writes.Count >= _depth)
-            {
-                await _writes.Dequeue().WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            ThrowIfWriteFailed();
+            await WaitForWriteSlotAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             range.Release();
             throw;
         }
-        _writes.Enqueue(WriteFileChunkAsync(range, offset));
-    }
-
-    private async Task WriteFileChunkAsync(FileRange range, long offset)
-    {
-        var current = range;
-        try
-        {
-            var done = 0;
-            while (true)
-            {
-                var n = await _open.WriteAsync(offset + done, current, _lifetime.Token).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    throw new SmbProtocolException($"Server accepted 0 bytes writing '{_open.Name}' at offset {offset + done}.");
-                }
-                done += n;
-                if (done == range.Length)
-                {
-                    break;
-                }
-                // A short write: the rest in another request.
-                if (current != range)
-                {
-                    current.Release();
-                }
-                current = range.File.Range(range.Offset + done, range.Length - done);
-            }
-        }
-        catch (Exception ex)
-        {
-            // Remember the first failure: the bytes from this chunk on are not known to be written.
-            Interlocked.CompareExchange(ref _writeFailure, ex, null);
-        }
-        finally
-        {
-            if (current != range)
-            {
-                current.Release();
-            }
-            range.Release();
-        }
+        _writes.Enqueue(WriteChunkAsync(new FileChunk(range), offset));
     }
 
     private async Task SubmitWriteBufferAsync(CancellationToken cancellationToken)
@@ -533,22 +488,30 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Queues one chunk (owned from here on) as a WRITE, first waiting for the oldest when the pipeline is full.</summary>
     private async Task SubmitWriteAsync(byte[] buffer, long offset, int count, CancellationToken cancellationToken)
     {
+        await WaitForWriteSlotAsync(cancellationToken).ConfigureAwait(false);
+        _writes.Enqueue(WriteChunkAsync(new BufferChunk(buffer, count), offset));
+    }
+
+    /// <summary>Waits for the oldest WRITEs while the pipeline is full, then throws if any WRITE so far has failed.</summary>
+    private async Task WaitForWriteSlotAsync(CancellationToken cancellationToken)
+    {
         while (_writes.Count >= _depth)
         {
             await _writes.Dequeue().WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         ThrowIfWriteFailed();
-        _writes.Enqueue(WriteChunkAsync(buffer, offset, count));
     }
 
-    private async Task WriteChunkAsync(byte[] buffer, long offset, int count)
+    /// <summary>Writes all of <paramref name="chunk"/> at <paramref name="offset"/>, a short write's rest in further requests, then lets go of it.</summary>
+    private async Task WriteChunkAsync<TChunk>(TChunk chunk, long offset)
+        where TChunk : IWriteChunk
     {
         try
         {
             var done = 0;
-            while (done < count)
+            while (done < chunk.Length)
             {
-                var n = await _open.WriteAsync(offset + done, buffer.AsMemory(done, count - done), _lifetime.Token).ConfigureAwait(false);
+                var n = await chunk.WriteRestAsync(_open, offset + done, done, _lifetime.Token).ConfigureAwait(false);
                 if (n == 0)
                 {
                     throw new SmbProtocolException($"Server accepted 0 bytes writing '{_open.Name}' at offset {offset + done}.");
@@ -563,8 +526,59 @@ internal sealed class SmbFileStream : Stream
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            chunk.Release();
         }
+    }
+
+    /// <summary>
+    /// The data of one write-behind chunk, as <see cref="WriteChunkAsync"/> sends it. Structs, so the
+    /// shared loop is compiled for each kind and costs no allocation per chunk.
+    /// </summary>
+    private interface IWriteChunk
+    {
+        int Length { get; }
+
+        /// <summary>Sends the chunk's bytes from <paramref name="done"/> on, at <paramref name="offset"/> in the file, in one WRITE; returns the count the server took.</summary>
+        Task<int> WriteRestAsync(SmbOpen open, long offset, int done, CancellationToken cancellationToken);
+
+        /// <summary>The chunk is written, or failed for good.</summary>
+        void Release();
+    }
+
+    /// <summary>Bytes in a pooled buffer, returned to the pool at the end.</summary>
+    private readonly struct BufferChunk(byte[] buffer, int count) : IWriteChunk
+    {
+        public int Length => count;
+
+        public Task<int> WriteRestAsync(SmbOpen open, long offset, int done, CancellationToken cancellationToken) =>
+            open.WriteAsync(offset, buffer.AsMemory(done, count - done), cancellationToken);
+
+        public void Release() => ArrayPool<byte>.Shared.Return(buffer);
+    }
+
+    /// <summary>A range of a local file, sent from the file; after a short write the rest goes as a range of its own.</summary>
+    private readonly struct FileChunk(FileRange range) : IWriteChunk
+    {
+        public int Length => range.Length;
+
+        public Task<int> WriteRestAsync(SmbOpen open, long offset, int done, CancellationToken cancellationToken) =>
+            done == 0
+                ? open.WriteAsync(offset, range, cancellationToken)
+                : WriteAndReleaseAsync(open, offset, range.File.Range(range.Offset + done, range.Length - done), cancellationToken);
+
+        private static async Task<int> WriteAndReleaseAsync(SmbOpen open, long offset, FileRange rest, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await open.WriteAsync(offset, rest, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                rest.Release();
+            }
+        }
+
+        public void Release() => range.Release();
     }
 
     private async Task FlushWritesAsync(CancellationToken cancellationToken)

@@ -24,6 +24,7 @@ internal sealed class SendFile
     /// </summary>
     public static SendFile? TryOpen(FileStream source)
     {
+        // The stream checks first too (it then skips building a context); this one guards /proc and the statfs buffer below, sized for Linux.
         if (!OperatingSystem.IsLinux())
         {
             return null;

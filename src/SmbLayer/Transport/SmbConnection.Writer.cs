@@ -172,8 +172,7 @@ internal sealed partial class SmbConnection
         }
         if (!range.FileHoldsRange())
         {
-            FailRequest(link, request, range.ShortFile());
-            throw new SmbConnectionException($"A WRITE was cut short: {range.ShortFile().Message}");
+            throw FailRequest(link, request, range.ShortFile(), cutShort: true);
         }
         throw new System.Net.Sockets.SocketException((int)args.SocketError);
     }
@@ -187,19 +186,24 @@ internal sealed partial class SmbConnection
         }
         catch (IOException ex) when (item.Members is [var m] && m.Body is ISmb2PayloadRequest { PayloadSource: not null })
         {
-            FailRequest(link, m, ex);
-            throw new SmbConnectionException($"A WRITE could not be sent: {ex.Message}");
+            throw FailRequest(link, m, ex, cutShort: false);
         }
     }
 
-    private static void FailRequest(Link link, PendingRequest request, Exception error)
+    /// <summary>
+    /// Fails <paramref name="request"/> alone with <paramref name="cause"/> (a WRITE whose data could not be read
+    /// from its local file) and returns the error that then drops the link: its MessageId is spent, and when
+    /// <paramref name="cutShort"/> part of its frame may be on the wire.
+    /// </summary>
+    private static SmbConnectionException FailRequest(Link link, PendingRequest request, IOException cause, bool cutShort)
     {
         if (link.Pending.TryRemove(request.MessageId, out _))
         {
             request.SetState(RequestState.Failed);
             request.CancellationRegistration.Dispose();
-            request.Completion.TrySetException(error);
+            request.Completion.TrySetException(cause);
         }
+        return new SmbConnectionException(cutShort ? $"A WRITE was cut short: {cause.Message}" : $"A WRITE could not be sent: {cause.Message}");
     }
 
     /// <summary>The Direct TCP header, the SMB2 header and the fixed part of a gathered request; the payload follows on the wire.</summary>
