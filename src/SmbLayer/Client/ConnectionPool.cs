@@ -161,7 +161,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 if ((dead || (idle is { } t && t >= _options.IdleTimeout)) && entry.TryRetire()
                     && _entries.TryRemove(new KeyValuePair<ConnectionKey, PooledConnection>(key, entry)))
                 {
-                    _logger.LogDebug("Closing {State} connection to {Host}:{Port}", dead ? "dead" : "idle", key.Host, key.Port);
+                    _logger.ClosingConnection(dead ? "dead" : "idle", key.Host, key.Port);
                     await entry.DisposeAsync().ConfigureAwait(false);
                 }
             }
@@ -233,7 +233,7 @@ internal sealed class PooledConnection : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "A connection event handler failed");
+            _logger.ConnectionEventHandlerFailed(ex);
         }
     }
 
@@ -271,14 +271,14 @@ internal sealed class PooledConnection : IAsyncDisposable
 
     private void OnHandleLost(SmbTree tree, SmbOpen open, string reason)
     {
-        _logger.LogWarning("Handle to '{Name}' on {Share} lost: {Reason}", open.Name, tree.Share, reason);
+        _logger.HandleLost(open.Name, tree.Share, reason);
         try
         {
             _events.RaiseHandleLost(new SmbHandleLostEventArgs(Server, tree.Share, open.Name, reason));
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "A handle-lost event handler failed");
+            _logger.HandleLostHandlerFailed(ex);
         }
     }
 

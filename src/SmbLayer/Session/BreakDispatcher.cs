@@ -53,7 +53,7 @@ internal sealed class BreakDispatcher
         }
         catch (SmbProtocolException ex)
         {
-            _logger.LogWarning("Ignoring a malformed break notification: {Reason}", ex.Message);
+            _logger.MalformedBreak(ex.Message);
             return;
         }
         switch (parsed)
@@ -75,7 +75,7 @@ internal sealed class BreakDispatcher
                 }
                 break;
             default:
-                _logger.LogDebug("Unexpected server-initiated message {Type}", parsed.GetType().Name);
+                _logger.UnexpectedServerMessage(parsed.GetType().Name);
                 break;
         }
     }
@@ -95,7 +95,7 @@ internal sealed class BreakDispatcher
             }
             catch (Exception ex)
             {
-                _logger.LogError(ex, "Break callback failed");
+                _logger.BreakCallbackFailed(ex);
             }
         }
     }
@@ -106,12 +106,12 @@ internal sealed class BreakDispatcher
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             using var response = await open.Tree.Connection.SendAsync(acknowledgment, open.Tree.Context, cts.Token).ConfigureAwait(false);
-            _logger.LogDebug("Break acknowledged for '{Name}': {Status}", open.Name, response.Status);
+            _logger.BreakAcknowledged(open.Name, response.Status);
             open.OnBreakAcknowledged(response.Status);
         }
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
-            _logger.LogDebug("Break acknowledgment for '{Name}' failed: {Reason}", open.Name, ex.Message);
+            _logger.BreakAcknowledgmentFailed(open.Name, ex.Message);
         }
     }
 }

@@ -29,7 +29,7 @@ internal static class NegotiateValidation
         {
             await ValidateAsync(tree, negotiated, logger, cancellationToken).ConfigureAwait(false);
             succeeded = true;
-            logger.LogDebug("VALIDATE_NEGOTIATE_INFO on {Host}:{Port} confirmed dialect {Dialect}", connection.Host, connection.Port, negotiated.Dialect.ToDisplay());
+            logger.NegotiateValidated(connection.Host, connection.Port, negotiated.Dialect.ToDisplay());
         }
         catch (SmbSecurityException ex)
         {
@@ -57,9 +57,7 @@ internal static class NegotiateValidation
             // session's key (or encrypted) — the reader refuses it otherwise — so it comes from the real server,
             // not from someone in between, and there is nothing to compare. Linux cifs and Samba's client
             // accept it too. The connection is used as it is; the log says the check could not be made.
-            logger.LogWarning(
-                "{Host}:{Port} does not support VALIDATE_NEGOTIATE_INFO ({Status}, signed); dialect {Dialect} kept without that check",
-                connection.Host, connection.Port, NtStatusText.Describe(response.Status), negotiated.Dialect.ToDisplay());
+            logger.NegotiateValidationUnsupported(connection.Host, connection.Port, NtStatusText.Describe(response.Status), negotiated.Dialect.ToDisplay());
             return;
         }
         if (response.Status != NtStatus.Success)

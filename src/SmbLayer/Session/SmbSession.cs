@@ -240,10 +240,12 @@ internal sealed class SmbSession : IAsyncDisposable
                 Connection.UnregisterTransform(oldTransform);
                 oldTransform.Dispose();
             }
-            _logger.LogInformation("Session 0x{SessionId:X} {Verb} for {User} on {Host}:{Port} (signing {Signing}, encryption {Encryption})",
-                sessionId, previousSessionId == 0 ? "set up" : $"re-established (was 0x{previousSessionId:X})",
-                Credentials.ToString(), Connection.Host, Connection.Port, signingRequired ? signer?.Algorithm.ToString() : "off",
-                encryptData ? cipher.ToString() : "off");
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                _logger.SessionReady(sessionId, previousSessionId == 0 ? "set up" : $"re-established (was 0x{previousSessionId:X})",
+                    Credentials.ToString(), Connection.Host, Connection.Port, signingRequired ? signer?.Algorithm.ToString() ?? "off" : "off",
+                    encryptData ? cipher.ToString() : "off");
+            }
             return;
         }
     }
@@ -294,7 +296,7 @@ internal sealed class SmbSession : IAsyncDisposable
         }
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
-            _logger.LogDebug("LOGOFF of session 0x{SessionId:X} failed: {Reason}", SessionId, ex.Message);
+            _logger.LogoffFailed(SessionId, ex.Message);
         }
         Interlocked.Exchange(ref _signer, null)?.Dispose();
         if (Interlocked.Exchange(ref _transform, null) is { } transform)

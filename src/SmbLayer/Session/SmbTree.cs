@@ -87,7 +87,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
         var (treeId, parsed) = await TreeConnectAsync(session, host, share, duringSetup: false, cancellationToken).ConfigureAwait(false);
         var logger = loggerFactory.CreateLogger<SmbTree>();
         var tree = new SmbTree(session, host, share, treeId, parsed, breaks, logger);
-        logger.LogDebug("Tree 0x{TreeId:X} connected to \\\\{Host}\\{Share} (encryption {Encryption})", treeId, host, share, tree.EncryptData ? "on" : "off");
+        logger.TreeConnected(treeId, share, host, tree.EncryptData ? "on" : "off");
         await NegotiateValidation.ValidateIfNeededAsync(tree, logger, cancellationToken).ConfigureAwait(false);
         return tree;
     }
@@ -115,7 +115,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
         ShareType = parsed.ShareType;
         Volatile.Write(ref _treeId, treeId);
         Interlocked.Increment(ref _treeGeneration);
-        _logger.LogInformation("Tree {Share} reconnected as 0x{TreeId:X}", Share, treeId);
+        _logger.TreeReconnected(Share, treeId);
     }
 
     /// <summary>
@@ -166,7 +166,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
             ShareFlags = parsed.ShareFlags;
             Volatile.Write(ref _treeId, treeId);
             Interlocked.Increment(ref _treeGeneration);
-            _logger.LogInformation("Tree {Share} re-connected as 0x{TreeId:X} after STATUS_NETWORK_NAME_DELETED", Share, treeId);
+            _logger.TreeReconnectedAfterNameDeleted(Share, treeId);
             await RecoverOpensAsync(null, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -226,11 +226,11 @@ internal sealed partial class SmbTree : IAsyncDisposable
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             using var r = await Connection.SendAsync(new CloseRequest(fileId), Context, cts.Token).ConfigureAwait(false);
-            _logger.LogDebug("Closed abandoned handle {FileId}: {Status}", fileId, r.Status);
+            _logger.AbandonedHandleClosed(fileId, r.Status);
         }
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
-            _logger.LogDebug("Closing abandoned handle {FileId} failed: {Reason}", fileId, ex.Message);
+            _logger.AbandonedHandleCloseFailed(fileId, ex.Message);
         }
     }
 
@@ -250,7 +250,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
         }
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
-            _logger.LogDebug("TREE_DISCONNECT of {Share} failed: {Reason}", Share, ex.Message);
+            _logger.TreeDisconnectFailed(Share, ex.Message);
         }
         _recoverLock.Dispose();
     }

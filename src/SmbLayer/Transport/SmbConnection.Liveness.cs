@@ -53,7 +53,7 @@ internal sealed partial class SmbConnection
         {
             // Requests wait for credits that no outstanding answer will bring: an ECHO on the last credit asks
             // for more (every request asks for enough to reach TargetCredits). It counts as a probe.
-            _logger.LogDebug("Requests to {Host}:{Port} wait for credits with none in flight; ECHO to ask for more", Host, Port);
+            _logger.EchoForCredits(Host, Port);
             StartProbe(link, now);
             return;
         }
@@ -106,7 +106,7 @@ internal sealed partial class SmbConnection
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
             // A lost link or a timeout is judged by CheckLiveness from what (did not) arrive.
-            _logger.LogDebug("ECHO probe to {Host}:{Port} ended: {Reason}", Host, Port, ex.Message);
+            _logger.EchoEnded(Host, Port, ex.Message);
         }
     }
 }

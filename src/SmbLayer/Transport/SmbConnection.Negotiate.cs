@@ -128,8 +128,7 @@ internal sealed partial class SmbConnection
                 ClientSecurityMode = (ushort)request.SecurityMode,
                 OfferedDialects = dialects,
             };
-            _logger.LogInformation("Negotiated SMB {Dialect} with {Host}:{Port} (max read {MaxRead}, max write {MaxWrite}, signing {Signing}, cipher {Cipher})",
-                dialect.ToDisplay(), Host, Port, negotiated.MaxReadSize, negotiated.MaxWriteSize,
+            _logger.Negotiated(dialect.ToDisplay(), Host, Port, negotiated.MaxReadSize, negotiated.MaxWriteSize,
                 negotiated.ServerRequiresSigning ? "required" : "enabled", negotiated.Cipher);
             return negotiated;
         }

@@ -413,7 +413,7 @@ internal sealed partial class SmbConnection
     {
         if (response.Status == NtStatus.Success && pending.Context.OnAbandonedResponse is { } compensate)
         {
-            _logger.LogDebug("Late success for abandoned {Command} #{MessageId}; compensating", pending.Body.Command, pending.MessageId);
+            _logger.CompensatingLateSuccess(pending.Body.Command, pending.MessageId);
             ThreadPool.UnsafeQueueUserWorkItem(static state =>
             {
                 var (callback, r) = state;
@@ -440,7 +440,7 @@ internal sealed partial class SmbConnection
         }
         if (handlers.Length == 0)
         {
-            _logger.LogDebug("Server-initiated message with no handler registered; dropped");
+            _logger.ServerMessageDropped();
             return;
         }
         var copy = message.ToArray();
@@ -456,7 +456,7 @@ internal sealed partial class SmbConnection
                 }
                 catch (Exception ex)
                 {
-                    logger.LogError(ex, "Server-message handler failed");
+                    logger.ServerMessageHandlerFailed(ex);
                 }
             }, (handler, (ReadOnlyMemory<byte>)copy, _logger), preferLocal: false);
         }

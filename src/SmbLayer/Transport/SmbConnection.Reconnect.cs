@@ -139,7 +139,7 @@ internal sealed partial class SmbConnection
             }
             catch (Exception ex) when (ex is SmbAuthenticationException or SmbSecurityException)
             {
-                _logger.LogError("Reconnect to {Host}:{Port} cannot succeed: {Reason}", Host, Port, ex.Message);
+                _logger.ReconnectImpossible(Host, Port, ex.Message);
                 Close(ex);
                 return;
             }
@@ -149,7 +149,7 @@ internal sealed partial class SmbConnection
             }
             catch (Exception ex)
             {
-                _logger.LogDebug("Reconnect attempt {Attempt} to {Host}:{Port} failed: {Reason}", ReconnectAttempts, Host, Port, ex.Message);
+                _logger.ReconnectAttemptFailed(ReconnectAttempts, Host, Port, ex.Message);
             }
             // Exponential steps with ±25 % jitter, capped small so the client resumes within about a
             // second of the server coming back (sunrpc and NFSv4 grace backoffs reach minutes).
@@ -204,7 +204,7 @@ internal sealed partial class SmbConnection
                 Transition(ConnectionState.Reconnecting, ConnectionState.Ready);
                 _readyWaiters.TrySetResult();
             }
-            _logger.LogInformation("Connection {Host}:{Port} restored after {Attempts} attempt(s)", Host, Port, ReconnectAttempts);
+            _logger.Restored(Host, Port, ReconnectAttempts);
         }
         catch (Exception ex)
         {

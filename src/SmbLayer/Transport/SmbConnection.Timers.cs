@@ -39,7 +39,7 @@ internal sealed partial class SmbConnection
             var error = new SmbTimeoutException(
                 $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Host}:{Port} within its timeout " +
                 $"[connection {State}, {link.Pending.Count} requests in flight, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago]");
-            _logger.LogWarning("{Message}", error.Message);
+            _logger.RequestExpired(error.Message);
             if (p.Completion.TrySetException(error))
             {
                 p.SetState(RequestState.Failed);
@@ -91,7 +91,7 @@ internal sealed partial class SmbConnection
             if (pending.Completion.TrySetCanceled(token))
             {
                 pending.SetState(RequestState.Cancelled);
-                _logger.LogDebug("{Request} cancelled; no answer within the grace period", pending);
+                _logger.CancelGraceExpired(pending);
             }
         }
     }

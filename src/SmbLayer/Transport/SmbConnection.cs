@@ -341,11 +341,11 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     {
         if (reason is null || to is ConnectionState.Ready)
         {
-            _logger.LogInformation("Connection {Host}:{Port} changing from {Old} to {New}", Host, Port, from, to);
+            _logger.StateChanged(Host, Port, from, to);
         }
         else
         {
-            _logger.LogWarning("Connection {Host}:{Port} changing from {Old} to {New}: {Reason}", Host, Port, from, to, reason.Message);
+            _logger.StateChangedByLoss(Host, Port, from, to, reason.Message);
         }
         if (StateChanged is { } handler)
         {
