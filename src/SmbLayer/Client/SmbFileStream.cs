@@ -488,7 +488,15 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Queues one chunk (owned from here on) as a WRITE, first waiting for the oldest when the pipeline is full.</summary>
     private async Task SubmitWriteAsync(byte[] buffer, long offset, int count, CancellationToken cancellationToken)
     {
-        await WaitForWriteSlotAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WaitForWriteSlotAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
         _writes.Enqueue(WriteChunkAsync(new BufferChunk(buffer, count), offset));
     }
 
