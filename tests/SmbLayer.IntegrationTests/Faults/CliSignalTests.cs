@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 
 namespace SmbLayer.IntegrationTests.Faults;
 
@@ -52,11 +51,11 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         return (process, proxy, directory);
     }
 
-    private static async Task SigintAsync(Process process)
+    private static Task SigintAsync(Process process)
     {
         Assert.False(process.HasExited, $"smb ended (exit code {(process.HasExited ? process.ExitCode : 0)}) before the SIGINT");
-        var (rc, _, err) = await ProcessRunner.RunAsync("kill", ["-INT", process.Id.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
-        Assert.True(rc == 0, err);
+        Assert.True(Kill(process.Id, 2) == 0, $"kill(SIGINT) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        return Task.CompletedTask;
     }
 
     private static async Task<bool> ExitsWithinAsync(Process process, TimeSpan limit)

@@ -131,7 +131,7 @@ public abstract partial class FaultTestBase(FaultsSambaFixture fixture)
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    protected static extern int Kill(int pid, int signal);
 
     [GeneratedRegex("\"smbd\",pid=(\\d+)")]
     private static partial Regex SmbdPid();
