@@ -732,17 +732,19 @@ internal sealed class SmbFileStream : Stream
 
     /// <summary>
     /// Dispose takes no token, so it must not wait on a server out of reach: in hard mode that would be
-    /// for ever, after the caller had perhaps already cancelled. With nothing left to commit, the CLOSE
-    /// is housekeeping and goes without replay: it is answered, fails when the connection drops, or gives
-    /// up after 30 s. A handle whose CLOSE did not arrive is not reclaimed after a reconnect; the server
-    /// lets it go when its durable timeout runs out (SEMANTICS, "Disposed during an outage"). Data not
-    /// yet acknowledged still goes through <see cref="CloseAsync"/>, which waits as the mode says; a
-    /// caller who must bound that calls CloseAsync with a token first.
+    /// for ever, after the caller had perhaps already cancelled. A read-only stream's CLOSE is
+    /// housekeeping and goes without replay: it is answered, fails when the connection drops, or gives
+    /// up after 30 s. A writable stream closes through <see cref="CloseAsync"/>, which reports a CLOSE
+    /// the server fails and waits as the mode says, unless the connection is already down and every
+    /// WRITE was acknowledged: then there is nothing to commit and nothing to wait for. A handle whose
+    /// CLOSE did not arrive is not reclaimed after a reconnect; the server lets it go (SEMANTICS,
+    /// "Disposed during an outage"). A caller who must bound a close calls CloseAsync with a token.
     /// </summary>
-    private Task DisposeCoreAsync() => !_closed && NothingToCommit ? ReleaseAsync() : CloseAsync(CancellationToken.None);
+    private Task DisposeCoreAsync() =>
+        !_closed && (!_canWrite || (NothingToCommit && !_open.ConnectionReady)) ? ReleaseAsync() : CloseAsync(CancellationToken.None);
 
     /// <summary>Every WRITE answered and none failed, nothing buffered: closing the handle loses no data.</summary>
-    private bool NothingToCommit => !_canWrite || (_writeCount == 0 && _writeFailure is null && _writes.All(w => w.IsCompleted));
+    private bool NothingToCommit => _writeCount == 0 && _writeFailure is null && _writes.All(w => w.IsCompleted);
 
     private void ThrowIfClosed() => ObjectDisposedException.ThrowIf(_closed, this);
 }

@@ -63,6 +63,9 @@ internal sealed class SmbOpen : IAsyncDisposable
 
     private SmbConnection Connection => Tree.Connection;
 
+    /// <summary>The connection is up (not connecting, reconnecting or closed).</summary>
+    internal bool ConnectionReady => Connection.State == ConnectionState.Ready;
+
     /// <summary>Largest single READ this connection allows.</summary>
     public int MaxReadSize => Connection.Negotiated!.SupportsLargeMtu ? Connection.Negotiated.MaxReadSize : Math.Min(65536, Connection.Negotiated.MaxReadSize);
 
