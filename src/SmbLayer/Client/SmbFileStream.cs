@@ -732,19 +732,38 @@ internal sealed class SmbFileStream : Stream
 
     /// <summary>
     /// Dispose takes no token, so it must not wait on a server out of reach: in hard mode that would be
-    /// for ever, after the caller had perhaps already cancelled. A read-only stream's CLOSE is
-    /// housekeeping and goes without replay: it is answered, fails when the connection drops, or gives
-    /// up after 30 s. A writable stream closes through <see cref="CloseAsync"/>, which reports a CLOSE
-    /// the server fails and waits as the mode says, unless the connection is already down and every
-    /// WRITE was acknowledged: then there is nothing to commit and nothing to wait for. A handle whose
-    /// CLOSE did not arrive is not reclaimed after a reconnect; the server lets it go (SEMANTICS,
-    /// "Disposed during an outage"). A caller who must bound a close calls CloseAsync with a token.
+    /// for ever, after the caller had perhaps already cancelled. With nothing left to commit (a read-only
+    /// stream, or every WRITE acknowledged) the CLOSE goes without replay: answered (a CLOSE the server
+    /// fails is still reported), failed as soon as the connection is lost, or given up after 30 s. A
+    /// handle whose CLOSE did not arrive is not reclaimed after a reconnect; the server lets it go
+    /// (SEMANTICS, "Disposed during an outage"). Data not yet acknowledged still goes through
+    /// <see cref="CloseAsync"/>, which waits as the mode says; a caller who must bound that calls
+    /// CloseAsync with a token first.
     /// </summary>
-    private Task DisposeCoreAsync() =>
-        !_closed && (!_canWrite || (NothingToCommit && !_open.ConnectionReady)) ? ReleaseAsync() : CloseAsync(CancellationToken.None);
+    private async Task DisposeCoreAsync()
+    {
+        if (_closed || !NothingToCommit)
+        {
+            await CloseAsync(CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            DiscardReadAhead();
+            await _open.CloseWithoutReplayAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await ReleaseAsync().ConfigureAwait(false);
+        }
+    }
 
-    /// <summary>Every WRITE answered and none failed, nothing buffered: closing the handle loses no data.</summary>
-    private bool NothingToCommit => _writeCount == 0 && _writeFailure is null && _writes.All(w => w.IsCompleted);
+    /// <summary>
+    /// Read-only, or every WRITE answered, none failed and nothing buffered: closing the handle loses no
+    /// data. (A WRITE records its failure before it completes, so completion is checked first.)
+    /// </summary>
+    private bool NothingToCommit =>
+        !_canWrite || (_writes.All(w => w.IsCompleted) && Volatile.Read(ref _writeFailure) is null && (_writeBuffer is null || _writeCount == 0));
 
     private void ThrowIfClosed() => ObjectDisposedException.ThrowIf(_closed, this);
 }

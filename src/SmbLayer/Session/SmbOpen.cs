@@ -63,9 +63,6 @@ internal sealed class SmbOpen : IAsyncDisposable
 
     private SmbConnection Connection => Tree.Connection;
 
-    /// <summary>The connection is up (not connecting, reconnecting or closed).</summary>
-    internal bool ConnectionReady => Connection.State == ConnectionState.Ready;
-
     /// <summary>Largest single READ this connection allows.</summary>
     public int MaxReadSize => Connection.Negotiated!.SupportsLargeMtu ? Connection.Negotiated.MaxReadSize : Math.Min(65536, Connection.Negotiated.MaxReadSize);
 
@@ -324,6 +321,42 @@ internal sealed class SmbOpen : IAsyncDisposable
         catch (SmbHandleLostException)
         {
             // Lost during the close: the server no longer has it open either.
+        }
+    }
+
+    /// <summary>
+    /// Closes without replay, for a handle with nothing left to commit that a Dispose is letting go: the
+    /// CLOSE is answered, fails as soon as the connection is lost, or gives up after 30 s; it never waits
+    /// for a reconnect. A CLOSE the server answers with an error is reported; one lost with the
+    /// connection is not (the handle is then the server's to drop, see SEMANTICS).
+    /// </summary>
+    public async Task CloseWithoutReplayAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+        Detach();
+        if (IsLost || Connection.State != ConnectionState.Ready)
+        {
+            return;
+        }
+        SmbResponse response;
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            response = await Connection.SendAsync(new CloseRequest(FileId), Tree.Context, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SmbConnectionException or SmbTimeoutException or OperationCanceledException)
+        {
+            return;
+        }
+        using (response)
+        {
+            if (response.Status is not (NtStatus.Success or NtStatus.FileClosed))
+            {
+                response.ThrowIfFailed($"Closing '{Name}'");
+            }
         }
     }
 

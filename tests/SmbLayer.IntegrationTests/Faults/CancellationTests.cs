@@ -42,6 +42,34 @@ public sealed class CancellationTests(FaultsSambaFixture fixture) : FaultTestBas
         await AssertNoOpenFilesAsync();
     }
 
+    /// <summary>
+    /// The same for a stream that wrote: once every WRITE is acknowledged (flushed) there is nothing
+    /// to commit, so a Dispose that starts before the outage is even detected must not wait for the
+    /// reconnect (it did: its CLOSE was replayed after it). The data is on the server, nothing stays open.
+    /// </summary>
+    [SambaFact]
+    public async Task Hard_Outage_FlushedWriter_DisposeDoesNotWaitForTheServer()
+    {
+        var name = $"hard-writer-{Guid.NewGuid():N}.bin";
+        var data = System.Security.Cryptography.RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 123);
+        await using var proxy = FaultProxy.Start(Server.Port);
+        await using var client = NewClient(SmbFailureMode.Hard, configure: FastLiveness);
+        var stream = await client.OpenWriteAsync(Url(proxy, name));
+        await stream.WriteAsync(data);
+        await stream.FlushAsync();
+        proxy.BlackHole();
+        var sw = Stopwatch.StartNew();
+        var disposed = stream.DisposeAsync().AsTask();
+        var finished = await Task.WhenAny(disposed, Task.Delay(TimeSpan.FromSeconds(10))) == disposed;
+        sw.Stop();
+        proxy.Restore();
+        Assert.True(finished, "DisposeAsync was still waiting 10 s into the outage");
+        await disposed;
+        Console.WriteLine($"MEASURE hard-dispose-flushed-writer-in-outage {sw.Elapsed.TotalMilliseconds:0} ms");
+        await AssertNoOpenFilesAsync();
+        Assert.Equal(data, File.ReadAllBytes(Server.LocalPath(name)));
+    }
+
     [SambaFact]
     public async Task ThousandRandomCancellations_CreateReadWriteList_NoHandleLeaks()
     {
