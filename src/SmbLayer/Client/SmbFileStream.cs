@@ -192,11 +192,7 @@ internal sealed class SmbFileStream : Stream
         finally
         {
             _sinkTarget = null;
-            while (_readAhead.TryDequeue(out var left))
-            {
-                left.Sink?.Detach();
-                _ = ReleaseWhenAnsweredAsync(left);
-            }
+            DiscardReadAhead();
             handle.DangerousRelease();
         }
         return total;
