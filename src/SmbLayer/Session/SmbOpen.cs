@@ -295,12 +295,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Closes the handle; errors are reported (the server may have failed to commit data). A lost handle is already closed.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
-        {
-            return;
-        }
-        Detach();
-        if (IsLost)
+        if (!BeginClose() || IsLost)
         {
             return;
         }
@@ -332,46 +327,43 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// </summary>
     public async Task CloseWithoutReplayAsync()
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        if (!BeginClose() || IsLost || Connection.State != ConnectionState.Ready)
         {
             return;
         }
-        Detach();
-        if (IsLost || Connection.State != ConnectionState.Ready)
-        {
-            return;
-        }
-        SmbResponse response;
+        NtStatus status;
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            response = await Connection.SendAsync(new CloseRequest(FileId), Tree.Context, cts.Token).ConfigureAwait(false);
+            status = await Tree.SendCloseAsync(FileId).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SmbConnectionException or SmbTimeoutException or OperationCanceledException)
         {
             return;
         }
-        using (response)
+        if (status is not (NtStatus.Success or NtStatus.FileClosed))
         {
-            if (response.Status is not (NtStatus.Success or NtStatus.FileClosed))
-            {
-                response.ThrowIfFailed($"Closing '{Name}'");
-            }
+            throw SmbStatusException.Create(status, $"Closing '{Name}'");
         }
     }
 
     /// <summary>Closes quietly (used on error paths).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
-        {
-            return;
-        }
-        Detach();
-        if (!IsLost && Connection.State == ConnectionState.Ready)
+        if (BeginClose() && !IsLost && Connection.State == ConnectionState.Ready)
         {
             await Tree.CloseQuietlyAsync(FileId).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Marks the handle closed and detaches it; false when it already was.</summary>
+    private bool BeginClose()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return false;
+        }
+        Detach();
+        return true;
     }
 
     /// <summary>No more break notifications or reclaims for a handle being closed.</summary>

@@ -219,14 +219,21 @@ internal sealed partial class SmbTree : IAsyncDisposable
         _ = CloseQuietlyAsync(fileId);
     }
 
+    /// <summary>One CLOSE, never replayed: answered, failed as soon as the connection is lost, or given up after 30 s.</summary>
+    internal async Task<NtStatus> SendCloseAsync(Smb2FileId fileId)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var response = await Connection.SendAsync(new CloseRequest(fileId), Context, cts.Token).ConfigureAwait(false);
+        return response.Status;
+    }
+
     /// <summary>Closes a handle nobody holds any more; failures are logged, not thrown.</summary>
     internal async Task CloseQuietlyAsync(Smb2FileId fileId)
     {
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            using var r = await Connection.SendAsync(new CloseRequest(fileId), Context, cts.Token).ConfigureAwait(false);
-            _logger.AbandonedHandleClosed(fileId, r.Status);
+            var status = await SendCloseAsync(fileId).ConfigureAwait(false);
+            _logger.AbandonedHandleClosed(fileId, status);
         }
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
