@@ -27,7 +27,7 @@ internal sealed class CliCommands(
         // Credentials come from the URL as written; the operations get it without them.
         var urlText = command == "put" ? args[1] : args[0];
         var url = CliPaths.ParseUrl(urlText);
-        var target = CliPaths.WithoutCredentials(url);
+        var target = url.WithoutCredentials();
         Func<ISmbFileSystem, Task> run = command switch
         {
             "ls" => fs => ListAsync(fs, target),

@@ -17,12 +17,6 @@ internal static class CliPaths
         return path;
     }
 
-    /// <summary>
-    /// The same location without user, password or domain: the CLI resolves credentials itself
-    /// (see <see cref="CredentialResolver"/>) and passes them in <see cref="SmbClientOptions.Credentials"/>.
-    /// </summary>
-    public static SmbPath WithoutCredentials(SmbPath path) => path.WithoutCredentials();
-
     /// <summary>True when the URL was written with a trailing separator ("smb://h/s/dir/"), which names a directory.</summary>
     public static bool NamesDirectory(string text) => text.EndsWith('/') || text.EndsWith('\\');
 

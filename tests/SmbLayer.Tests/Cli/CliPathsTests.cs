@@ -61,17 +61,6 @@ public class CliPathsTests
         Assert.Throws<UsageException>(() => CliPaths.ParseUrl(url));
     }
 
-    [Fact]
-    public void WithoutCredentials_DropsUserKeepsEverythingElse()
-    {
-        var path = CliPaths.WithoutCredentials(SmbPath.Parse("smb://DOM;bob:pw@[fe80::1]:1445/my%20share/a%2520b/c"));
-
-        Assert.Null(path.UserName);
-        Assert.Null(path.Password);
-        Assert.Null(path.Domain);
-        Assert.Equal(("fe80::1", 1445, "my share", "a%20b/c"), (path.Host, path.Port, path.Share, path.Path));
-    }
-
     [Theory]
     [InlineData("smb://h/s/dir/*.txt", "smb://h/s/dir", "*.txt")]
     [InlineData("smb://h/s/a?", "smb://h/s", "a?")]
