@@ -31,14 +31,7 @@ public sealed class CancellationTests(FaultsSambaFixture fixture) : FaultTestBas
                 }
             }).WaitAsync(Bound);
         }
-        var sw = Stopwatch.StartNew();
-        var disposed = stream.DisposeAsync().AsTask();
-        var finished = await Task.WhenAny(disposed, Task.Delay(TimeSpan.FromSeconds(10))) == disposed;
-        sw.Stop();
-        proxy.Restore();
-        Assert.True(finished, "DisposeAsync was still waiting 10 s into the outage");
-        await disposed;
-        Console.WriteLine($"MEASURE hard-dispose-after-cancel-in-outage {sw.Elapsed.TotalMilliseconds:0} ms");
+        await DisposeThenRestoreAsync(stream, proxy, "hard-dispose-after-cancel-in-outage");
         await AssertNoOpenFilesAsync();
     }
 
@@ -58,6 +51,14 @@ public sealed class CancellationTests(FaultsSambaFixture fixture) : FaultTestBas
         await stream.WriteAsync(data);
         await stream.FlushAsync();
         proxy.BlackHole();
+        await DisposeThenRestoreAsync(stream, proxy, "hard-dispose-flushed-writer-in-outage");
+        await AssertNoOpenFilesAsync();
+        Assert.Equal(data, File.ReadAllBytes(Server.LocalPath(name)));
+    }
+
+    /// <summary>Disposes <paramref name="stream"/> during the proxy's black-hole, which ends after 10 s at most; the dispose must finish within them.</summary>
+    private static async Task DisposeThenRestoreAsync(Stream stream, FaultProxy proxy, string measure)
+    {
         var sw = Stopwatch.StartNew();
         var disposed = stream.DisposeAsync().AsTask();
         var finished = await Task.WhenAny(disposed, Task.Delay(TimeSpan.FromSeconds(10))) == disposed;
@@ -65,9 +66,7 @@ public sealed class CancellationTests(FaultsSambaFixture fixture) : FaultTestBas
         proxy.Restore();
         Assert.True(finished, "DisposeAsync was still waiting 10 s into the outage");
         await disposed;
-        Console.WriteLine($"MEASURE hard-dispose-flushed-writer-in-outage {sw.Elapsed.TotalMilliseconds:0} ms");
-        await AssertNoOpenFilesAsync();
-        Assert.Equal(data, File.ReadAllBytes(Server.LocalPath(name)));
+        Console.WriteLine($"MEASURE {measure} {sw.Elapsed.TotalMilliseconds:0} ms");
     }
 
     [SambaFact]

@@ -51,13 +51,13 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         return (process, proxy, directory);
     }
 
-    private static Task SigintAsync(Process process)
+    private static void Sigint(Process process)
     {
         Assert.False(process.HasExited, $"smb ended (exit code {(process.HasExited ? process.ExitCode : 0)}) before the SIGINT");
         Assert.True(Kill(process.Id, 2) == 0, $"kill(SIGINT) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-        return Task.CompletedTask;
     }
 
+    /// <summary>True when the process ends within <paramref name="limit"/>; otherwise it is killed (so no test leaves it behind) and false.</summary>
     private static async Task<bool> ExitsWithinAsync(Process process, TimeSpan limit)
     {
         using var cts = new CancellationTokenSource(limit);
@@ -68,6 +68,7 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         }
         catch (OperationCanceledException)
         {
+            process.Kill(entireProcessTree: true);
             return false;
         }
     }
@@ -82,14 +83,10 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         {
             var stderr = process.StandardError.ReadToEndAsync();
             await Task.Delay(500);
-            await SigintAsync(process);
+            Sigint(process);
             // Hard mode waits for the server for ever, but a cancelled command must not: neither for
             // the reads in flight (it used to, in the stream's close) nor for the reconnect.
             var exited = await ExitsWithinAsync(process, TimeSpan.FromSeconds(15));
-            if (!exited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
             Assert.True(exited, "smb did not end within 15 s of SIGINT");
             Assert.Equal(130, process.ExitCode);
             var lines = (await stderr).Trim().Split('\n');
@@ -114,17 +111,13 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         {
             var drain = process.StandardError.ReadToEndAsync();
             await Task.Delay(500);
-            await SigintAsync(process);
+            Sigint(process);
             await Task.Delay(300);
             if (!process.HasExited)
             {
-                await SigintAsync(process);
+                Sigint(process);
             }
             var exited = await ExitsWithinAsync(process, TimeSpan.FromSeconds(5));
-            if (!exited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
             Assert.True(exited, "smb was still running 5 s after the second SIGINT");
             Assert.Equal(130, process.ExitCode);
             await drain;
