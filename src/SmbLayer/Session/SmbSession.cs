@@ -240,6 +240,7 @@ internal sealed class SmbSession : IAsyncDisposable
                 Connection.UnregisterTransform(oldTransform);
                 oldTransform.Dispose();
             }
+            // Checked here as well: the arguments are strings built for the message.
             if (_logger.IsEnabled(LogLevel.Information))
             {
                 _logger.SessionReady(sessionId, previousSessionId == 0 ? "set up" : $"re-established (was 0x{previousSessionId:X})",
