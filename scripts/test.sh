@@ -42,6 +42,27 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 
+# The CLI tests run the CLI as it ships: published self-contained for this machine, trimmed, with
+# one composite ReadyToRun image (src/SmbLayer.Cli/SmbLayer.Cli.csproj). SMB_CLI names it for them.
+# If publishing fails the tests still run (against the built smb.dll) so the totals mean something,
+# but the run fails; under CI=true ShippedCliTests fails too.
+CLI_DIR="$ROOT/artifacts/cli"
+publish_rc=0
+rm -rf "$CLI_DIR"
+log "publishing the smb CLI as it ships into $CLI_DIR"
+# The runtime identifier is passed explicitly (--use-current-runtime is applied after the project's
+# own properties are evaluated, too late for the conditions there).
+rid="$(dotnet --info 2>/dev/null | awk '$1 == "RID:" { print $2; exit }')"
+dotnet publish "$ROOT/src/SmbLayer.Cli/SmbLayer.Cli.csproj" -c Release -r "${rid:-linux-x64}" \
+  -o "$CLI_DIR" --nologo -v q >"$RESULTS/publish-cli.log" 2>&1 || publish_rc=$?
+if ((publish_rc == 0)) && [[ -x "$CLI_DIR/smb" ]]; then
+  export SMB_CLI="$CLI_DIR/smb"
+else
+  cat "$RESULTS/publish-cli.log" >&2
+  log "publishing the CLI failed (exit $publish_rc); CLI tests run the built smb.dll instead"
+  publish_rc=1
+fi
+
 # Test projects run in parallel (MSBuild default); that is safe: every Samba fixture
 # gets its own smbd on its own port and directory. The hang timeout aborts a stuck test
 # host instead of letting the run hang.
@@ -87,6 +108,9 @@ if ((dotnet_rc != 0)); then
   rc=1
 fi
 if ((failed > 0)); then
+  rc=1
+fi
+if ((publish_rc != 0)); then
   rc=1
 fi
 if ((executed == 0)); then

@@ -108,12 +108,8 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
 
     private async Task<(int Code, string Stderr)> RunSmbAsync(string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "smb.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
+        var psi = SmbProgram.StartInfo(args);
+        psi.RedirectStandardInput = true;
         psi.Environment["SMB_PASSWORD"] = Server.Password;
         psi.Environment["USER"] = Server.UserName;
         using var process = Process.Start(psi)!;

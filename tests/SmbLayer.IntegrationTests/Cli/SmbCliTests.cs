@@ -17,19 +17,8 @@ public sealed class SmbCliTests(DefaultSambaFixture fixture)
 
     private async Task<Result> RunAsync(string? password, params string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "smb.dll");
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
+        var psi = SmbProgram.StartInfo(args);
+        psi.RedirectStandardInput = true;
         psi.Environment["SMB_PASSWORD"] = password;
         psi.Environment["USER"] = Server.UserName;
         using var process = Process.Start(psi)!;

@@ -15,8 +15,6 @@ public sealed class CliFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fi
 {
     private const int BigSize = 256 * 1024 * 1024;
 
-    private static string SmbDll => Path.Combine(AppContext.BaseDirectory, "smb.dll");
-
     private string BigFile(out string sha256)
     {
         var name = $"big-{Guid.NewGuid():N}.bin";
@@ -47,7 +45,7 @@ public sealed class CliFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fi
             UseShellExecute = false,
         };
         psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add($"set -o pipefail; dotnet '{SmbDll}' {modeArgs} cat '{url}' | pv -q -L 32M | sha256sum");
+        psi.ArgumentList.Add($"set -o pipefail; {SmbProgram.ShellCommand} {modeArgs} cat '{url}' | pv -q -L 32M | sha256sum");
         psi.Environment["SMB_PASSWORD"] = Server.Password;
         psi.Environment["USER"] = Server.UserName;
         return Process.Start(psi)!;

@@ -13,8 +13,6 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
 {
     private const int Size = 64 * 1024 * 1024;
 
-    private static string SmbDll => Path.Combine(AppContext.BaseDirectory, "smb.dll");
-
     /// <summary>Starts `smb --hard get` through a proxy and black-holes the proxy once data has landed; returns the process, the proxy and the local directory.</summary>
     private async Task<(Process Process, FaultProxy Proxy, string Directory)> StartStalledGetAsync()
     {
@@ -22,16 +20,7 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         var proxy = FaultProxy.Start(Server.Port);
         var directory = Directory.CreateTempSubdirectory("smb-sigint-").FullName;
         var local = Path.Combine(directory, "copy.bin");
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[] { SmbDll, "--hard", "get", $"smb://{Server.UserName}@127.0.0.1:{proxy.Port}/share/{name}", local })
-        {
-            psi.ArgumentList.Add(a);
-        }
+        var psi = SmbProgram.StartInfo(["--hard", "get", $"smb://{Server.UserName}@127.0.0.1:{proxy.Port}/share/{name}", local]);
         psi.Environment["SMB_PASSWORD"] = Server.Password;
         // Slow enough that the download is still running when the proxy goes silent.
         proxy.BytesPerSecond = 8 * 1024 * 1024;

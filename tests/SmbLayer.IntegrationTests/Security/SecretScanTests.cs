@@ -116,12 +116,8 @@ public sealed class SecretScanTests(DefaultSambaFixture fixture)
 
     private async Task<string> RunCliAsync(string? password, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "smb.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
+        var psi = SmbProgram.StartInfo(args);
+        psi.RedirectStandardInput = true;
         psi.Environment["SMB_PASSWORD"] = password;
         psi.Environment["USER"] = Server.UserName;
         using var process = Process.Start(psi)!;

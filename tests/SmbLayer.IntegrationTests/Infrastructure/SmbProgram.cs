@@ -1,0 +1,52 @@
+using System.Diagnostics;
+
+namespace SmbLayer.IntegrationTests;
+
+/// <summary>
+/// How the tests start the `smb` program. scripts/test.sh publishes the CLI the way it ships
+/// (self-contained, trimmed, one composite ReadyToRun image) and names the executable in
+/// <c>SMB_CLI</c>, so the CLI tests run what users run. Without <c>SMB_CLI</c> (a plain
+/// <c>dotnet test</c>) they run the built smb.dll under <c>dotnet</c>.
+/// </summary>
+internal static class SmbProgram
+{
+    private static string BuiltDll => Path.Combine(AppContext.BaseDirectory, "smb.dll");
+
+    /// <summary>The published executable named by <c>SMB_CLI</c>, or null; throws if it names a missing file.</summary>
+    public static string? Published
+    {
+        get
+        {
+            var path = Environment.GetEnvironmentVariable("SMB_CLI");
+            if (string.IsNullOrEmpty(path))
+            {
+                return null;
+            }
+            return File.Exists(path) ? path : throw new FileNotFoundException($"SMB_CLI names {path}, which does not exist", path);
+        }
+    }
+
+    /// <summary>A start info for `smb ARGS`, output and error redirected, not through a shell.</summary>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args)
+    {
+        var published = Published;
+        var psi = new ProcessStartInfo(published ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (published is null)
+        {
+            psi.ArgumentList.Add(BuiltDll);
+        }
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        return psi;
+    }
+
+    /// <summary>The program as the start of a bash command line (single-quoted paths).</summary>
+    public static string ShellCommand => Published is { } published ? $"'{published}'" : $"dotnet '{BuiltDll}'";
+}
