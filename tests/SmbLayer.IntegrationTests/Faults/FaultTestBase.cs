@@ -117,8 +117,45 @@ public abstract partial class FaultTestBase(FaultsSambaFixture fixture)
             .Where(pid => pid != Server.ProcessId).Distinct().ToList();
     }
 
-    /// <summary>SIGTERM to every per-connection smbd of the server (an orderly loss: smbd disconnects its durable handles and exits).</summary>
-    protected async Task TerminateServingProcessesAsync() => Terminate(await ServingProcessesAsync());
+    /// <summary>
+    /// SIGTERM to every per-connection smbd of the server (an orderly loss: smbd disconnects its durable handles and exits).
+    /// With <paramref name="untilGone"/>, returns only once they have exited (at most 10 s), so nothing the test sends
+    /// afterwards can still reach a dying smbd: one that ran a WRITE after recording its durable handles' state would
+    /// refuse their reclaim (SEMANTICS, "A request delivered late").
+    /// </summary>
+    protected async Task TerminateServingProcessesAsync(bool untilGone = false)
+    {
+        var pids = await ServingProcessesAsync();
+        Terminate(pids);
+        if (!untilGone)
+        {
+            return;
+        }
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        foreach (var pid in pids)
+        {
+            while (IsRunning(pid))
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), $"smbd {pid} was still running 10 s after SIGTERM");
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    /// <summary>Whether process <paramref name="pid"/> still runs (not gone, not a zombie).</summary>
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[stat.LastIndexOf(')') + 2];
+            return state is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>SIGTERM to <paramref name="pids"/> at once (no helper process to start).</summary>
     protected static void Terminate(IReadOnlyCollection<int> pids)

@@ -61,7 +61,7 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
                 if (offset == 4 * 1024 * 1024)
                 {
                     await stream.FlushAsync();
-                    await TerminateServingProcessesAsync();
+                    await TerminateServingProcessesAsync(untilGone: true);
                 }
             }
         }
