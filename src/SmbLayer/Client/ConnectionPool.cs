@@ -272,6 +272,13 @@ internal sealed class PooledConnection : IAsyncDisposable
     private void OnHandleLost(SmbTree tree, SmbOpen open, string reason)
     {
         _logger.HandleLost(open.Name, tree.Share, reason);
+        if (SmbInstruments.HandlesLost.Enabled)
+        {
+            SmbInstruments.HandlesLost.Add(1, new System.Diagnostics.TagList
+            {
+                { "server.address", Connection.Host }, { "server.port", Connection.Port }, { "smb.share", tree.Share },
+            });
+        }
         try
         {
             _events.RaiseHandleLost(new SmbHandleLostEventArgs(Server, tree.Share, open.Name, reason));

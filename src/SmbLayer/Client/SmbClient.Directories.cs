@@ -19,8 +19,12 @@ public sealed partial class SmbClient
     /// <paramref name="maxConcurrency"/> files travel at once on one connection (a small file is
     /// one CREATE + WRITE + CLOSE compound).
     /// </summary>
-    public async Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath remoteDirectory,
-        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default)
+    public Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath remoteDirectory,
+        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default) =>
+        Traced("smb.upload_directory", remoteDirectory, () => UploadDirectoryCoreAsync(localDirectory, remoteDirectory, maxConcurrency, cancellationToken));
+
+    private async Task<SmbDirectoryTransfer> UploadDirectoryCoreAsync(string localDirectory, SmbPath remoteDirectory,
+        int maxConcurrency, CancellationToken cancellationToken)
     {
         EnterPolicy();
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
@@ -68,8 +72,12 @@ public sealed partial class SmbClient
     /// tree is listed first, then up to <paramref name="maxConcurrency"/> files travel at once on
     /// one connection (a small file is one CREATE + READ + CLOSE compound).
     /// </summary>
-    public async Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath remoteDirectory, string localDirectory,
-        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default)
+    public Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath remoteDirectory, string localDirectory,
+        int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default) =>
+        Traced("smb.download_directory", remoteDirectory, () => DownloadDirectoryCoreAsync(remoteDirectory, localDirectory, maxConcurrency, cancellationToken));
+
+    private async Task<SmbDirectoryTransfer> DownloadDirectoryCoreAsync(SmbPath remoteDirectory, string localDirectory,
+        int maxConcurrency, CancellationToken cancellationToken)
     {
         EnterPolicy();
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);

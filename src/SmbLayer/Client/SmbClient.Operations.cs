@@ -93,7 +93,10 @@ public sealed partial class SmbClient
         }
     }
 
-    public async Task<Stream> OpenReadAsync(SmbPath path, CancellationToken cancellationToken = default)
+    public Task<Stream> OpenReadAsync(SmbPath path, CancellationToken cancellationToken = default) =>
+        Traced("smb.open_read", path, () => OpenReadCoreAsync(path, cancellationToken));
+
+    private async Task<Stream> OpenReadCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
         var policy = EnterPolicy();
@@ -116,7 +119,10 @@ public sealed partial class SmbClient
         }
     }
 
-    public async Task<Stream> OpenWriteAsync(SmbPath path, bool overwrite = true, CancellationToken cancellationToken = default)
+    public Task<Stream> OpenWriteAsync(SmbPath path, bool overwrite = true, CancellationToken cancellationToken = default) =>
+        Traced("smb.open_write", path, () => OpenWriteCoreAsync(path, overwrite, cancellationToken));
+
+    private async Task<Stream> OpenWriteCoreAsync(SmbPath path, bool overwrite, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
         var policy = EnterPolicy();
@@ -141,6 +147,39 @@ public sealed partial class SmbClient
     }
 
     public async IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern = "*", [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (!SmbInstruments.Source.HasListeners())
+        {
+            await foreach (var entry in ListCoreAsync(path, pattern, cancellationToken).ConfigureAwait(false))
+            {
+                yield return entry;
+            }
+            yield break;
+        }
+        // The span covers the whole enumeration; an error from the server marks it failed.
+        using var activity = SmbInstruments.StartOperation("smb.list", path);
+        var entries = ListCoreAsync(path, pattern, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        await using (entries.ConfigureAwait(false))
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await entries.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+                catch (Exception e) when (SmbInstruments.Failed(activity, e))
+                {
+                    throw;
+                }
+                yield return entries.Current;
+            }
+        }
+    }
+
+    private async IAsyncEnumerable<SmbFileInfo> ListCoreAsync(SmbPath path, string pattern, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         RequireShare(path);
         // Each step of an async iterator runs in its caller's async flow, so the policy entered here is gone
@@ -217,7 +256,10 @@ public sealed partial class SmbClient
     }
 
     /// <summary>One round trip: CREATE + QUERY_INFO (FileNetworkOpenInformation) + CLOSE as a related compound.</summary>
-    public async Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken = default)
+    public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken = default) =>
+        Traced("smb.get_info", path, () => GetInfoCoreAsync(path, cancellationToken));
+
+    private async Task<SmbFileInfo> GetInfoCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireShare(path);
         EnterPolicy();
@@ -257,10 +299,10 @@ public sealed partial class SmbClient
     }
 
     public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken = default) =>
-        DeleteAsync(path, CreateOptions.NonDirectoryFile, cancellationToken);
+        Traced("smb.delete_file", path, () => DeleteAsync(path, CreateOptions.NonDirectoryFile, cancellationToken));
 
     public Task DeleteDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default) =>
-        DeleteAsync(path, CreateOptions.DirectoryFile, cancellationToken);
+        Traced("smb.delete_directory", path, () => DeleteAsync(path, CreateOptions.DirectoryFile, cancellationToken));
 
     private Task DeleteAsync(SmbPath path, CreateOptions kind, CancellationToken cancellationToken)
     {
@@ -275,7 +317,10 @@ public sealed partial class SmbClient
             $"Deleting '{path.Path}'", cancellationToken, ReplayRule.Never);
     }
 
-    public Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default)
+    public Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken = default) =>
+        Traced("smb.create_directory", path, () => CreateDirectoryCoreAsync(path, cancellationToken));
+
+    private Task CreateDirectoryCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
         return CompoundAsync(path, new CreateRequest(path.WirePath)
@@ -288,7 +333,10 @@ public sealed partial class SmbClient
         }, null, $"Creating directory '{path.Path}'", cancellationToken, ReplayRule.Never);
     }
 
-    public Task RenameAsync(SmbPath path, string newPath, bool replaceIfExists = false, CancellationToken cancellationToken = default)
+    public Task RenameAsync(SmbPath path, string newPath, bool replaceIfExists = false, CancellationToken cancellationToken = default) =>
+        Traced("smb.rename", path, () => RenameCoreAsync(path, newPath, replaceIfExists, cancellationToken));
+
+    private Task RenameCoreAsync(SmbPath path, string newPath, bool replaceIfExists, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
         ArgumentException.ThrowIfNullOrEmpty(newPath);
@@ -319,7 +367,10 @@ public sealed partial class SmbClient
             $"Renaming '{path.Path}' to '{target.Path}'", cancellationToken, ReplayRule.Never);
     }
 
-    public async Task<long> UploadAsync(Stream source, SmbPath path, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    public Task<long> UploadAsync(Stream source, SmbPath path, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        Traced("smb.upload", path, () => UploadCoreAsync(source, path, progress, cancellationToken));
+
+    private async Task<long> UploadCoreAsync(Stream source, SmbPath path, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         EnterPolicy();
@@ -345,7 +396,7 @@ public sealed partial class SmbClient
     /// that READ stopped, with several large READs in flight.
     /// </summary>
     public Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
-        DownloadCoreAsync(path, destination, progress, sizeHint: -1, cancellationToken);
+        Traced("smb.download", path, () => DownloadCoreAsync(path, destination, progress, sizeHint: -1, cancellationToken));
 
     /// <param name="sizeHint">The size a listing reported (-1: unknown); the first READ asks for no more, so the server allocates no more.</param>
     private async Task<long> DownloadCoreAsync(SmbPath path, Stream destination, IProgress<long>? progress, long sizeHint, CancellationToken cancellationToken)
@@ -437,7 +488,11 @@ public sealed partial class SmbClient
     }
 
     public Task SetTimesAsync(SmbPath path, DateTimeOffset? creationTime = null, DateTimeOffset? lastAccessTime = null,
-        DateTimeOffset? lastWriteTime = null, CancellationToken cancellationToken = default)
+        DateTimeOffset? lastWriteTime = null, CancellationToken cancellationToken = default) =>
+        Traced("smb.set_times", path, () => SetTimesCoreAsync(path, creationTime, lastAccessTime, lastWriteTime, cancellationToken));
+
+    private Task SetTimesCoreAsync(SmbPath path, DateTimeOffset? creationTime, DateTimeOffset? lastAccessTime,
+        DateTimeOffset? lastWriteTime, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
         // MS-FSCC §2.4.7: a zero time (and zero attributes) in FileBasicInformation leaves the value unchanged.
@@ -460,7 +515,10 @@ public sealed partial class SmbClient
         }, cancellationToken);
     }
 
-    public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(SmbPath path, CancellationToken cancellationToken = default)
+    public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(SmbPath path, CancellationToken cancellationToken = default) =>
+        Traced("smb.get_file_system_info", path, () => GetFileSystemInfoCoreAsync(path, cancellationToken));
+
+    private Task<SmbFileSystemInfo> GetFileSystemInfoCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireShare(path);
         return WithOpenAsync(path.WithPath(""), new CreateRequest("")

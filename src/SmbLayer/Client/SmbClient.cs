@@ -99,4 +99,41 @@ public sealed partial class SmbClient : IAsyncDisposable
     /// <summary>The dialect negotiated with the server of <paramref name="location"/> (connects if needed).</summary>
     public Task<SmbDialect> GetDialectAsync(string location, CancellationToken cancellationToken = default) =>
         GetDialectAsync(SmbPath.Parse(location), cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="operation"/> as the span <paramref name="name"/> (<see cref="SmbTelemetry"/>), failed if it
+    /// throws; a plain call while nobody listens.
+    /// </summary>
+    private static Task<T> Traced<T>(string name, SmbPath path, Func<Task<T>> operation) =>
+        SmbInstruments.Source.HasListeners() ? TracedAsync(name, path, operation) : operation();
+
+    private static async Task<T> TracedAsync<T>(string name, SmbPath path, Func<Task<T>> operation)
+    {
+        using var activity = SmbInstruments.StartOperation(name, path);
+        try
+        {
+            return await operation().ConfigureAwait(false);
+        }
+        catch (Exception e) when (SmbInstruments.Failed(activity, e))
+        {
+            throw;
+        }
+    }
+
+    /// <inheritdoc cref="Traced{T}(string, SmbPath, Func{Task{T}})"/>
+    private static Task Traced(string name, SmbPath path, Func<Task> operation) =>
+        SmbInstruments.Source.HasListeners() ? TracedAsync(name, path, operation) : operation();
+
+    private static async Task TracedAsync(string name, SmbPath path, Func<Task> operation)
+    {
+        using var activity = SmbInstruments.StartOperation(name, path);
+        try
+        {
+            await operation().ConfigureAwait(false);
+        }
+        catch (Exception e) when (SmbInstruments.Failed(activity, e))
+        {
+            throw;
+        }
+    }
 }

@@ -43,6 +43,9 @@ internal sealed class PendingRequest
     /// <summary>When it was handed to the writer (Environment.TickCount64 milliseconds).</summary>
     public long SentTicks { get; set; }
 
+    /// <summary>When it was handed to the writer (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>; for the duration metric).</summary>
+    public long SentTimestamp { get; set; }
+
     /// <summary>Monotonic deadline (Environment.TickCount64 milliseconds); long.MaxValue when none.</summary>
     public long DeadlineTicks { get; set; } = long.MaxValue;
 

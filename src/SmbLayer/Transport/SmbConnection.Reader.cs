@@ -48,6 +48,7 @@ internal sealed partial class SmbConnection
                 }
                 var length = DirectTcp.ReadFrameLength(staging.AsSpan(start, DirectTcp.FrameHeaderSize), Settings.MaxFrameLength);
                 start += DirectTcp.FrameHeaderSize;
+                RecordNetworkIo(DirectTcp.FrameHeaderSize + length, received: true);
 
                 if (length > StagingSize && Volatile.Read(ref _sinkRequests) > 0 && SpliceFor(link) is { } pipe)
                 {
@@ -380,6 +381,7 @@ internal sealed partial class SmbConnection
         }
         link.Pending.TryRemove(info.MessageId, out _);
         var header = Smb2Header.ReadFrom(message);
+        RecordAnswered(pending, header.NtStatus);
         var response = new SmbResponse(buffer, offset, length, header);
         pending.CancellationRegistration.Dispose();
         if (pending.Abandoned)

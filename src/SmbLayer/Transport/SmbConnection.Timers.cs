@@ -43,6 +43,7 @@ internal sealed partial class SmbConnection
             if (p.Completion.TrySetException(error))
             {
                 p.SetState(RequestState.Failed);
+                RecordUnanswered(p, SmbInstruments.ReasonTimeout);
                 QueueCancel(p);
             }
         }
@@ -91,6 +92,7 @@ internal sealed partial class SmbConnection
             if (pending.Completion.TrySetCanceled(token))
             {
                 pending.SetState(RequestState.Cancelled);
+                RecordUnanswered(pending, SmbInstruments.ReasonCancelled);
                 _logger.CancelGraceExpired(pending);
             }
         }

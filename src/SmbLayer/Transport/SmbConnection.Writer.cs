@@ -25,6 +25,7 @@ internal sealed partial class SmbConnection
                 while (queue.TryRead(out var item))
                 {
                     var frameLength = FrameLength(item);
+                    RecordNetworkIo(frameLength, received: false);
                     if (IsFromFile(item, out var range) && range.Length >= SendFileMinimum && link.Stream is System.Net.Sockets.NetworkStream network)
                     {
                         // Bulk WRITE, unsigned, whose data is in a local file: header from a small buffer, data by sendfile.

@@ -238,7 +238,12 @@ internal sealed partial class SmbConnection : IAsyncDisposable
             totalCharge += Math.Max((int)m.CreditCharge, 1);
         }
         // Queued: waiting for credits. A cancellation here means nothing went on the wire.
-        await link.Credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken).ConfigureAwait(false);
+        var credits = link.Credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken);
+        if (!credits.IsCompleted)
+        {
+            RecordCreditWait(members.Length);
+        }
+        await credits.ConfigureAwait(false);
         lock (_sendLock)
         {
             if (link.Failed || _link != link)
@@ -246,6 +251,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
                 throw NotSentError();
             }
             var now = Environment.TickCount64;
+            var timestamp = System.Diagnostics.Stopwatch.GetTimestamp();
             foreach (var m in members)
             {
                 m.MessageId = link.NextMessageId;
@@ -253,6 +259,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
                 m.CreditRequest = CreditRequestFor(link, m.CreditCharge);
                 var timeout = m.Context.Timeout ?? Settings.RequestTimeout;
                 m.SentTicks = now;
+                m.SentTimestamp = timestamp;
                 m.DeadlineTicks = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : now + (long)timeout.TotalMilliseconds;
                 m.SetState(RequestState.Sent);
                 link.Pending[m.MessageId] = m;
@@ -339,6 +346,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
 
     private void OnStateChanged(ConnectionState from, ConnectionState to, Exception? reason)
     {
+        RecordStateChange(from, to);
         if (reason is null || to is ConnectionState.Ready)
         {
             _logger.StateChanged(Host, Port, from, to);
@@ -379,7 +387,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         {
             // A reconnect attempt's own link failed: its requests fail, the reconnect loop tries again.
             link.Credits.Fail(lostBeforeSend);
-            FailPending(link, LostAfterSend);
+            FailPending(link, LostAfterSend, SmbInstruments.ReasonConnectionLost);
             return;
         }
         if (!canReconnect || State != ConnectionState.Ready)
@@ -397,7 +405,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
             }
         }
         link.Credits.Fail(lostBeforeSend);
-        FailPending(link, LostAfterSend);
+        FailPending(link, LostAfterSend, SmbInstruments.ReasonConnectionLost);
         if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Disconnected, (int)ConnectionState.Ready) == (int)ConnectionState.Ready)
         {
             OnStateChanged(ConnectionState.Ready, ConnectionState.Disconnected, error);
@@ -405,7 +413,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         }
     }
 
-    private static void FailPending(Link link, Func<PendingRequest, Exception> errorFor)
+    private void FailPending(Link link, Func<PendingRequest, Exception> errorFor, string reason)
     {
         foreach (var (id, p) in link.Pending)
         {
@@ -414,6 +422,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
                 p.SetState(RequestState.Failed);
                 p.CancellationRegistration.Dispose();
                 p.Completion.TrySetException(errorFor(p));
+                RecordUnanswered(p, reason);
             }
         }
     }
@@ -454,7 +463,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         }
         if (link is not null)
         {
-            FailPending(link, _ => error);
+            FailPending(link, _ => error, SmbInstruments.ReasonConnectionClosed);
         }
         _readyWaiters.TrySetException(error);
     }

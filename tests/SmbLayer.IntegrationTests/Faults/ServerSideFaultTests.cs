@@ -71,6 +71,42 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
         await AssertNoOpenFilesAsync();
     }
 
+    /// <summary>The meter counts the loss and the restoration of the connection (smb.client.connection.lost / .restored).</summary>
+    [SambaFact]
+    public async Task PerConnectionSmbdTerminated_MidRead_MeterCountsLossAndRestoration()
+    {
+        var name = NewFile("meter", 8 * 1024 * 1024, out var data);
+        long lost = 0, restored = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == SmbTelemetry.MeterName && instrument.Name.StartsWith("smb.client.connection.", StringComparison.Ordinal))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "server.port" && Equals(tag.Value, Server.Port))
+                {
+                    Interlocked.Add(ref instrument.Name == "smb.client.connection.lost" ? ref lost : ref restored, value);
+                }
+            }
+        });
+        listener.Start();
+        await using var client = NewClient(SmbFailureMode.Hard);
+        await using (var stream = await client.OpenReadAsync(Server.Url(name)))
+        {
+            var back = await ReadAllAsync(stream, 1024 * 1024, () => TerminateServingProcessesAsync(untilGone: true));
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(back));
+        }
+        Assert.Equal(1, Interlocked.Read(ref lost));
+        Assert.Equal(1, Interlocked.Read(ref restored));
+        await AssertNoOpenFilesAsync();
+    }
+
     /// <summary>
     /// Samba keeps a stat "cookie" with a disconnected durable handle and refuses the reclaim when the file's
     /// stat changed meanwhile — atime included (vfs_default_durable_reconnect_check_stat). Under relatime the
