@@ -422,7 +422,11 @@ internal sealed partial class SmbConnection : IAsyncDisposable
                 p.SetState(RequestState.Failed);
                 p.CancellationRegistration.Dispose();
                 p.Completion.TrySetException(errorFor(p));
-                RecordUnanswered(p, reason);
+                if (!p.Abandoned)
+                {
+                    // An abandoned request was counted when its caller stopped waiting (timeout, cancellation).
+                    RecordUnanswered(p, reason);
+                }
             }
         }
     }
