@@ -63,6 +63,7 @@ public class SmbConnectionTests
         await using var __ = peer;
         // Grant 3: with one credit held in reserve, two 1-credit requests can go.
         await peer.GrantCreditsAsync(connection, 3);
+        using var meter = new MeterRecorder(connection.Port);
 
         var tasks = Enumerable.Range(0, 4).Select(_ => connection.SendAsync(new TestRequest(), RequestContext.None, default)).ToArray();
         var seen = new List<ReceivedMessage>();
@@ -89,6 +90,9 @@ public class SmbConnectionTests
             Assert.Equal(NtStatus.Success, r.Status);
             r.Dispose();
         }
+        // The meter saw the two that waited, and no request went unanswered.
+        Assert.Equal(2, meter.Count("smb.client.credit.waits"));
+        Assert.Equal(0, meter.Counts.Where(c => c.Key.Instrument == "smb.client.request.unanswered").Sum(c => c.Value));
     }
 
     [Fact]
