@@ -71,11 +71,15 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
         await AssertNoOpenFilesAsync();
     }
 
-    /// <summary>The meter counts the loss and the restoration of the connection (smb.client.connection.lost / .restored).</summary>
+    /// <summary>
+    /// The meter counts the loss and the restoration of the connection (smb.client.connection.lost / .restored). The
+    /// server process is ended while the connection is idle: with READs queued in it, an exiting smbd can answer one
+    /// STATUS_FILE_CLOSED (SEMANTICS, "smbd ends with READs queued"), which is not what this test is about.
+    /// </summary>
     [SambaFact]
-    public async Task PerConnectionSmbdTerminated_MidRead_MeterCountsLossAndRestoration()
+    public async Task PerConnectionSmbdTerminated_Idle_MeterCountsLossAndRestoration()
     {
-        var name = NewFile("meter", 8 * 1024 * 1024, out var data);
+        var name = NewFile("meter", 64 * 1024, out _);
         long lost = 0, restored = 0;
         using var listener = new System.Diagnostics.Metrics.MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
@@ -97,14 +101,12 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
         });
         listener.Start();
         await using var client = NewClient(SmbFailureMode.Hard);
-        await using (var stream = await client.OpenReadAsync(Server.Url(name)))
-        {
-            var back = await ReadAllAsync(stream, 1024 * 1024, () => TerminateServingProcessesAsync(untilGone: true));
-            Assert.Equal(SHA256.HashData(data), SHA256.HashData(back));
-        }
+        Assert.Equal(64 * 1024, (await client.GetInfoAsync(Server.Url(name))).Size);
+        await TerminateServingProcessesAsync(untilGone: true);
+        // The next call finds the connection gone, waits for the reconnect and goes through.
+        Assert.Equal(64 * 1024, (await client.GetInfoAsync(Server.Url(name))).Size);
         Assert.Equal(1, Interlocked.Read(ref lost));
         Assert.Equal(1, Interlocked.Read(ref restored));
-        await AssertNoOpenFilesAsync();
     }
 
     /// <summary>
