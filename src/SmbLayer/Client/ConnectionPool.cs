@@ -274,10 +274,9 @@ internal sealed class PooledConnection : IAsyncDisposable
         _logger.HandleLost(open.Name, tree.Share, reason);
         if (SmbInstruments.HandlesLost.Enabled)
         {
-            SmbInstruments.HandlesLost.Add(1, new System.Diagnostics.TagList
-            {
-                { "server.address", Connection.Host }, { "server.port", Connection.Port }, { "smb.share", tree.Share },
-            });
+            var tags = Connection.ServerTags();
+            tags.Add("smb.share", tree.Share);
+            SmbInstruments.HandlesLost.Add(1, tags);
         }
         try
         {

@@ -9,7 +9,8 @@ internal sealed partial class SmbConnection
     /// <summary>The port boxed once, for the server.port tag.</summary>
     private object? _portTag;
 
-    private TagList ServerTags()
+    /// <summary>server.address and server.port, the tags every instrument carries; callers add their own.</summary>
+    internal TagList ServerTags()
     {
         _portTag ??= Port;
         return new TagList { { "server.address", Host }, { "server.port", _portTag } };
