@@ -80,33 +80,14 @@ public sealed class ServerSideFaultTests(FaultsSambaFixture fixture) : FaultTest
     public async Task PerConnectionSmbdTerminated_Idle_MeterCountsLossAndRestoration()
     {
         var name = NewFile("meter", 64 * 1024, out _);
-        long lost = 0, restored = 0;
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == SmbTelemetry.MeterName && instrument.Name.StartsWith("smb.client.connection.", StringComparison.Ordinal))
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "server.port" && Equals(tag.Value, Server.Port))
-                {
-                    Interlocked.Add(ref instrument.Name == "smb.client.connection.lost" ? ref lost : ref restored, value);
-                }
-            }
-        });
-        listener.Start();
+        using var meter = new SmbLayer.Tests.Transport.MeterRecorder(Server.Port);
         await using var client = NewClient(SmbFailureMode.Hard);
         Assert.Equal(64 * 1024, (await client.GetInfoAsync(Server.Url(name))).Size);
         await TerminateServingProcessesAsync(untilGone: true);
         // The next call finds the connection gone, waits for the reconnect and goes through.
         Assert.Equal(64 * 1024, (await client.GetInfoAsync(Server.Url(name))).Size);
-        Assert.Equal(1, Interlocked.Read(ref lost));
-        Assert.Equal(1, Interlocked.Read(ref restored));
+        Assert.Equal(1, meter.Count("smb.client.connection.lost"));
+        Assert.Equal(1, meter.Count("smb.client.connection.restored"));
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ namespace SmbLayer.Tests.Transport;
 
 /// <summary>
 /// Collects the library's long-valued measurements for one server port, as (instrument, smb.reason) → sum. Listeners
-/// are process-wide; the port keeps tests that run at the same time apart.
+/// are process-wide; the port keeps tests that run at the same time apart. The integration tests compile this file too.
 /// </summary>
 internal sealed class MeterRecorder : IDisposable
 {
