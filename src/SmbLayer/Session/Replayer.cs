@@ -37,10 +37,12 @@ internal static class Replayer
         StatusRecovery? recovery = null; // made only when a recoverable answer arrives: nothing extra per request
         ReconnectWaits? waits = null; // made only when the connection is lost
         var replay = false;
+        var fileClosedChecked = false;
         while (true)
         {
             open?.ThrowIfLost(what);
             var context = tree.ContextFor(open, replay, onAbandoned: onAbandoned, sink: sink);
+            var generation = connection.Generation;
             SmbResponse response;
             try
             {
@@ -50,6 +52,29 @@ internal static class Replayer
             {
                 replay |= await AwaitRecoveryAsync(connection, lost, rule, what, policy, waits ??= new(), cancellationToken).ConfigureAwait(false);
                 continue;
+            }
+            if (response.Status == NtStatus.FileClosed && open is { IsClosed: false } && !fileClosedChecked)
+            {
+                // Once per call: a server that keeps answering FILE_CLOSED on a live connection means it.
+                fileClosedChecked = true;
+                bool ended;
+                try
+                {
+                    ended = await ConnectionEndedSinceAsync(connection, generation, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    response.Dispose();
+                    throw;
+                }
+                if (ended)
+                {
+                    // An exiting server closed the handle (keeping it for reclaim) and then answered the request it
+                    // had taken: it did not act on it. Send it again once the recovery has reclaimed the handle.
+                    response.Dispose();
+                    await (waits ??= new()).WaitAsync(connection, policy, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
             }
             if (StatusRecovery.IsRecoverable(response.Status)
                 && (recovery ??= new StatusRecovery(tree, policy, started)).CanRecover(response.Status))
@@ -77,6 +102,34 @@ internal static class Replayer
             {
                 return complete(response);
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether the connection a request was answered on (<paramref name="generation"/>) has ended since. A server process
+    /// that is going away (Samba's smbd on SIGTERM) closes its opens, keeping durable ones for reclaim, and can answer
+    /// requests it had already taken with STATUS_FILE_CLOSED before the connection ends: that answer is about the
+    /// ending connection, not the handle. An ECHO tells the two apart: a live connection answers it, an ending one
+    /// fails it. Anything else that goes wrong with the ECHO (a timeout, an error status) leaves the answer as it was.
+    /// </summary>
+    private static async Task<bool> ConnectionEndedSinceAsync(SmbConnection connection, int generation, CancellationToken cancellationToken)
+    {
+        if (connection.Generation != generation)
+        {
+            return true;
+        }
+        try
+        {
+            await connection.EchoAsync(cancellationToken).ConfigureAwait(false);
+            return connection.Generation != generation;
+        }
+        catch (SmbConnectionLostException)
+        {
+            return true;
+        }
+        catch (SmbException)
+        {
+            return false;
         }
     }
 

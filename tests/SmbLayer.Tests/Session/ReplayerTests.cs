@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using SmbLayer.Protocol;
 using SmbLayer.Session;
+using SmbLayer.Tests.Protocol;
 using SmbLayer.Tests.Security;
 using SmbLayer.Tests.Transport;
 using SmbLayer.Transport;
@@ -243,6 +244,90 @@ public class ReplayerTests
         var error = await Assert.ThrowsAsync<SmbAuthenticationException>(() => read.WaitAsync(Bound));
         Assert.Equal(NtStatus.LogonFailure, error.Status);
         Assert.Equal(ConnectionState.Closed, connection.State);
+    }
+
+    // STATUS_FILE_CLOSED on an open handle: the server's word only if the connection it came on is still alive.
+
+    /// <summary>Opens 'f.bin' durably: the scripted server grants a lease and DH2Q (<see cref="HandBuiltResponses.CreateWithContexts"/>).</summary>
+    private static async Task<SmbOpen> OpenDurableAsync(ScriptedPeer peer, SmbTree tree)
+    {
+        var create = tree.CreateAsync(new CreateRequest("f.bin")
+        {
+            DesiredAccess = AccessMask.FileReadData,
+            CreateOptions = CreateOptions.NonDirectoryFile,
+        }, CancellationToken.None, durable: true);
+        var request = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Create, request.Header.Command);
+        await peer.ReplyAsync(request, credits: 8, body: HandBuiltResponses.CreateWithContexts()[Smb2Header.Size..]);
+        var open = await create.WaitAsync(Bound);
+        Assert.True(open.Durable.IsDurable);
+        return open;
+    }
+
+    /// <summary>READ response (MS-SMB2 §2.2.20): DataOffset 0x50 (header + 16), then the data.</summary>
+    private static byte[] ReadResponseBody(byte[] data) =>
+        [17, 0, 0x50, 0, .. BitConverter.GetBytes(data.Length), 0, 0, 0, 0, 0, 0, 0, 0, .. data];
+
+    private static readonly byte[] ErrorBody = [9, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    [Fact]
+    public async Task FileClosed_ThenConnectionEnds_ReadSentAgainOnTheReclaimedHandle_CallerSeesTheData()
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+            await tree.RecoverOpensAsync(null, ct);
+        });
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var open = await OpenDurableAsync(peer, tree);
+        var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
+
+        // An exiting smbd: it has closed its opens (keeping the durable one) and answers the READ it had taken with
+        // FILE_CLOSED; the client checks the connection with an ECHO, which the exiting server never answers.
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), NtStatus.FileClosed, credits: 8, body: ErrorBody);
+        Assert.Equal(Smb2Command.Echo, (await peer.ReadRequestAsync()).Header.Command);
+        Assert.False(read.IsCompleted);
+        peer.Abort();
+
+        // The client reconnects, reclaims the handle (DH2C) and sends the READ again.
+        await TakeReconnectAsync(peer, server, treeId: 6);
+        var reclaim = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Create, reclaim.Header.Command);
+        Assert.True(reclaim.Message.AsSpan().IndexOf("DH2C"u8) > 0, "the reclaim carries DH2C");
+        await peer.ReplyAsync(reclaim, credits: 8, body: HandBuiltResponses.CreateWithContexts()[Smb2Header.Size..]);
+        var again = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Read, again.Header.Command);
+        Assert.Equal(6u, again.Header.TreeId);
+        await peer.ReplyAsync(again, credits: 8, body: ReadResponseBody([1, 2, 3, 4]));
+
+        using var data = await read.WaitAsync(Bound);
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, data.Data.ToArray());
+        Assert.Equal(1, open.ReclaimCount);
+        Assert.Equal(1, connection.ReconnectCount);
+    }
+
+    [Fact]
+    public async Task FileClosed_OnALiveConnection_IsTheAnswer_NotSentAgain()
+    {
+        var (connection, peer, tree) = await ConnectedTreeAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var open = await OpenDurableAsync(peer, tree);
+        var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), NtStatus.FileClosed, credits: 8, body: ErrorBody);
+        // The ECHO is answered: the connection is alive, so FILE_CLOSED is the server's word on the handle.
+        var echo = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Echo, echo.Header.Command);
+        await peer.ReplyAsync(echo, credits: 8);
+        var error = await Assert.ThrowsAsync<SmbStatusException>(async () => await read.WaitAsync(Bound));
+        Assert.Equal(NtStatus.FileClosed, error.Status);
+        Assert.True(await peer.IsQuietAsync(TimeSpan.FromMilliseconds(300)), "the READ was sent again");
+        Assert.Equal(0, connection.ReconnectCount);
     }
 
     // Compounds (CREATE + … + CLOSE in one frame) recover from the same answers as single requests (StatusRecovery).
