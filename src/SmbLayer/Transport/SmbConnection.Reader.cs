@@ -381,7 +381,11 @@ internal sealed partial class SmbConnection
         }
         link.Pending.TryRemove(info.MessageId, out _);
         var header = Smb2Header.ReadFrom(message);
-        RecordAnswered(pending, header.NtStatus);
+        if (!pending.Abandoned)
+        {
+            // An abandoned request (timed out, or cancelled past the grace) was counted as unanswered already.
+            RecordAnswered(pending, header.NtStatus);
+        }
         var response = new SmbResponse(buffer, offset, length, header);
         pending.CancellationRegistration.Dispose();
         if (pending.Abandoned)

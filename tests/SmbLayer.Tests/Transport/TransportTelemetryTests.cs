@@ -35,4 +35,27 @@ public sealed class TransportTelemetryTests
             + meter.Count("smb.client.request.unanswered", SmbInstruments.ReasonConnectionClosed);
         Assert.Equal(1, cutOff);
     }
+
+    [Fact]
+    public async Task TimedOutRequest_AnsweredLate_NotAlsoCountedAsAnswered()
+    {
+        var (connection, peer) = await ScriptedPeer.StartAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        await peer.GrantCreditsAsync(connection, 8);
+        using var meter = new MeterRecorder(connection.Port);
+        var timedOut = connection.SendAsync(new TestRequest(), new RequestContext { Timeout = TimeSpan.FromMilliseconds(300) }, default, priority: true);
+        var request = await peer.ReadRequestAsync();
+        await Assert.ThrowsAsync<SmbTimeoutException>(() => timedOut.WaitAsync(Bound));
+        await peer.ReadRequestAsync(); // the CANCEL that follows a timeout
+        await peer.ReplyAsync(request, credits: 1); // the answer, after the caller was told it timed out
+
+        // A request answered in time: the reader has handled the late answer before this one.
+        var answered = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 1);
+        (await answered.WaitAsync(Bound)).Dispose();
+
+        Assert.Equal(1, meter.Count("smb.client.request.unanswered", SmbInstruments.ReasonTimeout));
+        Assert.Equal(1, meter.Count("smb.client.request.duration")); // the answered one only: a request is counted once
+    }
 }
