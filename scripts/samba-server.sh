@@ -6,7 +6,8 @@
 #
 # start: writes DIR/smb.conf, keeps every bit of Samba state (private, state,
 # lock, cache, pid, ncalrpc, logs) under DIR, serves DIR/share as the writable
-# share "share" for user smbtest, listens on a free TCP port on 127.0.0.1 only,
+# share "share" for user smbtest, listens on a free TCP port on 127.0.0.1 and ::1
+# (loopback only; ::1 is skipped by smbd where the host has no IPv6 loopback),
 # waits until the port accepts connections and prints (and writes to
 # DIR/server.env) PORT=, USER=, PASSWORD=, SHARE=, SHAREDIR=, PID=, plus CONF=,
 # PROFILE=, USER_UID=, USER_GID=.
@@ -173,7 +174,7 @@ write_conf() {
    passdb backend = tdbsam:$dir/private/passdb.tdb
 
    smb ports = $port
-   interfaces = 127.0.0.1
+   interfaces = 127.0.0.1 ::1
    bind interfaces only = yes
    disable netbios = yes
 
