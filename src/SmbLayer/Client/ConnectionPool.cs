@@ -36,7 +36,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
         _options = options;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<ConnectionPool>();
-        _sweeper = Task.Run(() => SweepLoopAsync(_lifetime.Token));
+        _sweeper = SmbConnection.RunInBackground(() => SweepLoopAsync(_lifetime.Token));
     }
 
     /// <summary>Number of pooled connections (for tests and diagnostics).</summary>

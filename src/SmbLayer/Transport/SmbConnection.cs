@@ -142,7 +142,21 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         }
         StartLink(stream);
         Transition(ConnectionState.Connecting, ConnectionState.Negotiating);
-        _timerTask = Task.Run(() => TimerLoopAsync(_lifetime.Token));
+        _timerTask = RunInBackground(() => TimerLoopAsync(_lifetime.Token));
+    }
+
+    /// <summary>
+    /// Starts one of the connection's long-lived loops (reader, writer, timers, reconnect) without the calling flow's
+    /// execution context: a loop started with it would keep every AsyncLocal value of whichever call happened to
+    /// open or break the connection (an ASP.NET request's context, a logging scope, the call's hard/soft policy, its
+    /// trace span) alive, and visible, for the connection's whole life.
+    /// </summary>
+    internal static Task RunInBackground(Func<Task> loop)
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            return Task.Run(loop);
+        }
     }
 
     /// <summary>A fresh link: new socket stream, new loops, MessageIds from 0, one credit.</summary>
@@ -154,8 +168,8 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         {
             _link = link;
         }
-        link.Reader = Task.Run(() => ReadLoopAsync(link));
-        link.Writer = Task.Run(() => WriteLoopAsync(link));
+        link.Reader = RunInBackground(() => ReadLoopAsync(link));
+        link.Writer = RunInBackground(() => WriteLoopAsync(link));
         return link;
     }
 
@@ -409,7 +423,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Disconnected, (int)ConnectionState.Ready) == (int)ConnectionState.Ready)
         {
             OnStateChanged(ConnectionState.Ready, ConnectionState.Disconnected, error);
-            _reconnectTask = Task.Run(() => ReconnectLoopAsync(_lifetime.Token));
+            _reconnectTask = RunInBackground(() => ReconnectLoopAsync(_lifetime.Token));
         }
     }
 

@@ -515,4 +515,41 @@ public class SmbConnectionTests
             r.Dispose();
         }
     }
+
+    private static readonly AsyncLocal<byte[]?> CallersState = new();
+
+    /// <summary>
+    /// Connects while the caller's async flow holds a value (as an ASP.NET request's context would) and returns a weak
+    /// reference to it; the value leaves the flow when this returns.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task<(SmbConnection, ScriptedPeer, WeakReference)> ConnectInCallersFlowAsync()
+    {
+        var state = new byte[1024 * 1024];
+        CallersState.Value = state;
+        var (connection, peer) = await ScriptedPeer.StartAsync();
+        await peer.GrantCreditsAsync(connection, 8);
+        CallersState.Value = null;
+        return (connection, peer, new WeakReference(state));
+    }
+
+    [Fact]
+    public async Task BackgroundLoops_DoNotKeepTheConnectingCallersAsyncState()
+    {
+        var (connection, peer, state) = await ConnectInCallersFlowAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        // The reader, writer and timer loops live as long as the connection; started with the caller's execution
+        // context they would hold every AsyncLocal value of the first call (a request's context, a logging scope)
+        // for that long.
+        for (var i = 0; i < 3 && state.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.False(state.IsAlive, "the connection's background loops keep the connecting caller's async state alive");
+        var echo = connection.SendAsync(new TestRequest(), RequestContext.None, default);
+        await peer.ReplyAsync(await peer.ReadRequestAsync());
+        (await echo.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
+    }
 }
