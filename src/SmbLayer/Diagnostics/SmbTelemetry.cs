@@ -123,6 +123,26 @@ internal static class SmbInstruments
     }
 
     /// <summary>
+    /// Starts the span of one step of setting up a server's connection (<paramref name="name"/>: "smb.connect" for TCP and
+    /// NEGOTIATE, "smb.session_setup", "smb.tree_connect"), or returns null when nobody listens. It is a child of the
+    /// operation that needed it; later operations reuse the pooled connection, session and tree, and have none.
+    /// </summary>
+    public static Activity? StartSetupStep(string name, string host, int port)
+    {
+        if (!Source.HasListeners())
+        {
+            return null;
+        }
+        var activity = Source.StartActivity(name, ActivityKind.Client);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("server.address", host);
+            activity.SetTag("server.port", port);
+        }
+        return activity;
+    }
+
+    /// <summary>
     /// Marks <paramref name="activity"/> failed by <paramref name="error"/> (status Error, tag error.type = the exception's
     /// type). Returns false, for use in an exception filter that lets the exception go on unchanged.
     /// </summary>

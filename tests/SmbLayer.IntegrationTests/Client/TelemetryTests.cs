@@ -92,11 +92,10 @@ public sealed class TelemetryTests(DefaultSambaFixture fixture)
         Assert.True(Interlocked.Read(ref received) >= data.Length, $"{received} bytes received for a {data.Length}-byte download");
     }
 
-    [SambaFact]
-    public async Task ActivitySource_SpansEachOperation_FailedOnesMarked()
+    /// <summary>Collects the spans of this fixture's server into <paramref name="spans"/> as they stop, until disposed.</summary>
+    private ActivityListener ListenToSpans(ConcurrentQueue<Activity> spans)
     {
-        var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
+        var listener = new ActivityListener
         {
             ShouldListenTo = source => source.Name == SmbTelemetry.ActivitySourceName,
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
@@ -109,6 +108,14 @@ public sealed class TelemetryTests(DefaultSambaFixture fixture)
             },
         };
         ActivitySource.AddActivityListener(listener);
+        return listener;
+    }
+
+    [SambaFact]
+    public async Task ActivitySource_SpansEachOperation_FailedOnesMarked()
+    {
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = ListenToSpans(spans);
 
         var folder = $"telemetry-{Guid.NewGuid():N}";
         await using (var client = NewClient())
@@ -135,5 +142,30 @@ public sealed class TelemetryTests(DefaultSambaFixture fixture)
         var failed = Assert.Single(byName, a => a.OperationName == "smb.open_read");
         Assert.Equal(ActivityStatusCode.Error, failed.Status);
         Assert.Equal(typeof(SmbNotFoundException).FullName, failed.GetTagItem("error.type"));
+
+        // Setting up the server's connection, session and tree: once, as children of the first operation (the pool
+        // hands the rest what it made).
+        var connect = Assert.Single(byName, a => a.OperationName == "smb.connect");
+        Assert.Equal(created.SpanId, connect.ParentSpanId);
+        Assert.Equal("3.1.1", connect.GetTagItem("smb.dialect"));
+        Assert.Equal(created.SpanId, Assert.Single(byName, a => a.OperationName == "smb.session_setup").ParentSpanId);
+        var tree = Assert.Single(byName, a => a.OperationName == "smb.tree_connect");
+        Assert.Equal(created.SpanId, tree.ParentSpanId);
+        Assert.Equal("share", tree.GetTagItem("smb.share"));
+    }
+
+    [SambaFact]
+    public async Task ActivitySource_FailedSessionSetup_SpanMarked()
+    {
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = ListenToSpans(spans);
+        await using (var client = new SmbClient(new SmbClientOptions { Credentials = new SmbCredentials(Server.UserName, "wrong-password") }))
+        {
+            await Assert.ThrowsAsync<SmbAuthenticationException>(() => client.GetInfoAsync(Server.Url()));
+        }
+        var setup = Assert.Single(spans, a => a.OperationName == "smb.session_setup");
+        Assert.Equal(ActivityStatusCode.Error, setup.Status);
+        Assert.Equal(typeof(SmbAuthenticationException).FullName, setup.GetTagItem("error.type"));
+        Assert.DoesNotContain(spans, a => a.OperationName == "smb.tree_connect");
     }
 }
