@@ -108,22 +108,19 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 ReconnectMaxDelay = _options.ReconnectMaxDelay,
             };
             var connection = new SmbConnection(key.Host, key.Port, settings);
-            using (var span = SmbInstruments.StartSetupStep("smb.connect", key.Host, key.Port))
+            try
             {
-                try
+                await SmbInstruments.TraceSetupStepAsync("smb.connect", key.Host, key.Port, async span =>
                 {
                     await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
                     span?.SetTag("smb.dialect", connection.Negotiated?.Dialect.ToDisplay());
-                }
-                catch (Exception ex) when (SmbInstruments.Failed(span, ex))
-                {
-                    throw; // not reached: the filter only marks the span
-                }
-                catch
-                {
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                    throw;
-                }
+                    return true;
+                }).ConfigureAwait(false);
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
             }
             var entry = new PooledConnection(connection, _options, _loggerFactory, _events);
             entry.AddRef();
@@ -388,33 +385,19 @@ internal sealed class PooledConnection : IAsyncDisposable
             SmbTree tree;
             if (!_sessions.TryGetValue(userKey, out var session))
             {
-                using var span = SmbInstruments.StartSetupStep("smb.session_setup", Connection.Host, Connection.Port);
-                try
-                {
-                    session = await SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
-                        _options.AllowGuest, _loggerFactory, cancellationToken, _options.RequireEncryption).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (SmbInstruments.Failed(span, ex))
-                {
-                    throw; // not reached: the filter only marks the span
-                }
+                session = await SmbInstruments.TraceSetupStepAsync("smb.session_setup", Connection.Host, Connection.Port, _ =>
+                    SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
+                        _options.AllowGuest, _loggerFactory, cancellationToken, _options.RequireEncryption)).ConfigureAwait(false);
                 lock (_sessions)
                 {
                     _sessions[userKey] = session;
                 }
             }
-            using (var span = SmbInstruments.StartSetupStep("smb.tree_connect", Connection.Host, Connection.Port))
+            tree = await SmbInstruments.TraceSetupStepAsync("smb.tree_connect", Connection.Host, Connection.Port, span =>
             {
                 span?.SetTag("smb.share", share);
-                try
-                {
-                    tree = await SmbTree.ConnectAsync(session, host, share, Breaks, _loggerFactory, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (SmbInstruments.Failed(span, ex))
-                {
-                    throw; // not reached: the filter only marks the span
-                }
-            }
+                return SmbTree.ConnectAsync(session, host, share, Breaks, _loggerFactory, cancellationToken);
+            }).ConfigureAwait(false);
             tree.HandleLost = (open, reason) => OnHandleLost(tree, open, reason);
             lock (_sessions)
             {

@@ -107,27 +107,17 @@ internal static class SmbInstruments
     /// </summary>
     public static Activity? StartOperation(string name, SmbPath path)
     {
-        if (!Source.HasListeners())
-        {
-            return null;
-        }
-        var activity = Source.StartActivity(name, ActivityKind.Client);
+        var activity = StartSpan(name, path.Host, path.Port);
         if (activity is { IsAllDataRequested: true })
         {
-            activity.SetTag("server.address", path.Host);
-            activity.SetTag("server.port", path.Port);
             activity.SetTag("smb.share", path.Share);
             activity.SetTag("smb.path", path.Path);
         }
         return activity;
     }
 
-    /// <summary>
-    /// Starts the span of one step of setting up a server's connection (<paramref name="name"/>: "smb.connect" for TCP and
-    /// NEGOTIATE, "smb.session_setup", "smb.tree_connect"), or returns null when nobody listens. It is a child of the
-    /// operation that needed it; later operations reuse the pooled connection, session and tree, and have none.
-    /// </summary>
-    public static Activity? StartSetupStep(string name, string host, int port)
+    /// <summary>A Client span tagged server.address and server.port, or null when nobody listens.</summary>
+    private static Activity? StartSpan(string name, string host, int port)
     {
         if (!Source.HasListeners())
         {
@@ -140,6 +130,25 @@ internal static class SmbInstruments
             activity.SetTag("server.port", port);
         }
         return activity;
+    }
+
+    /// <summary>
+    /// Runs one step of setting up a server's connection (<paramref name="name"/>: "smb.connect" for TCP and NEGOTIATE,
+    /// "smb.session_setup", "smb.tree_connect") in a span of its own, which a failure marks; <paramref name="step"/> gets
+    /// the span (null when nobody listens) to tag. The span is a child of the operation that needed the step; later
+    /// operations reuse the pooled connection, session and tree, and have none.
+    /// </summary>
+    public static async Task<T> TraceSetupStepAsync<T>(string name, string host, int port, Func<Activity?, Task<T>> step)
+    {
+        using var span = StartSpan(name, host, port);
+        try
+        {
+            return await step(span).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Failed(span, e))
+        {
+            throw; // not reached: the filter only marks the span
+        }
     }
 
     /// <summary>
