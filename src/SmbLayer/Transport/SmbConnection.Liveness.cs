@@ -2,7 +2,8 @@ using Microsoft.Extensions.Logging;
 
 namespace SmbLayer.Transport;
 
-// Liveness (DESIGN §5, the 137-second lesson): any byte from the server proves it alive. While a
+// Liveness (DESIGN §5, the 137-second lesson): any byte from the server proves it alive, also one still
+// waiting unread in our socket buffer (our own reader can be the slow party). While a
 // request is outstanding and the server has been silent for ProbeDelay, an ECHO goes out; if
 // nothing at all arrives within EchoTimeout of it, the connection is dead. Idle connections are
 // probed after IdleProbeInterval. A slow server that answers the ECHO is never declared dead.
@@ -42,6 +43,14 @@ internal sealed partial class SmbConnection
             }
             else if (now - probeSent >= (long)Settings.EchoTimeout.TotalMilliseconds)
             {
+                if (AnswersWaitUnread(link))
+                {
+                    // The server did answer: its bytes wait in our socket buffer because our reader is held up in this
+                    // process (a starved thread pool, a slow callback). Alive; judged again from now.
+                    Interlocked.Exchange(ref _lastReceiveTicks, now);
+                    Interlocked.CompareExchange(ref _probeSentTicks, 0, probeSent);
+                    return;
+                }
                 var silence = TimeSpan.FromMilliseconds(now - lastReceive);
                 LinkFailed(link, new SmbConnectionException(
                     $"Server {Host}:{Port} stopped answering: nothing received for {silence.TotalSeconds:0.0} s, " +
@@ -70,6 +79,19 @@ internal sealed partial class SmbConnection
         if (now - lastReceive >= (long)threshold.TotalMilliseconds)
         {
             StartProbe(link, now);
+        }
+    }
+
+    /// <summary>Whether bytes from the server wait in the socket's receive buffer, not yet read by the reader.</summary>
+    private static bool AnswersWaitUnread(Link link)
+    {
+        try
+        {
+            return link.Stream is System.Net.Sockets.NetworkStream network && network.Socket.Available > 0;
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            return false;
         }
     }
 

@@ -118,4 +118,55 @@ public class LivenessTests
         // Longer than one timeout (the interim replies extended it), never past 3 × 2 s from when it was sent (plus timer ticks).
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(3000), TimeSpan.FromSeconds(12));
     }
+
+    /// <summary>A signer whose first verification takes <paramref name="stall"/>: a reader held up by our own process.</summary>
+    private sealed class StallingVerifier(TimeSpan stall) : IMessageSigner
+    {
+        private readonly FakeSigner _inner = new();
+        private int _stalled;
+
+        public void Sign(Span<byte> message) => _inner.Sign(message);
+
+        public bool Verify(Span<byte> message)
+        {
+            if (Interlocked.Exchange(ref _stalled, 1) == 0)
+            {
+                Thread.Sleep(stall);
+            }
+            return _inner.Verify(message);
+        }
+    }
+
+    /// <summary>
+    /// Any byte from the server proves it alive, also one our reader has not read yet. Here the reader is held up in our
+    /// own process (a slow signature check; on a starved machine, no thread to run it) while the server's next answer
+    /// waits in the socket's receive buffer and the ECHO goes unanswered: the connection is not declared dead.
+    /// </summary>
+    [Fact]
+    public async Task ReaderHeldUpInThisProcess_AnswersWaitingUnread_NotTakenForADeadServer()
+    {
+        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(200), EchoTimeout = TimeSpan.FromMilliseconds(500) };
+        var (connection, peer) = await ScriptedPeer.StartAsync(settings);
+        await using var _ = connection;
+        await using var __ = peer;
+        await peer.GrantCreditsAsync(connection, 10);
+        var signer = new StallingVerifier(TimeSpan.FromMilliseconds(2500));
+        var slow = connection.SendAsync(new TestRequest(Smb2Command.Read), new RequestContext { SessionId = 5, Signer = signer }, default);
+        var next = connection.SendAsync(new TestRequest(Smb2Command.Read), RequestContext.None, default);
+        var first = await peer.ReadRequestAsync();
+        var second = await peer.ReadRequestAsync();
+        var signed = ScriptedPeer.Response(first, flags: Smb2HeaderFlags.Signed);
+        signer.Sign(signed);
+        await peer.SendMessagesAsync(signed);
+        await peer.ReplyAsync(second); // arrives while the reader is stuck verifying the first answer
+        using (var answer = await slow.WaitAsync(Bound))
+        {
+            Assert.Equal(NtStatus.Success, answer.Status);
+        }
+        using (var answer = await next.WaitAsync(Bound))
+        {
+            Assert.Equal(NtStatus.Success, answer.Status);
+        }
+        Assert.Equal(ConnectionState.Ready, connection.State);
+    }
 }
