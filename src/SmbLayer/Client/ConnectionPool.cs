@@ -110,7 +110,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
             var connection = new SmbConnection(key.Host, key.Port, settings);
             try
             {
-                await SmbInstruments.TraceSetupStepAsync("smb.connect", key.Host, key.Port, async span =>
+                await SmbInstruments.TraceAsync("smb.connect", key.Host, key.Port, async span =>
                 {
                     await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
                     span?.SetTag("smb.dialect", connection.Negotiated?.Dialect.ToDisplay());
@@ -385,7 +385,7 @@ internal sealed class PooledConnection : IAsyncDisposable
             SmbTree tree;
             if (!_sessions.TryGetValue(userKey, out var session))
             {
-                session = await SmbInstruments.TraceSetupStepAsync("smb.session_setup", Connection.Host, Connection.Port, _ =>
+                session = await SmbInstruments.TraceAsync("smb.session_setup", Connection.Host, Connection.Port, _ =>
                     SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
                         _options.AllowGuest, _loggerFactory, cancellationToken, _options.RequireEncryption)).ConfigureAwait(false);
                 lock (_sessions)
@@ -393,7 +393,7 @@ internal sealed class PooledConnection : IAsyncDisposable
                     _sessions[userKey] = session;
                 }
             }
-            tree = await SmbInstruments.TraceSetupStepAsync("smb.tree_connect", Connection.Host, Connection.Port, span =>
+            tree = await SmbInstruments.TraceAsync("smb.tree_connect", Connection.Host, Connection.Port, span =>
             {
                 span?.SetTag("smb.share", share);
                 return SmbTree.ConnectAsync(session, host, share, Breaks, _loggerFactory, cancellationToken);

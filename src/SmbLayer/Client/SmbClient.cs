@@ -101,39 +101,26 @@ public sealed partial class SmbClient : IAsyncDisposable
         GetDialectAsync(SmbPath.Parse(location), cancellationToken);
 
     /// <summary>
-    /// Runs <paramref name="operation"/> as the span <paramref name="name"/> (<see cref="SmbTelemetry"/>), failed if it
-    /// throws; a plain call while nobody listens.
+    /// Runs <paramref name="operation"/> as the span <paramref name="name"/> on <paramref name="path"/>
+    /// (<see cref="SmbTelemetry"/>), failed if it throws; a plain call while nobody listens.
     /// </summary>
     private static Task<T> Traced<T>(string name, SmbPath path, Func<Task<T>> operation) =>
-        SmbInstruments.Source.HasListeners() ? TracedAsync(name, path, operation) : operation();
-
-    private static async Task<T> TracedAsync<T>(string name, SmbPath path, Func<Task<T>> operation)
-    {
-        using var activity = SmbInstruments.StartOperation(name, path);
-        try
-        {
-            return await operation().ConfigureAwait(false);
-        }
-        catch (Exception e) when (SmbInstruments.Failed(activity, e))
-        {
-            throw;
-        }
-    }
+        SmbInstruments.Source.HasListeners()
+            ? SmbInstruments.TraceAsync(name, path.Host, path.Port, span =>
+            {
+                SmbInstruments.TagLocation(span, path);
+                return operation();
+            })
+            : operation();
 
     /// <inheritdoc cref="Traced{T}(string, SmbPath, Func{Task{T}})"/>
     private static Task Traced(string name, SmbPath path, Func<Task> operation) =>
-        SmbInstruments.Source.HasListeners() ? TracedAsync(name, path, operation) : operation();
-
-    private static async Task TracedAsync(string name, SmbPath path, Func<Task> operation)
-    {
-        using var activity = SmbInstruments.StartOperation(name, path);
-        try
-        {
-            await operation().ConfigureAwait(false);
-        }
-        catch (Exception e) when (SmbInstruments.Failed(activity, e))
-        {
-            throw;
-        }
-    }
+        SmbInstruments.Source.HasListeners()
+            ? SmbInstruments.TraceAsync(name, path.Host, path.Port, async span =>
+            {
+                SmbInstruments.TagLocation(span, path);
+                await operation().ConfigureAwait(false);
+                return true;
+            })
+            : operation();
 }

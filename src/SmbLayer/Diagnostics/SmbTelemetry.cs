@@ -102,18 +102,24 @@ internal static class SmbInstruments
     }
 
     /// <summary>
-    /// Starts the span of one client operation (<paramref name="name"/>, e.g. "smb.open_read") on <paramref name="path"/>,
+    /// Starts the span of one client operation (<paramref name="name"/>, e.g. "smb.list") on <paramref name="path"/>,
     /// or returns null when nobody listens. Tags: server.address, server.port, smb.share, smb.path.
     /// </summary>
     public static Activity? StartOperation(string name, SmbPath path)
     {
         var activity = StartSpan(name, path.Host, path.Port);
+        TagLocation(activity, path);
+        return activity;
+    }
+
+    /// <summary>Tags <paramref name="activity"/> (when it records) with the share and path of <paramref name="path"/>.</summary>
+    public static void TagLocation(Activity? activity, SmbPath path)
+    {
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag("smb.share", path.Share);
             activity.SetTag("smb.path", path.Path);
         }
-        return activity;
     }
 
     /// <summary>A Client span tagged server.address and server.port, or null when nobody listens.</summary>
@@ -133,12 +139,14 @@ internal static class SmbInstruments
     }
 
     /// <summary>
-    /// Runs one step of setting up a server's connection (<paramref name="name"/>: "smb.connect" for TCP and NEGOTIATE,
-    /// "smb.session_setup", "smb.tree_connect") in a span of its own, which a failure marks; <paramref name="step"/> gets
-    /// the span (null when nobody listens) to tag. The span is a child of the operation that needed the step; later
-    /// operations reuse the pooled connection, session and tree, and have none.
+    /// Runs <paramref name="step"/> in a span of its own (<paramref name="name"/>, tagged server.address and server.port),
+    /// which a failure marks; <paramref name="step"/> gets the span (null when nobody listens) to tag. Used for the client
+    /// operations ("smb.open_read" …) and for the steps of setting up a server's connection ("smb.connect" for TCP and
+    /// NEGOTIATE, "smb.session_setup", "smb.tree_connect"): those are children of the operation that needed them, and
+    /// later operations, which reuse the pooled connection, session and tree, have none. The span starts here, inside
+    /// this async method, so the caller's current activity is what it was once this returns.
     /// </summary>
-    public static async Task<T> TraceSetupStepAsync<T>(string name, string host, int port, Func<Activity?, Task<T>> step)
+    public static async Task<T> TraceAsync<T>(string name, string host, int port, Func<Activity?, Task<T>> step)
     {
         using var span = StartSpan(name, host, port);
         try
