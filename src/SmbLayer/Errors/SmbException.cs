@@ -41,7 +41,12 @@ public class SmbStatusException : SmbException
         NtStatus.LogonFailure or NtStatus.WrongPassword or NtStatus.AccountDisabled or NtStatus.AccountRestriction
             or NtStatus.AccountLockedOut or NtStatus.PasswordExpired or NtStatus.PasswordMustChange
             or NtStatus.InvalidLogonHours or NtStatus.InvalidWorkstation or NtStatus.SmbGuestLogonBlocked
-            or NtStatus.NoSuchLogonSession
+            or NtStatus.NoSuchLogonSession or NtStatus.NtlmBlocked or NtStatus.AccountExpired
+            or NtStatus.LogonTypeNotGranted or NtStatus.PasswordRestriction or NtStatus.NoSuchUser
+            or NtStatus.InvalidAccountName or NtStatus.DowngradeDetected or NtStatus.TrustedRelationshipFailure
+            or NtStatus.TimeDifferenceAtDc or NtStatus.AuthenticationFirewallFailed
+            or NtStatus.NologonInterdomainTrustAccount or NtStatus.NologonWorkstationTrustAccount
+            or NtStatus.NologonServerTrustAccount
             => new SmbAuthenticationException(status, message),
         NtStatus.ObjectNameNotFound or NtStatus.ObjectPathNotFound or NtStatus.NoSuchFile or NtStatus.BadNetworkName
             or NtStatus.NotFound
@@ -94,25 +99,18 @@ public class SmbSecurityException : SmbException
     public SmbSecurityException(string message, Exception? inner = null) : base(message, inner) { }
 }
 
-/// <summary>Readable names for NT status codes.</summary>
+/// <summary>Readable names for NT status codes (every value [MS-ERREF] §2.3.1 names, not only <see cref="NtStatus"/>'s).</summary>
 public static class NtStatusText
 {
+    /// <summary>
+    /// <c>STATUS_PATH_NOT_COVERED (0xC0000257)</c> for a named value, <c>0xC0001234 (unknown status)</c>
+    /// for any other.
+    /// </summary>
     public static string Describe(NtStatus status) =>
-        Enum.IsDefined(status) ? $"STATUS_{ToUpperSnake(status.ToString())} (0x{(uint)status:X8})" : $"NTSTATUS 0x{(uint)status:X8}";
+        Name(status) is { } name ? $"{name} (0x{(uint)status:X8})" : $"0x{(uint)status:X8} (unknown status)";
 
-    private static string ToUpperSnake(string name)
-    {
-        var sb = new System.Text.StringBuilder(name.Length + 8);
-        for (var i = 0; i < name.Length; i++)
-        {
-            if (i > 0 && char.IsUpper(name[i]))
-            {
-                sb.Append('_');
-            }
-            sb.Append(char.ToUpperInvariant(name[i]));
-        }
-        return sb.ToString();
-    }
+    /// <summary>The official name of <paramref name="status"/> (<c>STATUS_LOGON_FAILURE</c>...), or null when it has none.</summary>
+    public static string? Name(NtStatus status) => NtStatusNames.Find((uint)status);
 }
 
 /// <summary>

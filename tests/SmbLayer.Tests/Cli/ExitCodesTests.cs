@@ -27,6 +27,9 @@ public class ExitCodesTests
         { new DirectoryNotFoundException("Local directory missing"), 4 },
         { new UnauthorizedAccessException("Local file denied"), 6 },
         { new AggregateException(new SmbAuthenticationException(NtStatus.WrongPassword, "x")), 3 },
+        // The server refuses NTLM (a domain that allows only Kerberos): an authentication failure, not "other".
+        { SmbStatusException.Create(NtStatus.NtlmBlocked, "Session setup"), 3 },
+        { SmbStatusException.Create(NtStatus.AccountExpired, "Session setup"), 3 },
     };
 
     [Theory]
@@ -47,6 +50,14 @@ public class ExitCodesTests
     public void FromException_CancellationWithoutCtrlC_IsOtherError()
     {
         Assert.Equal(1, ExitCodes.FromException(new OperationCanceledException(), cancellationRequested: false));
+    }
+
+    [Fact]
+    public void Describe_StatusOutsideTheEnum_NamesIt()
+    {
+        var message = ExitCodes.Describe(SmbStatusException.Create((NtStatus)0xC0000257, "Opening 'dfs/link'"));
+
+        Assert.Equal("Opening 'dfs/link': STATUS_PATH_NOT_COVERED (0xC0000257)", message);
     }
 
     [Fact]
