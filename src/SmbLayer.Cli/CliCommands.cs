@@ -72,7 +72,7 @@ internal sealed class CliCommands(
     private Func<ISmbFileSystem, Task> PlanGet(string urlText, SmbPath remote, string? localArg)
     {
         RequirePath("get", urlText, remote);
-        if (localArg == "-")
+        if (localArg is "-" or "/dev/stdout")
         {
             // Progress on a terminal stderr is fine, unless stdout is that terminal too.
             var showProgress = ShowProgress && environment.IsOutputRedirected;
@@ -143,24 +143,11 @@ internal sealed class CliCommands(
 
     private async Task DownloadToFileAsync(ISmbFileSystem fs, SmbPath remote, string localPath)
     {
-        // Download next to the target and rename at the end, so a failed or cancelled
-        // transfer neither leaves half a file nor destroys an existing one.
-        var directory = Path.GetDirectoryName(localPath) ?? ".";
-        var partial = Path.Combine(directory, $".{Path.GetFileName(localPath)}.{Guid.NewGuid():N}.smbpart");
-        try
-        {
-            var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, LocalFileBufferSize, useAsync: true);
-            await using (file.ConfigureAwait(false))
-            {
-                await DownloadAsync(fs, remote, file, ShowProgress);
-            }
-            File.Move(partial, localPath, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(partial);
-            throw;
-        }
+        // The library replaces a regular file atomically and writes a device, FIFO or link target in place, so a
+        // failed or cancelled transfer neither leaves half a file nor destroys what the path named.
+        long? total = ShowProgress ? (await fs.GetInfoAsync(remote, cancellationToken)).Size : null;
+        using var progress = ShowProgress ? new TransferProgress(stderr, total) : null;
+        await fs.DownloadFileAsync(remote, localPath, progress, cancellationToken);
     }
 
     private async Task DownloadAsync(ISmbFileSystem fs, SmbPath remote, Stream destination, bool showProgress)
@@ -300,18 +287,6 @@ internal sealed class CliCommands(
         if (url.Path.Length == 0)
         {
             throw new UsageException($"'{command}' needs a path inside the share, not the share root: '{urlText}'");
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // Best effort: the original error matters more.
         }
     }
 }

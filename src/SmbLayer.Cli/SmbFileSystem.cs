@@ -11,6 +11,8 @@ internal interface ISmbFileSystem : IAsyncDisposable
     Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken);
     /// <param name="progress">Bytes written so far (a FileStream destination is written past the stream on Linux, so wrapping it would not see them).</param>
     Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress, CancellationToken cancellationToken);
+    /// <summary>Into a local path by the rules of <see cref="SmbClient.DownloadFileAsync(SmbPath, string, IProgress{long}?, CancellationToken)"/>.</summary>
+    Task<long> DownloadFileAsync(SmbPath path, string localPath, IProgress<long>? progress, CancellationToken cancellationToken);
     Task<long> UploadAsync(Stream source, SmbPath path, CancellationToken cancellationToken);
     Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken);
     Task CreateDirectoryAsync(SmbPath path, CancellationToken cancellationToken);
@@ -36,6 +38,9 @@ internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
 
     public Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress, CancellationToken cancellationToken) =>
         client.DownloadAsync(path, destination, progress, cancellationToken);
+
+    public Task<long> DownloadFileAsync(SmbPath path, string localPath, IProgress<long>? progress, CancellationToken cancellationToken) =>
+        client.DownloadFileAsync(path, localPath, progress, cancellationToken);
 
     public Task<long> UploadAsync(Stream source, SmbPath path, CancellationToken cancellationToken) =>
         client.UploadAsync(source, path, progress: null, cancellationToken);

@@ -68,7 +68,8 @@ public sealed partial class SmbClient
 
     /// <summary>
     /// Copies the remote directory <paramref name="remoteDirectory"/> and everything below it into
-    /// <paramref name="localDirectory"/> (created if missing; existing files are overwritten). The
+    /// <paramref name="localDirectory"/> (created if missing; existing files are replaced by the rules of
+    /// <see cref="DownloadFileAsync(SmbPath, string, IProgress{long}?, CancellationToken)"/>). The
     /// tree is listed first, then up to <paramref name="maxConcurrency"/> files travel at once on
     /// one connection (a small file is one CREATE + READ + CLOSE compound).
     /// </summary>
@@ -109,11 +110,10 @@ public sealed partial class SmbClient
         long bytes = 0;
         await Parallel.ForEachAsync(files, Bounded(maxConcurrency, cancellationToken), async (f, ct) =>
         {
-            var target = new FileStream(LocalPath(root, f.Path), FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1);
-            await using (target.ConfigureAwait(false))
-            {
-                Interlocked.Add(ref bytes, await DownloadCoreAsync(Child(remoteDirectory, f.Path), target, null, f.Size, ct).ConfigureAwait(false));
-            }
+            // Each file by the rules of DownloadFileAsync: a device, FIFO or symbolic link already there is not replaced.
+            var written = await LocalFileTarget.WriteAsync(LocalPath(root, f.Path),
+                (target, ct2) => DownloadCoreAsync(Child(remoteDirectory, f.Path), target, null, f.Size, ct2), ct).ConfigureAwait(false);
+            Interlocked.Add(ref bytes, written);
         }).ConfigureAwait(false);
         return new SmbDirectoryTransfer(files.Count, directories, bytes);
     }

@@ -391,6 +391,15 @@ public sealed partial class SmbClient
     public Task<long> DownloadAsync(SmbPath path, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
         Traced("smb.download", path, () => DownloadCoreAsync(path, destination, progress, sizeHint: -1, cancellationToken));
 
+    /// <summary>
+    /// Downloads a file into the local path <paramref name="localPath"/> without destroying what it names: a regular
+    /// file is replaced atomically (temporary file, then rename) and keeps its mode; a device, FIFO or socket is
+    /// written straight into; a symbolic link's target is written and the link stays.
+    /// </summary>
+    public Task<long> DownloadFileAsync(SmbPath path, string localPath, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        Traced("smb.download", path, () => LocalFileTarget.WriteAsync(localPath,
+            (destination, ct) => DownloadCoreAsync(path, destination, progress, sizeHint: -1, ct), cancellationToken));
+
     /// <param name="sizeHint">The size a listing reported (-1: unknown); the first READ asks for no more, so the server allocates no more.</param>
     private async Task<long> DownloadCoreAsync(SmbPath path, Stream destination, IProgress<long>? progress, long sizeHint, CancellationToken cancellationToken)
     {

@@ -88,6 +88,10 @@ public sealed partial class SmbClient : IAsyncDisposable
     public Task<long> DownloadAsync(string location, Stream destination, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
         DownloadAsync(SmbPath.Parse(location), destination, progress, cancellationToken);
 
+    /// <summary>Copies a remote file into the local file <paramref name="localPath"/>, never destroying a device, FIFO or link there; returns the bytes read.</summary>
+    public Task<long> DownloadFileAsync(string location, string localPath, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        DownloadFileAsync(SmbPath.Parse(location), localPath, progress, cancellationToken);
+
     /// <summary>Sets a file's or directory's times; a null argument leaves that time unchanged.</summary>
     public Task SetTimesAsync(string location, DateTimeOffset? creationTime = null, DateTimeOffset? lastAccessTime = null,
         DateTimeOffset? lastWriteTime = null, CancellationToken cancellationToken = default) =>

@@ -17,27 +17,8 @@ public sealed class SmbCliTests(DefaultSambaFixture fixture)
 
     private async Task<Result> RunAsync(string? password, params string[] args)
     {
-        var psi = SmbProgram.StartInfo(args);
-        psi.RedirectStandardInput = true;
-        psi.Environment["SMB_PASSWORD"] = password;
-        psi.Environment["USER"] = Server.UserName;
-        using var process = Process.Start(psi)!;
-        process.StandardInput.Close();
-        var stdout = new MemoryStream();
-        var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        await copy;
-        return new Result(process.ExitCode, stdout.ToArray(), await stderr);
+        var (code, stdout, stderr) = await SmbProgram.RunAsync(password, Server.UserName, args);
+        return new Result(code, stdout, stderr);
     }
 
     private string Url(string path) => Server.Url(path);

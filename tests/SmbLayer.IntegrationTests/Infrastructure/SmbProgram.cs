@@ -47,6 +47,32 @@ internal static class SmbProgram
         return psi;
     }
 
+    /// <summary>Runs `smb ARGS` with <c>SMB_PASSWORD</c> set and stdin closed; kills it after <paramref name="timeout"/> (default 120 s).</summary>
+    public static async Task<(int ExitCode, byte[] Stdout, string Stderr)> RunAsync(string? password, string user, IEnumerable<string> args, TimeSpan? timeout = null)
+    {
+        var psi = StartInfo(args);
+        psi.RedirectStandardInput = true;
+        psi.Environment["SMB_PASSWORD"] = password;
+        psi.Environment["USER"] = user;
+        using var process = Process.Start(psi)!;
+        process.StandardInput.Close();
+        var stdout = new MemoryStream();
+        var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(120));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        await copy;
+        return (process.ExitCode, stdout.ToArray(), await stderr);
+    }
+
     /// <summary>The program as the start of a bash command line (single-quoted paths).</summary>
     public static string ShellCommand => Published is { } published ? $"'{published}'" : $"dotnet '{BuiltDll}'";
 }

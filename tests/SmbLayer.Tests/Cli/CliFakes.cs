@@ -31,6 +31,8 @@ internal sealed class FakeFileSystem : ISmbFileSystem
     public Dictionary<string, byte[]> Files { get; } = new();
     public List<SmbFileInfo> Listing { get; } = new();
     public Exception? Failure { get; set; }
+    /// <summary>Thrown by a download after it has written half of the file.</summary>
+    public Exception? FailAfterWriting { get; set; }
     public bool Disposed { get; private set; }
     public SmbClientOptions? Options { get; set; }
 
@@ -63,10 +65,19 @@ internal sealed class FakeFileSystem : ISmbFileSystem
     {
         Record($"download {path}");
         var data = Files.TryGetValue(path.Path, out var bytes) ? bytes : throw new SmbNotFoundException(SmbLayer.Protocol.NtStatus.ObjectNameNotFound, $"Cannot open {path}");
+        if (FailAfterWriting is not null)
+        {
+            await destination.WriteAsync(data.AsMemory(0, data.Length / 2), cancellationToken);
+            throw FailAfterWriting;
+        }
         await destination.WriteAsync(data, cancellationToken);
         progress?.Report(data.Length);
         return data.Length;
     }
+
+    /// <summary>Through the library's real local-target rules, so the CLI tests see what a user's disk would.</summary>
+    public Task<long> DownloadFileAsync(SmbPath path, string localPath, IProgress<long>? progress, CancellationToken cancellationToken) =>
+        SmbLayer.Client.LocalFileTarget.WriteAsync(localPath, (destination, ct) => DownloadAsync(path, destination, progress, ct), cancellationToken);
 
     public async Task<long> UploadAsync(Stream source, SmbPath path, CancellationToken cancellationToken)
     {
