@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh [extra dotnet test arguments...]
 #
-# - installs samba and smbclient with apt-get if smbd or smbclient is missing (sudo if not root);
+# - installs, with apt-get (sudo if not root), the package of every program in scripts/test-programs.txt
+#   that is missing: each program the tests start (samba, smbclient, tshark, iptables, ...);
 # - runs `dotnet test SmbLayer.slnx -c Release` with a TRX logger into artifacts/test-results;
 # - sums the TRX counters and prints "N passed, N failed[, N skipped]" as the last line;
 # - exits non-zero if dotnet test failed, any test failed, or no test ran.
@@ -17,23 +18,44 @@ RESULTS="$ROOT/artifacts/test-results"
 log() { echo "test.sh: $*" >&2; }
 
 have_tool() {
-  command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]] || [[ -x "/usr/bin/$1" ]]
+  command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]] || [[ -x "/usr/bin/$1" ]] || [[ -x "/sbin/$1" ]]
 }
 
-install_samba() {
+# scripts/test-programs.txt lists every program the tests start with its Debian package.
+MANIFEST="$ROOT/scripts/test-programs.txt"
+manifest() { grep -vE '^[[:space:]]*(#|$)' "$MANIFEST" | awk '{ print $1, $2 }'; }
+
+missing_packages() {
+  local program package
+  while read -r program package; do
+    [[ "$package" == "-" ]] && continue # a precondition (the .NET SDK), not an apt package
+    have_tool "$program" || echo "$package"
+  done < <(manifest) | sort -u
+}
+
+install_packages() {
   local sudo=()
   if [[ $EUID -ne 0 ]]; then
-    command -v sudo >/dev/null 2>&1 || { log "need root or sudo to install samba/smbclient"; return 1; }
+    command -v sudo >/dev/null 2>&1 || { log "need root or sudo to install: $*"; return 1; }
     sudo=(sudo)
   fi
-  log "installing samba and smbclient"
+  log "installing $*"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba smbclient iptables iproute2 pv
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
-if ! have_tool smbd || ! have_tool smbclient || ! have_tool iptables || ! have_tool ss || ! have_tool pv; then
-  install_samba || log "could not install Samba; integration tests will be skipped (or fail with CI=true)"
+mapfile -t packages < <(missing_packages)
+if ((${#packages[@]} > 0)); then
+  install_packages "${packages[@]}" || log "installing ${packages[*]} failed"
 fi
+# Anything still missing is named here; the run fails (the tests that need it fail too).
+programs_rc=0
+while read -r program package; do
+  if ! have_tool "$program"; then
+    log "program '$program' (Debian package $package) is missing after the install step"
+    programs_rc=1
+  fi
+done < <(manifest)
 
 command -v dotnet >/dev/null 2>&1 || { log "dotnet (the .NET SDK) is not on PATH"; echo "0 passed, 0 failed"; exit 1; }
 
@@ -42,8 +64,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 
-# The CLI tests run the CLI as it ships: published self-contained for this machine, trimmed, with
-# one composite ReadyToRun image (src/SmbLayer.Cli/SmbLayer.Cli.csproj). SMB_CLI names it for them.
+# The CLI tests run the CLI as it ships: the Native AOT binary for this machine
+# (src/SmbLayer.Cli/SmbLayer.Cli.csproj), built the way ./smb builds it. SMB_CLI names it for them.
 # If publishing fails the tests still run (against the built smb.dll) so the totals mean something,
 # but the run fails; under CI=true ShippedCliTests fails too.
 CLI_DIR="$ROOT/artifacts/cli"
@@ -60,6 +82,18 @@ if ((publish_rc == 0)) && [[ -x "$CLI_DIR/smb" ]]; then
 else
   cat "$RESULTS/publish-cli.log" >&2
   log "publishing the CLI failed (exit $publish_rc); CLI tests run the built smb.dll instead"
+  publish_rc=1
+fi
+# The dotnet tool package (framework-dependent smb.dll); ShippedCliTests installs it with
+# `dotnet tool install --add-source` and runs it.
+TOOL_PACKAGES="$ROOT/artifacts/tool-package"
+rm -rf "$TOOL_PACKAGES"
+if dotnet pack "$ROOT/src/SmbLayer.Cli/SmbLayer.Cli.csproj" -c Release -o "$TOOL_PACKAGES" --nologo -v q \
+    >"$RESULTS/pack-tool.log" 2>&1; then
+  export SMB_TOOL_PACKAGES="$TOOL_PACKAGES"
+else
+  cat "$RESULTS/pack-tool.log" >&2
+  log "packing the dotnet tool failed"
   publish_rc=1
 fi
 
@@ -111,6 +145,9 @@ if ((failed > 0)); then
   rc=1
 fi
 if ((publish_rc != 0)); then
+  rc=1
+fi
+if ((programs_rc != 0)); then
   rc=1
 fi
 if ((executed == 0)); then

@@ -46,7 +46,7 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
     private async Task<Capture> CaptureAsync(string[] smbArgs)
     {
         var pcap = Path.Combine(Path.GetTempPath(), $"smb-{Guid.NewGuid():N}.pcap");
-        var capture = new ProcessStartInfo("tshark") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var capture = new ProcessStartInfo(TestPrograms.Require("tshark")) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in new[] { "-i", "lo", "-f", $"tcp port {Server.Port}", "-w", pcap, "-F", "pcap", "-a", "duration:60" })
         {
             capture.ArgumentList.Add(a);
@@ -74,7 +74,7 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
         finally
         {
             // SIGINT lets tshark flush the file; it is our own child, addressed by its pid.
-            using (var kill = Process.Start("kill", ["-INT", tshark.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            using (var kill = Process.Start(TestPrograms.Require("kill"), ["-INT", tshark.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             {
                 await kill.WaitForExitAsync();
             }
@@ -89,7 +89,7 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
             }
         }
         var raw = await File.ReadAllBytesAsync(pcap);
-        var read = new ProcessStartInfo("tshark") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var read = new ProcessStartInfo(TestPrograms.Require("tshark")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-r", pcap, "-d", $"tcp.port=={Server.Port},nbss", "-Y", "smb2", "-T", "fields", "-E", "occurrence=f",
                      "-e", "smb2.cmd", "-e", "smb2.header.transform.msg_size" })
         {

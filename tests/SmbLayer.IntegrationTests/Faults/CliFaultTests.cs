@@ -38,7 +38,7 @@ public sealed class CliFaultTests(FaultsSambaFixture fixture) : FaultTestBase(fi
     /// <summary>Starts `smb ARGS cat URL | pv -q -L 32M | sha256sum` and returns the process.</summary>
     private Process StartSlowCat(string url, string modeArgs)
     {
-        var psi = new ProcessStartInfo("bash")
+        var psi = new ProcessStartInfo(TestPrograms.Require("bash"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

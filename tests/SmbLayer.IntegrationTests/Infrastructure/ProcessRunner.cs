@@ -17,7 +17,7 @@ internal static class ProcessRunner
         string? standardInput = null,
         CancellationToken ct = default)
     {
-        var psi = new ProcessStartInfo(fileName)
+        var psi = new ProcessStartInfo(TestPrograms.Require(fileName))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

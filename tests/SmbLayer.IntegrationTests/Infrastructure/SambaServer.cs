@@ -269,6 +269,7 @@ public sealed class SambaServer : IAsyncDisposable
 
     internal static string FindTool(string name)
     {
+        TestPrograms.Require(name);
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
                      .Split(':', StringSplitOptions.RemoveEmptyEntries)
                      .Concat(["/usr/sbin", "/usr/bin", "/sbin", "/bin"]))

@@ -30,7 +30,7 @@ internal static class SmbProgram
     public static ProcessStartInfo StartInfo(IEnumerable<string> args)
     {
         var published = Published;
-        var psi = new ProcessStartInfo(published ?? "dotnet")
+        var psi = new ProcessStartInfo(published ?? TestPrograms.Require("dotnet"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
