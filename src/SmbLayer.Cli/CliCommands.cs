@@ -18,11 +18,15 @@ internal sealed class CliCommands(
 {
     private const int LocalFileBufferSize = 1024 * 1024;
 
-    public (SmbPath CredentialUrl, Func<ISmbFileSystem, Task> Run) Plan(string command, IReadOnlyList<string> args, bool recursive = false)
+    public (SmbPath CredentialUrl, Func<ISmbFileSystem, Task> Run) Plan(string command, IReadOnlyList<string> args, bool recursive = false, bool json = false)
     {
         if (recursive && command is not ("get" or "put"))
         {
             throw new UsageException($"-r applies to get and put, not to '{command}'");
+        }
+        if (json && command is not ("ls" or "stat"))
+        {
+            throw new UsageException($"--json applies to ls and stat, not to '{command}'");
         }
         // Credentials come from the URL as written; the operations get it without them.
         var urlText = command == "put" ? args[1] : args[0];
@@ -30,7 +34,7 @@ internal sealed class CliCommands(
         var target = url.WithoutCredentials();
         Func<ISmbFileSystem, Task> run = command switch
         {
-            "ls" => fs => ListAsync(fs, target),
+            "ls" => fs => ListAsync(fs, target, json),
             "get" when recursive => PlanGetTree(urlText, target, args.Count > 1 ? args[1] : null),
             "put" when recursive => PlanPutTree(args[0], urlText, target),
             "get" => PlanGet(urlText, target, args.Count > 1 ? args[1] : null),
@@ -40,7 +44,7 @@ internal sealed class CliCommands(
             "mkdir" => PlanSimple(command, urlText, target, static (fs, p, ct) => fs.CreateDirectoryAsync(p, ct)),
             "rmdir" => PlanSimple(command, urlText, target, static (fs, p, ct) => fs.DeleteDirectoryAsync(p, ct)),
             "mv" => PlanMove(urlText, target, args[1]),
-            "stat" => fs => StatAsync(fs, target),
+            "stat" => fs => StatAsync(fs, target, json),
             _ => throw new UsageException($"unknown command '{command}'"),
         };
         return (url, run);
@@ -160,9 +164,10 @@ internal sealed class CliCommands(
     private static Stream Counted(Stream stream, TransferProgress? progress) =>
         progress is null ? stream : new CountingStream(stream, progress.Report);
 
-    private async Task ListAsync(ISmbFileSystem fs, SmbPath url)
+    private async Task ListAsync(ISmbFileSystem fs, SmbPath url, bool json)
     {
         var (directory, pattern) = CliPaths.SplitPattern(url);
+        var listed = directory.Path;
         var entries = new List<SmbFileInfo>();
         try
         {
@@ -175,16 +180,28 @@ internal sealed class CliCommands(
         {
             // "ls file" shows that file, as ls(1) does.
             entries.Add(await fs.GetInfoAsync(url, cancellationToken));
+            listed = url.Path;
         }
         // One write for the whole listing: Console.Out flushes on every call, and 10,000 system calls show.
+        if (json)
+        {
+            SortListing(entries);
+            await stdout.WriteAsync(CliJson.Listing(listed, entries, stdout.NewLine));
+            return;
+        }
         var text = new System.Text.StringBuilder(entries.Count * 64);
         AppendListing(text, entries, stdout.NewLine);
         await stdout.WriteAsync(text.ToString());
     }
 
-    private async Task StatAsync(ISmbFileSystem fs, SmbPath url)
+    private async Task StatAsync(ISmbFileSystem fs, SmbPath url, bool json)
     {
         var info = await fs.GetInfoAsync(url, cancellationToken);
+        if (json)
+        {
+            await stdout.WriteAsync(CliJson.Entry(info, stdout.NewLine));
+            return;
+        }
         foreach (var line in FormatStat(info))
         {
             await stdout.WriteLineAsync(line);
@@ -199,11 +216,7 @@ internal sealed class CliCommands(
     /// </summary>
     public static void AppendListing(System.Text.StringBuilder text, List<SmbFileInfo> entries, string newLine)
     {
-        entries.Sort(static (a, b) =>
-        {
-            var c = string.Compare(a.Name, b.Name, StringComparison.OrdinalIgnoreCase);
-            return c != 0 ? c : string.CompareOrdinal(a.Name, b.Name);
-        });
+        SortListing(entries);
         var sizeWidth = 1;
         foreach (var entry in entries)
         {
@@ -243,6 +256,14 @@ internal sealed class CliCommands(
             text.Append(newLine);
         }
     }
+
+    /// <summary>The listing order, text and JSON alike: by name ignoring case, then ordinal.</summary>
+    public static void SortListing(List<SmbFileInfo> entries) =>
+        entries.Sort(static (a, b) =>
+        {
+            var c = string.Compare(a.Name, b.Name, StringComparison.OrdinalIgnoreCase);
+            return c != 0 ? c : string.CompareOrdinal(a.Name, b.Name);
+        });
 
     private static int DigitCount(long value)
     {

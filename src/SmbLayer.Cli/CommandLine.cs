@@ -36,6 +36,9 @@ internal sealed record CliOptions
     /// <summary><c>-r</c>: get and put copy a whole directory tree.</summary>
     public bool Recursive { get; init; }
 
+    /// <summary><c>--json</c>: ls and stat print one JSON document instead of text.</summary>
+    public bool Json { get; init; }
+
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
@@ -56,7 +59,7 @@ internal static class CommandLineParser
 {
     public static readonly CommandSpec[] Commands =
     [
-        new("ls", 1, 1, "ls URL", "list a directory (type, size, modification time, name); the last component may be a pattern like *.txt"),
+        new("ls", 1, 1, "ls [--json] URL", "list a directory (type, size, modification time, name); the last component may be a pattern like *.txt"),
         new("get", 1, 2, "get [-r] URL [LOCALFILE|-]", "download a file; default local name is the remote name, '-' writes to stdout; -r downloads a directory tree (into LOCALFILE, or into a directory of the remote name inside it when it exists)"),
         new("put", 2, 2, "put [-r] LOCALFILE|- URL", "upload a file; a URL ending in '/' (or a share root) names a directory to put it in; -r uploads a directory tree"),
         new("cat", 1, 1, "cat URL", "write a remote file to stdout"),
@@ -64,7 +67,7 @@ internal static class CommandLineParser
         new("mkdir", 1, 1, "mkdir URL", "create a directory"),
         new("rmdir", 1, 1, "rmdir URL", "delete an empty directory"),
         new("mv", 2, 2, "mv URL NEWPATH", "rename or move inside the share; NEWPATH is a path from the share root or an smb:// URL on the same share; ending in '/' moves into that directory"),
-        new("stat", 1, 1, "stat URL", "show every attribute of a file or directory"),
+        new("stat", 1, 1, "stat [--json] URL", "show every attribute of a file or directory"),
     ];
 
     public static CliOptions Parse(IReadOnlyList<string> args)
@@ -164,6 +167,7 @@ internal static class CommandLineParser
             "--hard" => options with { FailureMode = SmbFailureMode.Hard, SoftTimeout = null },
             "--encrypt" => options with { RequireEncryption = true },
             "--recursive" => options with { Recursive = true },
+            "--json" => options with { Json = true },
             "--no-pass" => options with { NoPassword = true },
             "--verbose" => options with { Verbosity = options.Verbosity + 1 },
             "--help" => options with { ShowHelp = true },
@@ -182,7 +186,7 @@ internal static class CommandLineParser
         return TimeSpan.FromSeconds(seconds);
     }
 
-    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
+    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--json" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
 
     private static CliOptions ParseShortOptions(CliOptions options, IReadOnlyList<string> args, ref int index)
     {

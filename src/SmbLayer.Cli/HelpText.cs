@@ -59,6 +59,7 @@ internal static class HelpText
                   --sign             require message signing
                   -r, --recursive    get and put copy a directory tree, many files at once
                   --encrypt          encrypt all traffic (SMB 3.x); fail if the server cannot
+                  --json             ls and stat print one JSON document (below) instead of text
                   --hard             if the server goes away, wait (reconnecting) until it is back
                   --soft SECONDS     if the server goes away, give up once the connection has been
                                      unusable this long (default: soft, 30 s); see docs/SEMANTICS.md
@@ -72,6 +73,17 @@ internal static class HelpText
                   password  URL, -U, -A, then $SMB_PASSWORD, then a prompt without echo
                             when stdin is a terminal, else a usage error (exit 2)
                   domain    URL, -U, -A, else none
+
+                SMB_ZERO_COPY=off: get and put move every byte through the process's memory
+                instead of splice/sendfile between the socket and the local file (Linux).
+
+                JSON (--json): ls prints {"path": DIR, "entries": [ENTRY, ...]} sorted by name
+                (a file's path lists that file alone); stat prints one ENTRY. An ENTRY has:
+                  name, path (in the share, '/'-separated), type ("file" or "directory"),
+                  size, allocationSize, attributes (flag names, e.g. ["ReadOnly","Archive"];
+                  a bit without a name as "0x00010000"), attributesValue (the raw number),
+                  creationTime, lastAccessTime, lastWriteTime, changeTime (UTC, ISO 8601,
+                  e.g. "2026-12-02T06:23:01.1234567Z").
 
                 get and put draw a progress bar on stderr when it is a terminal (not with -v).
                 Ctrl+C cancels the running operation.

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 
 namespace SmbLayer.IntegrationTests.Cli;
 
@@ -73,6 +74,84 @@ public sealed class SmbCliTests(DefaultSambaFixture fixture)
         finally
         {
             Directory.Delete(local, recursive: true);
+        }
+    }
+
+    [SambaFact]
+    public async Task LsJsonAndStatJson_DescribeTheServersFiles()
+    {
+        var folder = $"cli-json-{Guid.NewGuid():N}";
+        Server.CreateShareDirectory(folder);
+        Server.CreateShareDirectory($"{folder}/sub");
+        var data = RandomNumberGenerator.GetBytes(12345);
+        var written = new DateTime(2021, 3, 4, 5, 6, 7, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(Server.WriteShareFile($"{folder}/data.bin", data), written);
+        Server.WriteShareFile($"{folder}/\u00e9t\u00e9.txt", "caf\u00e9");
+
+        var ls = await RunAsync(Server.Password, "ls", "--json", Url(folder));
+        Assert.True(ls.ExitCode == 0, ls.Stderr);
+        Assert.EndsWith("\n", ls.StdoutText, StringComparison.Ordinal);
+        using (var listing = JsonDocument.Parse(ls.Stdout))
+        {
+            Assert.Equal(folder, listing.RootElement.GetProperty("path").GetString());
+            // Sorted as the text listing is; "." and ".." left out.
+            var array = listing.RootElement.GetProperty("entries").EnumerateArray().ToArray();
+            Assert.Equal(["data.bin", "sub", "\u00e9t\u00e9.txt"], array.Select(e => e.GetProperty("name").GetString()));
+            var entries = array.ToDictionary(e => e.GetProperty("name").GetString()!);
+            var file = entries["data.bin"];
+            Assert.Equal($"{folder}/data.bin", file.GetProperty("path").GetString());
+            Assert.Equal("file", file.GetProperty("type").GetString());
+            Assert.Equal(data.Length, file.GetProperty("size").GetInt64());
+            Assert.Equal(written, ParseUtc(file.GetProperty("lastWriteTime")));
+            Assert.Equal(5, entries["\u00e9t\u00e9.txt"].GetProperty("size").GetInt64()); // "café" in UTF-8
+            var sub = entries["sub"];
+            Assert.Equal("directory", sub.GetProperty("type").GetString());
+            Assert.Contains("Directory", sub.GetProperty("attributes").EnumerateArray().Select(a => a.GetString()));
+            ParseUtc(sub.GetProperty("lastWriteTime"));
+        }
+
+        var stat = await RunAsync(Server.Password, "stat", "--json", Url($"{folder}/data.bin"));
+        Assert.True(stat.ExitCode == 0, stat.Stderr);
+        using (var entry = JsonDocument.Parse(stat.Stdout))
+        {
+            var root = entry.RootElement;
+            Assert.Equal("data.bin", root.GetProperty("name").GetString());
+            Assert.Equal($"{folder}/data.bin", root.GetProperty("path").GetString());
+            Assert.Equal("file", root.GetProperty("type").GetString());
+            Assert.Equal(data.Length, root.GetProperty("size").GetInt64());
+            Assert.True(root.GetProperty("allocationSize").GetInt64() >= 0);
+            Assert.Equal(written, ParseUtc(root.GetProperty("lastWriteTime")));
+            Assert.DoesNotContain("Directory", root.GetProperty("attributes").EnumerateArray().Select(a => a.GetString()));
+        }
+
+        var statDirectory = await RunAsync(Server.Password, "stat", "--json", Url($"{folder}/sub"));
+        Assert.True(statDirectory.ExitCode == 0, statDirectory.Stderr);
+        using (var entry = JsonDocument.Parse(statDirectory.Stdout))
+        {
+            Assert.Equal("directory", entry.RootElement.GetProperty("type").GetString());
+        }
+
+        // ls of a file lists that file alone.
+        var lsFile = await RunAsync(Server.Password, "ls", "--json", Url($"{folder}/data.bin"));
+        Assert.True(lsFile.ExitCode == 0, lsFile.Stderr);
+        using (var listing = JsonDocument.Parse(lsFile.Stdout))
+        {
+            var only = Assert.Single(listing.RootElement.GetProperty("entries").EnumerateArray());
+            Assert.Equal("data.bin", only.GetProperty("name").GetString());
+            Assert.Equal(data.Length, only.GetProperty("size").GetInt64());
+        }
+
+        var misuse = await RunAsync(Server.Password, "cat", "--json", Url($"{folder}/data.bin"));
+        Assert.Equal(2, misuse.ExitCode);
+        Assert.Empty(misuse.Stdout);
+
+        static DateTime ParseUtc(JsonElement value)
+        {
+            var text = value.GetString()!;
+            Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$", text);
+            var time = DateTime.Parse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind);
+            Assert.Equal(DateTimeKind.Utc, time.Kind);
+            return time;
         }
     }
 

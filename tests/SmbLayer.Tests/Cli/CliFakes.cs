@@ -31,6 +31,10 @@ internal sealed class FakeFileSystem : ISmbFileSystem
     public Dictionary<string, byte[]> Files { get; } = new();
     public List<SmbFileInfo> Listing { get; } = new();
     public Exception? Failure { get; set; }
+    /// <summary>Thrown by <see cref="ListAsync"/> alone (e.g. NotADirectory for a file's path).</summary>
+    public Exception? ListFailure { get; set; }
+    /// <summary>What <see cref="GetInfoAsync"/> returns for a path in the share, when set.</summary>
+    public Dictionary<string, SmbFileInfo> Infos { get; } = new();
     /// <summary>Thrown by a download after it has written half of the file.</summary>
     public Exception? FailAfterWriting { get; set; }
     public bool Disposed { get; private set; }
@@ -48,6 +52,10 @@ internal sealed class FakeFileSystem : ISmbFileSystem
     public async IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         Record($"list {path} {pattern}");
+        if (ListFailure is not null)
+        {
+            throw ListFailure;
+        }
         foreach (var entry in Listing)
         {
             await Task.Yield();
@@ -58,6 +66,10 @@ internal sealed class FakeFileSystem : ISmbFileSystem
     public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken)
     {
         Record($"info {path}");
+        if (Infos.TryGetValue(path.Path, out var info))
+        {
+            return Task.FromResult(info);
+        }
         return Task.FromResult(new SmbFileInfo { Name = path.Name, Path = path.Path, Size = Files.TryGetValue(path.Path, out var data) ? data.Length : 0 });
     }
 

@@ -134,6 +134,18 @@ public class CommandLineParserTests
     }
 
     [Fact]
+    public void Parse_Json_SetsJsonAnywhereOnTheLine()
+    {
+        Assert.False(CommandLineParser.Parse(["ls", "smb://h/s"]).Json);
+        Assert.True(CommandLineParser.Parse(["--json", "ls", "smb://h/s"]).Json);
+        Assert.True(CommandLineParser.Parse(["stat", "smb://h/s/f", "--json"]).Json);
+        Assert.Equal(["smb://h/s/f"], CommandLineParser.Parse(["stat", "--json", "smb://h/s/f"]).Arguments);
+        Assert.False(CommandLineParser.Parse(["stat", "--", "--json"]).Json);
+        var error = Assert.Throws<UsageException>(() => CommandLineParser.Parse(["ls", "smb://h/s", "--json=yes"]));
+        Assert.StartsWith("option '--json' takes no value", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_ShortOptionsAfterCommand_AreRead()
     {
         var options = CommandLineParser.Parse(["get", "smb://h/s/f", "-U", "bob", "-A", "auth.txt", "-N", "-v", "out"]);
