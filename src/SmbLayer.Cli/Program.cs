@@ -2,6 +2,12 @@ using System.Runtime.InteropServices;
 using System.Text;
 using SmbLayer.Cli;
 
+// SMB_ZERO_COPY=off: no splice/sendfile between socket and local file (for measuring, or a file system that misbehaves).
+if (Environment.GetEnvironmentVariable("SMB_ZERO_COPY") is "off" or "0")
+{
+    AppContext.SetSwitch(SmbLayer.SmbClientOptions.DisableZeroCopySwitch, true);
+}
+
 using var cancellation = new CancellationTokenSource();
 // SIGINT through PosixSignalRegistration rather than Console.CancelKeyPress: the latter first sets
 // up the terminal (terminfo, termios, SIGCHLD and SIGCONT handling), about 6 % of the CPU of a

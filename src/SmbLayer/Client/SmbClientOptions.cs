@@ -70,6 +70,13 @@ public sealed class SmbClientOptions
     public int MaxWriteSizeFromFile { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>
+    /// The AppContext switch (<c>AppContext.SetSwitch(DisableZeroCopySwitch, true)</c>) that turns the kernel-side
+    /// file transfers off for the whole process: downloads into a local file then no longer splice from the socket,
+    /// uploads no longer sendfile, and every byte passes through this process's memory as on other systems.
+    /// </summary>
+    public const string DisableZeroCopySwitch = "SmbLayer.DisableZeroCopy";
+
+    /// <summary>
     /// What calls do while their connection is down: <see cref="SmbFailureMode.Soft"/> (default) fails
     /// them with <see cref="SmbTimeoutException"/> once the connection has been unusable for
     /// <see cref="SoftTimeout"/>; <see cref="SmbFailureMode.Hard"/> waits until the server is back.

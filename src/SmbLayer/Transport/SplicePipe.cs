@@ -41,7 +41,11 @@ internal sealed class SplicePipe : IDisposable
     public int Capacity { get; }
 
     /// <summary>Whether this platform can splice at all (Linux); the reader then still falls back per frame.</summary>
-    public static bool IsSupported => OperatingSystem.IsLinux();
+    public static bool IsSupported => ZeroCopyEnabled;
+
+    /// <summary>Linux, and <see cref="SmbClientOptions.DisableZeroCopySwitch"/> not set (splice for downloads, sendfile for uploads).</summary>
+    public static bool ZeroCopyEnabled =>
+        OperatingSystem.IsLinux() && !(AppContext.TryGetSwitch(SmbClientOptions.DisableZeroCopySwitch, out var disabled) && disabled);
 
     /// <summary>A pipe for the reader of <paramref name="socket"/>; null when the system refuses one (the reader then reads as usual).</summary>
     public static SplicePipe? TryCreate(Socket socket)
