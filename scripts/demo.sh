@@ -11,14 +11,18 @@ root=$(pwd)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-if ! command -v smbd >/dev/null 2>&1 && [ ! -x /usr/sbin/smbd ]; then
-  say "Installing samba (apt-get)"
+# What a fresh Debian machine with the .NET SDK lacks: Samba, and clang to link the Native AOT smb.
+missing=()
+command -v smbd >/dev/null 2>&1 || [ -x /usr/sbin/smbd ] || missing+=(samba)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "Installing ${missing[*]} (apt-get)"
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq samba smbclient >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-say "Building the smb CLI (Release)"
+say "Building the native smb CLI (Release, Native AOT; a minute or two the first time)"
 ./smb --version
 
 work=$(mktemp -d /tmp/smblayer-demo.XXXXXX)
