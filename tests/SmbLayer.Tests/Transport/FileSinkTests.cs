@@ -111,9 +111,10 @@ public sealed class FileSinkTests : IDisposable
         {
             return; // splice is Linux only; elsewhere the sink is never used
         }
-        // Liveness that would call the server dead after ~1 s of silence with an ECHO unanswered; the local
-        // "disk" then takes 2.5 s for one write, during which the reader receives nothing.
-        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(300), EchoTimeout = TimeSpan.FromMilliseconds(600) };
+        // Liveness that would call the server dead after ~3 s of silence with an ECHO unanswered; the local
+        // "disk" then takes 4.5 s for one write, during which the reader receives nothing. (With 0.3 s + 0.6 s the
+        // test failed by chance on a loaded machine: the peer itself took that long to send its answer.)
+        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromSeconds(1), EchoTimeout = TimeSpan.FromSeconds(2) };
         var (connection, peer) = await StartAsync(settings);
         await using var _ = connection;
         await using var __ = peer;
@@ -125,14 +126,14 @@ public sealed class FileSinkTests : IDisposable
             {
                 if (Interlocked.Exchange(ref slow, 1) == 0)
                 {
-                    Thread.Sleep(2500);
+                    Thread.Sleep(4500);
                 }
             },
         };
         var call = connection.SendAsync(new ReadRequest(default, 0, data.Length), new RequestContext { Sink = sink }, CancellationToken.None);
         var request = await peer.ReadRequestAsync();
         await peer.SendRawAsync(ReadResponseFrame(request, data));
-        using var response = await call.WaitAsync(TimeSpan.FromSeconds(10));
+        using var response = await call.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.True(sink.Delivered);
         Assert.Equal(1, slow);
         Assert.Equal(ConnectionState.Ready, connection.State);

@@ -16,9 +16,15 @@ public class LivenessTests
         var (connection, peer) = await ScriptedPeer.StartAsync(settings);
         await using var _ = connection;
         await using var __ = peer;
-        await peer.GrantCreditsAsync(connection, 10);
-
+        // Credits as ScriptedPeer.GrantCreditsAsync gives them, with the clock started before the answer: the connection's
+        // silence counts from its last receive, which is then no earlier than the clock's start, however late this test
+        // gets to run afterwards.
+        var prime = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
+        var primeRequest = await peer.ReadRequestAsync();
         var sw = Stopwatch.StartNew();
+        await peer.ReplyAsync(primeRequest, credits: 10);
+        (await prime.WaitAsync(Bound)).Dispose();
+
         var task = connection.SendAsync(new TestRequest(Smb2Command.Read), RequestContext.None, default);
         Assert.Equal(Smb2Command.Read, (await peer.ReadRequestAsync()).Header.Command);
         var probe = await peer.ReadRequestAsync();
@@ -27,7 +33,8 @@ public class LivenessTests
         sw.Stop();
         Assert.Contains("stopped answering", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("STATUS_", error.Message, StringComparison.Ordinal);
-        // Probe after 0.2 s of silence, dead 0.5 s later; the 250 ms timer adds up to two ticks.
+        // Probe after 0.2 s of silence, dead 0.5 s later (so no sooner than 0.7 s; 0.1 s off for the coarse tick count the
+        // connection times with); the 250 ms timer adds up to two ticks.
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(600), TimeSpan.FromSeconds(5));
     }
 
@@ -76,13 +83,18 @@ public class LivenessTests
     public async Task IdleConnection_ProbedAfterIdleInterval_NotBefore()
     {
         var settings = new ConnectionSettings { IdleProbeInterval = TimeSpan.FromMilliseconds(800), ProbeDelay = TimeSpan.FromMilliseconds(100) };
+        // Started before the connection: its idle time counts from its start, so no probe can arrive sooner than 0.8 s on
+        // this clock, however late this test gets to run (a quiet window opened after the start could not say that).
+        var sinceStart = Stopwatch.StartNew();
         var (connection, peer) = await ScriptedPeer.StartAsync(settings);
         await using var _ = connection;
         await using var __ = peer;
         // Nothing outstanding: the short busy-probe delay does not apply, only the idle interval.
-        Assert.True(await peer.IsQuietAsync(TimeSpan.FromMilliseconds(500)));
         var probe = await peer.ReadRequestAsync();
+        var probedAfter = sinceStart.Elapsed;
         Assert.Equal(Smb2Command.Echo, probe.Header.Command);
+        // 50 ms off for the coarse tick count the connection times with.
+        Assert.True(probedAfter >= TimeSpan.FromMilliseconds(750), $"an idle connection was probed {probedAfter.TotalMilliseconds:0} ms after it started");
         await peer.ReplyAsync(probe, credits: 1);
         Assert.Equal(ConnectionState.Ready, connection.State);
     }
@@ -119,28 +131,39 @@ public class LivenessTests
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(3000), TimeSpan.FromSeconds(12));
     }
 
-    /// <summary>A signer whose first verification takes <paramref name="stall"/>: a reader held up by our own process.</summary>
-    private sealed class StallingVerifier(TimeSpan stall) : IMessageSigner
+    /// <summary>
+    /// A signer whose first verification holds the reader up in this process (a slow signature check; on a starved machine,
+    /// no thread to run it) until <see cref="Release"/>; <see cref="OnHold"/> runs on the reader as the hold begins.
+    /// </summary>
+    private sealed class HoldingVerifier : IMessageSigner
     {
         private readonly FakeSigner _inner = new();
-        private int _stalled;
+        private readonly ManualResetEventSlim _released = new();
+        private int _held;
+
+        public Action? OnHold { get; set; }
 
         public void Sign(Span<byte> message) => _inner.Sign(message);
 
         public bool Verify(Span<byte> message)
         {
-            if (Interlocked.Exchange(ref _stalled, 1) == 0)
+            if (Interlocked.Exchange(ref _held, 1) == 0)
             {
-                Thread.Sleep(stall);
+                OnHold?.Invoke();
+                _released.Wait(Bound); // bounded, should the test fail before it releases
             }
             return _inner.Verify(message);
         }
+
+        public void Release() => _released.Set();
     }
 
     /// <summary>
     /// Any byte from the server proves it alive, also one our reader has not read yet. Here the reader is held up in our
-    /// own process (a slow signature check; on a starved machine, no thread to run it) while the server's next answer
-    /// waits in the socket's receive buffer and the ECHO goes unanswered: the connection is not declared dead.
+    /// own process while the server's next answer waits in the socket's receive buffer and the ECHO goes unanswered: the
+    /// connection is not declared dead. That answer is sent from the reader itself as the hold begins, so it cannot have
+    /// been read along with the one being verified (then it would be in the reader's buffer, not the socket's), and the
+    /// hold lasts until the judgement has been seen, not for a fixed time.
     /// </summary>
     [Fact]
     public async Task ReaderHeldUpInThisProcess_AnswersWaitingUnread_NotTakenForADeadServer()
@@ -150,23 +173,58 @@ public class LivenessTests
         await using var _ = connection;
         await using var __ = peer;
         await peer.GrantCreditsAsync(connection, 10);
-        var signer = new StallingVerifier(TimeSpan.FromMilliseconds(2500));
-        var slow = connection.SendAsync(new TestRequest(Smb2Command.Read), new RequestContext { SessionId = 5, Signer = signer }, default);
-        var next = connection.SendAsync(new TestRequest(Smb2Command.Read), RequestContext.None, default);
-        var first = await peer.ReadRequestAsync();
-        var second = await peer.ReadRequestAsync();
-        var signed = ScriptedPeer.Response(first, flags: Smb2HeaderFlags.Signed);
-        signer.Sign(signed);
-        await peer.SendMessagesAsync(signed);
-        await peer.ReplyAsync(second); // arrives while the reader is stuck verifying the first answer
-        using (var answer = await slow.WaitAsync(Bound))
+        var signer = new HoldingVerifier();
+        try
         {
-            Assert.Equal(NtStatus.Success, answer.Status);
+            var slow = connection.SendAsync(new TestRequest(Smb2Command.Read), new RequestContext { SessionId = 5, Signer = signer }, default);
+            var next = connection.SendAsync(new TestRequest(Smb2Command.Read), RequestContext.None, default);
+            var first = await peer.ReadRequestAsync();
+            var second = await peer.ReadRequestAsync();
+            signer.OnHold = () => peer.ReplyAsync(second).GetAwaiter().GetResult(); // arrives while the reader is held up
+            var signed = ScriptedPeer.Response(first, flags: Smb2HeaderFlags.Signed);
+            signer.Sign(signed);
+            await peer.SendMessagesAsync(signed);
+
+            // An ECHO after ProbeDelay of silence, left unanswered. EchoTimeout later the connection is judged alive by
+            // the answer waiting unread: it counts its silence afresh and, ProbeDelay later, probes again (judged dead,
+            // it would close instead). Only that judgement can bring a second probe while the reader is held up.
+            await ExpectEchoAsync(peer, connection);
+            await ExpectEchoAsync(peer, connection);
+            signer.Release();
+            using (var answer = await slow.WaitAsync(Bound))
+            {
+                Assert.Equal(NtStatus.Success, answer.Status);
+            }
+            using (var answer = await next.WaitAsync(Bound))
+            {
+                Assert.Equal(NtStatus.Success, answer.Status);
+            }
+            Assert.Equal(ConnectionState.Ready, connection.State);
         }
-        using (var answer = await next.WaitAsync(Bound))
+        finally
         {
-            Assert.Equal(NtStatus.Success, answer.Status);
+            signer.Release();
         }
-        Assert.Equal(ConnectionState.Ready, connection.State);
+    }
+
+    /// <summary>Reads the next request other than a CANCEL (an unanswered ECHO expires, and a CANCEL for it follows): an ECHO.</summary>
+    private static async Task ExpectEchoAsync(ScriptedPeer peer, SmbConnection connection)
+    {
+        try
+        {
+            while (true)
+            {
+                var m = await peer.ReadRequestAsync();
+                if (m.Header.Command != Smb2Command.Cancel)
+                {
+                    Assert.Equal(Smb2Command.Echo, m.Header.Command);
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or IOException)
+        {
+            Assert.Fail($"the client closed the connection ({connection.State}) while its reader was held up: taken for a dead server");
+        }
     }
 }

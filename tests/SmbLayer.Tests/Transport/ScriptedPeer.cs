@@ -27,7 +27,12 @@ internal sealed class ScriptedPeer : IAsyncDisposable
     public static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Starts a peer and a connection to it, marked Ready as if 3.1.1 with large MTU had been negotiated.</summary>
-    public static async Task<(SmbConnection Connection, ScriptedPeer Peer)> StartAsync(ConnectionSettings? settings = null, bool largeMtu = true, bool markReady = true)
+    /// <param name="connect">
+    /// Opens the connection; <see cref="SmbConnection.ConnectAsync"/> when null. A test that needs the connection opened in
+    /// a particular async flow passes its own, so the peer's own work stays out of that flow.
+    /// </param>
+    public static async Task<(SmbConnection Connection, ScriptedPeer Peer)> StartAsync(ConnectionSettings? settings = null, bool largeMtu = true, bool markReady = true,
+        Func<SmbConnection, Task>? connect = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -35,7 +40,7 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var connection = new SmbConnection("127.0.0.1", port, settings ?? new ConnectionSettings());
         var accept = listener.AcceptSocketAsync();
-        await connection.ConnectAsync(CancellationToken.None);
+        await (connect is null ? connection.ConnectAsync(CancellationToken.None) : connect(connection));
         peer._socket = await accept.WaitAsync(StepTimeout);
         peer._stream = new NetworkStream(peer._socket, ownsSocket: true);
         if (!markReady)

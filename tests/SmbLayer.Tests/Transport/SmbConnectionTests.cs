@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using SmbLayer.Protocol;
 using SmbLayer.Transport;
 
@@ -47,8 +49,8 @@ public class SmbConnectionTests
         var task = connection.SendAsync(new TestRequest(Smb2Command.Read), RequestContext.None, default, priority: true);
         var request = await peer.ReadRequestAsync();
         await peer.SendMessagesAsync(ScriptedPeer.Response(request, NtStatus.Pending, credits: 1, body: [9, 0, 0, 0, 0, 0, 0, 0, 0], asyncId: 0x77));
-        await Task.Delay(200);
-        Assert.False(task.IsCompleted);
+        await ReaderCaughtUpAsync(connection, peer); // the interim answer has been handled...
+        Assert.False(task.IsCompleted); // ...and did not complete the call
         await peer.SendMessagesAsync(ScriptedPeer.Response(request, NtStatus.Success, asyncId: 0x77));
         using var response = await task.WaitAsync(Bound);
         Assert.Equal(NtStatus.Success, response.Status);
@@ -136,6 +138,20 @@ public class SmbConnectionTests
         await peer.ReplyAsync(r2);
         (await big.WaitAsync(Bound)).Dispose();
         (await small.WaitAsync(Bound)).Dispose();
+    }
+
+    /// <summary>
+    /// Returns once the connection's reader has handled every frame the peer sent before this: the reader handles frames in
+    /// order, and hands a server-initiated message (here an oplock break) to the registered handlers only as it handles it.
+    /// Registers a handler for good: for tests that send no server-initiated messages of their own.
+    /// </summary>
+    private static async Task ReaderCaughtUpAsync(SmbConnection connection, ScriptedPeer peer)
+    {
+        var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.RegisterServerMessageHandler(_ => delivered.TrySetResult());
+        var notification = new ReceivedMessage(new Smb2Header { Command = Smb2Command.OplockBreak }, new byte[64]);
+        await peer.SendMessagesAsync(ScriptedPeer.Response(notification, credits: 0, body: new byte[24], messageId: ulong.MaxValue));
+        await delivered.Task.WaitAsync(Bound);
     }
 
     private static async Task WaitForStateAsync(SmbConnection connection, ConnectionState state)
@@ -345,7 +361,7 @@ public class SmbConnectionTests
         var task = connection.SendAsync(new TestRequest(Smb2Command.ChangeNotify), RequestContext.None, cts.Token, priority: true);
         var request = await peer.ReadRequestAsync();
         await peer.SendMessagesAsync(ScriptedPeer.Response(request, NtStatus.Pending, body: [9, 0, 0, 0, 0, 0, 0, 0, 0], asyncId: 0x1234));
-        await Task.Delay(100);
+        await ReaderCaughtUpAsync(connection, peer); // the AsyncId is known before the caller cancels
         cts.Cancel();
         var cancel = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Cancel, cancel.Header.Command);
@@ -516,40 +532,147 @@ public class SmbConnectionTests
         }
     }
 
-    private static readonly AsyncLocal<byte[]?> CallersState = new();
+    private static readonly AsyncLocal<object?> ConnectingCallersState = new();
 
     /// <summary>
-    /// Connects while the caller's async flow holds a value (as an ASP.NET request's context would) and returns a weak
-    /// reference to it; the value leaves the flow when this returns.
+    /// Opens the connection while the calling async flow holds a value, as an ASP.NET request's context or a logging
+    /// scope would. Being an async method, it takes the value out of its caller's flow again when it returns.
     /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static async Task<(SmbConnection, ScriptedPeer, WeakReference)> ConnectInCallersFlowAsync()
+    private static async Task ConnectInCallersFlowAsync(SmbConnection connection, object state)
     {
-        var state = new byte[1024 * 1024];
-        CallersState.Value = state;
-        var (connection, peer) = await ScriptedPeer.StartAsync();
-        await peer.GrantCreditsAsync(connection, 8);
-        CallersState.Value = null;
-        return (connection, peer, new WeakReference(state));
+        ConnectingCallersState.Value = state;
+        await connection.ConnectAsync(CancellationToken.None);
     }
 
+    /// <summary>
+    /// The promise of <c>SmbConnection.RunInBackground</c>: the reader, writer and timer loops live as long as the
+    /// connection, and started with the connecting caller's execution context they would keep every AsyncLocal value of
+    /// that call (a request's context, a logging scope, a trace span) alive and current for that long. Asserted directly,
+    /// not through garbage collection: what <see cref="ConnectingCallersState"/> reads in code the loops themselves run
+    /// (the library's measurements, which a <see cref="System.Diagnostics.Metrics.MeterListener"/> receives synchronously
+    /// on the recording thread). The peer and the test's own requests run outside the value's flow and cannot matter.
+    /// </summary>
     [Fact]
     public async Task BackgroundLoops_DoNotKeepTheConnectingCallersAsyncState()
     {
-        var (connection, peer, state) = await ConnectInCallersFlowAsync();
+        using var probe = new FlowProbe();
+        var state = new object();
+        var (connection, peer) = await ScriptedPeer.StartAsync(new ConnectionSettings { LoggerFactory = probe }, connect: c =>
+        {
+            probe.Watch(c.Port);
+            return ConnectInCallersFlowAsync(c, state);
+        });
         await using var _ = connection;
         await using var __ = peer;
-        // The reader, writer and timer loops live as long as the connection; started with the caller's execution
-        // context they would hold every AsyncLocal value of the first call (a request's context, a logging scope)
-        // for that long.
-        for (var i = 0; i < 3 && state.IsAlive; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-        Assert.False(state.IsAlive, "the connection's background loops keep the connecting caller's async state alive");
+        Assert.Null(ConnectingCallersState.Value);
+        // Control: what the library does in the connecting call's own flow (its state-change log lines) sees the value,
+        // so the probe would see it on the loops too if they ran in that flow.
+        Assert.Contains(probe.Logged, l => l.Event == "StateChanged" && ReferenceEquals(l.State, state));
+
+        // Writer (the request's frame) and reader (the answer's frame): both measured before the answer completes the call.
         var echo = connection.SendAsync(new TestRequest(), RequestContext.None, default);
         await peer.ReplyAsync(await peer.ReadRequestAsync());
-        (await echo.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
+        (await echo.WaitAsync(Bound)).Dispose();
+        // Timer loop: a request left unanswered expires there (measured just after its caller sees the timeout).
+        var expiring = connection.SendAsync(new TestRequest(), new RequestContext { Timeout = TimeSpan.FromMilliseconds(100) }, default);
+        await peer.ReadRequestAsync();
+        await Assert.ThrowsAsync<SmbTimeoutException>(() => expiring.WaitAsync(Bound));
+        await Task.WhenAll(probe.Seen(FlowProbe.Reader), probe.Seen(FlowProbe.Writer), probe.Seen(FlowProbe.Timer)).WaitAsync(Bound);
+
+        var capturing = probe.Measured.Where(m => m.State is not null).Select(m => m.Loop).Distinct().Order().ToArray();
+        Assert.True(capturing.Length == 0,
+            $"the connection's background loops ({string.Join(", ", capturing)}) run in the connecting caller's execution context and keep its async state alive");
+    }
+
+    /// <summary>
+    /// Records what <see cref="ConnectingCallersState"/> reads where the library runs code: in its measurements for one
+    /// server port, each attributed to the one loop that takes it, and in its log calls, whichever flow makes them.
+    /// </summary>
+    private sealed class FlowProbe : ILoggerFactory, ILogger
+    {
+        public const string Reader = "reader", Writer = "writer", Timer = "timer";
+
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private readonly Dictionary<string, TaskCompletionSource> _seen = new()
+        {
+            [Reader] = new(TaskCreationOptions.RunContinuationsAsynchronously),
+            [Writer] = new(TaskCreationOptions.RunContinuationsAsynchronously),
+            [Timer] = new(TaskCreationOptions.RunContinuationsAsynchronously),
+        };
+        private int _port = -1;
+
+        public FlowProbe()
+        {
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == SmbTelemetry.MeterName)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, _, tags, _) => OnMeasurement(instrument.Name, tags));
+            _listener.Start();
+        }
+
+        /// <summary>(loop, value read there) for each measurement one of the connection's loops took.</summary>
+        public ConcurrentQueue<(string Loop, object? State)> Measured { get; } = new();
+
+        /// <summary>(event name, value read there) for each line the connection logged.</summary>
+        public ConcurrentQueue<(string? Event, object? State)> Logged { get; } = new();
+
+        /// <summary>Measurements count from now on when they carry <paramref name="port"/> (listeners are process-wide).</summary>
+        public void Watch(int port) => Volatile.Write(ref _port, port);
+
+        /// <summary>Completes once <paramref name="loop"/> has taken a measurement.</summary>
+        public Task Seen(string loop) => _seen[loop].Task;
+
+        private void OnMeasurement(string instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            // Read first: this runs synchronously in the flow that records.
+            var state = ConnectingCallersState.Value;
+            object? port = null, direction = null, reason = null;
+            foreach (var tag in tags)
+            {
+                switch (tag.Key)
+                {
+                    case "server.port": port = tag.Value; break;
+                    case "network.io.direction": direction = tag.Value; break;
+                    case "smb.reason": reason = tag.Value; break;
+                }
+            }
+            if (!Equals(port, Volatile.Read(ref _port)))
+            {
+                return;
+            }
+            // Frames are counted by the reader (received) and the writer (sent) as they handle them; only the timer loop
+            // finds requests past their deadline.
+            var loop = (instrument, direction, reason) switch
+            {
+                ("smb.client.network.io", "receive", _) => Reader,
+                ("smb.client.network.io", "transmit", _) => Writer,
+                ("smb.client.request.unanswered", _, "timeout") => Timer,
+                _ => null,
+            };
+            if (loop is not null)
+            {
+                Measured.Enqueue((loop, state));
+                _seen[loop].TrySetResult();
+            }
+        }
+
+        ILogger ILoggerFactory.CreateLogger(string categoryName) => this;
+
+        void ILoggerFactory.AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        IDisposable? ILogger.BeginScope<TState>(TState state) => null;
+
+        bool ILogger.IsEnabled(LogLevel logLevel) => true;
+
+        void ILogger.Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Logged.Enqueue((eventId.Name, ConnectingCallersState.Value));
+
+        public void Dispose() => _listener.Dispose();
     }
 }
