@@ -47,7 +47,8 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
     {
         var pcap = Path.Combine(Path.GetTempPath(), $"smb-{Guid.NewGuid():N}.pcap");
         var capture = new ProcessStartInfo(TestPrograms.Require("tshark")) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { "-i", "lo", "-f", $"tcp port {Server.Port}", "-w", pcap, "-F", "pcap", "-a", "duration:60" })
+        // -P -l: a line on stdout for every packet as it is captured, so the test can see the capture is live.
+        foreach (var a in new[] { "-i", "lo", "-f", $"tcp port {Server.Port}", "-w", pcap, "-F", "pcap", "-a", "duration:60", "-P", "-l" })
         {
             capture.ArgumentList.Add(a);
         }
@@ -67,6 +68,7 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
                 }
             }
             _ = tshark.StandardError.ReadToEndAsync();
+            await WaitUntilCapturingAsync(tshark);
             var (code, stderr) = await RunSmbAsync(smbArgs);
             Assert.True(code == 0, $"smb {string.Join(' ', smbArgs)} exited {code}: {stderr}");
             await Task.Delay(500);
@@ -104,6 +106,26 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
             .Select(p => (p[0].Trim(), p.Length > 1 ? p[1].Trim() : ""))
             .ToList();
         return new Capture(raw, fields);
+    }
+
+    /// <summary>
+    /// "Capturing on" comes before the capture sees packets: a command started at once lost its first packets
+    /// (the whole small upload, now and then, with the native CLI that starts in milliseconds). So connect to the
+    /// server's port (the capture's filter) until tshark reports a packet, then drain what it prints.
+    /// </summary>
+    private async Task WaitUntilCapturingAsync(Process tshark)
+    {
+        var firstPacket = tshark.StandardOutput.ReadLineAsync();
+        for (var attempt = 0; attempt < 100 && !firstPacket.IsCompleted; attempt++)
+        {
+            using (var probe = new System.Net.Sockets.TcpClient())
+            {
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, Server.Port);
+            }
+            await Task.WhenAny(firstPacket, Task.Delay(100));
+        }
+        Assert.True(firstPacket.IsCompleted && await firstPacket is not null, "tshark never reported a captured packet");
+        _ = tshark.StandardOutput.ReadToEndAsync();
     }
 
     private async Task<(int Code, string Stderr)> RunSmbAsync(string[] args)
