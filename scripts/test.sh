@@ -4,7 +4,8 @@
 #   scripts/test.sh [extra dotnet test arguments...]
 #
 # - installs, with apt-get (sudo if not root), the package of every program in scripts/test-programs.txt
-#   that is missing: each program the tests start (samba, smbclient, tshark, iptables, ...);
+#   that is missing: each program the tests start (packages samba, smbclient, tshark, iptables,
+#   iproute2, pv, coreutils, util-linux, passwd, procps, mount, bash, and clang for the native CLI);
 # - runs `dotnet test SmbLayer.slnx -c Release` with a TRX logger into artifacts/test-results;
 # - sums the TRX counters and prints "N passed, N failed[, N skipped]" as the last line;
 # - exits non-zero if dotnet test failed, any test failed, or no test ran.
