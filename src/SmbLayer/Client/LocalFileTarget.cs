@@ -94,11 +94,18 @@ internal static class LocalFileTarget
     {
         // Opening a FIFO blocks until a reader opens it (as a shell's redirection does); the caller can still cancel.
         FileStream file;
+        var open = Task.Run(() => new FileStream(target, truncate ? FileMode.Truncate : FileMode.Open, FileAccess.Write,
+            FileShare.ReadWrite, bufferSize: 0), CancellationToken.None);
         try
         {
-            var open = Task.Run(() => new FileStream(target, truncate ? FileMode.Truncate : FileMode.Open, FileAccess.Write,
-                FileShare.ReadWrite, bufferSize: 0), CancellationToken.None);
             file = await open.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Should a reader still come, the stream that opens then is closed at once.
+            _ = open.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -51,6 +51,21 @@ public sealed class CliGetLocalTargetTests : IDisposable
     }
 
     [Fact]
+    public async Task Get_IntoAFifoNobodyReads_CtrlCReturnsAndTheFifoStays()
+    {
+        var fifo = Local("lonely");
+        SpecialFiles.MakeFifo(fifo);
+        using var interrupt = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+        // Opening a FIFO for writing waits for a reader, as a shell's redirection does; Ctrl+C still ends the wait.
+        Assert.Equal(ExitCodes.Cancelled, await _run.RunAsync(interrupt.Token, "get", "smb://h/s/f.bin", fifo).WaitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.True(SpecialFiles.IsFifo(fifo), "the FIFO was replaced");
+        // A reader that comes late releases the abandoned open (which is then closed at once): the read sees end of file.
+        Assert.Empty(await SpecialFiles.ReadFifoAsync(fifo).WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public async Task Get_IntoAListeningUnixSocket_PeerGetsTheBytes()
     {
         var path = Local("sock");
