@@ -78,10 +78,21 @@ internal static class CliJson
             {
                 continue;
             }
-            var known = Array.FindIndex(KnownAttributes, a => (uint)a.Flag == flag);
-            names.Add(known >= 0 ? KnownAttributes[known].Name : "0x" + flag.ToString("X8", CultureInfo.InvariantCulture));
+            names.Add(NameOf(flag) ?? "0x" + flag.ToString("X8", CultureInfo.InvariantCulture));
         }
         return names;
+    }
+
+    private static string? NameOf(uint flag)
+    {
+        foreach (var (known, name) in KnownAttributes)
+        {
+            if ((uint)known == flag)
+            {
+                return name;
+            }
+        }
+        return null;
     }
 
     private static string Document(string newLine, int entryCount, Action<Utf8JsonWriter> write)

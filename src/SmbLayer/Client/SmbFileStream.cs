@@ -418,7 +418,7 @@ internal sealed class SmbFileStream : Stream
 
     /// <summary>A plain local file to read, on a connection whose WRITEs are neither signed nor encrypted (those need the bytes in memory).</summary>
     private FileStream? SendFileSource(Stream source) =>
-        SplicePipe.ZeroCopyEnabled && source.GetType() == typeof(FileStream) && source is FileStream { CanRead: true, CanSeek: true } file
+        SplicePipe.IsSupported && source.GetType() == typeof(FileStream) && source is FileStream { CanRead: true, CanSeek: true } file
         && _open.Tree.Context is { Signer: null, Transform: null }
             ? file
             : null;

@@ -40,11 +40,11 @@ internal sealed class SplicePipe : IDisposable
     /// <summary>Bytes the pipe holds at most; one splice from the socket asks for no more.</summary>
     public int Capacity { get; }
 
-    /// <summary>Whether this platform can splice at all (Linux); the reader then still falls back per frame.</summary>
-    public static bool IsSupported => ZeroCopyEnabled;
-
-    /// <summary>Linux, and <see cref="SmbClientOptions.DisableZeroCopySwitch"/> not set (splice for downloads, sendfile for uploads).</summary>
-    public static bool ZeroCopyEnabled =>
+    /// <summary>
+    /// Whether file transfers may bypass this process's memory: Linux, and <see cref="SmbClientOptions.DisableZeroCopySwitch"/>
+    /// not set. Gates splice for downloads and sendfile for uploads; the reader still falls back per frame.
+    /// </summary>
+    public static bool IsSupported =>
         OperatingSystem.IsLinux() && !(AppContext.TryGetSwitch(SmbClientOptions.DisableZeroCopySwitch, out var disabled) && disabled);
 
     /// <summary>A pipe for the reader of <paramref name="socket"/>; null when the system refuses one (the reader then reads as usual).</summary>
