@@ -69,7 +69,7 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
             }
             _ = tshark.StandardError.ReadToEndAsync();
             await WaitUntilCapturingAsync(tshark);
-            var (code, stderr) = await RunSmbAsync(smbArgs);
+            var (code, _, stderr) = await SmbProgram.RunAsync(Server.Password, Server.UserName, smbArgs, Bound);
             Assert.True(code == 0, $"smb {string.Join(' ', smbArgs)} exited {code}: {stderr}");
             await Task.Delay(500);
         }
@@ -126,21 +126,5 @@ public sealed class SmbCliEncryptionWireTests(DefaultSambaFixture fixture)
         }
         Assert.True(firstPacket.IsCompleted && await firstPacket is not null, "tshark never reported a captured packet");
         _ = tshark.StandardOutput.ReadToEndAsync();
-    }
-
-    private async Task<(int Code, string Stderr)> RunSmbAsync(string[] args)
-    {
-        var psi = SmbProgram.StartInfo(args);
-        psi.RedirectStandardInput = true;
-        psi.Environment["SMB_PASSWORD"] = Server.Password;
-        psi.Environment["USER"] = Server.UserName;
-        using var process = Process.Start(psi)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(Bound);
-        await process.WaitForExitAsync(cts.Token);
-        await stdout;
-        return (process.ExitCode, await stderr);
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using SmbLayer.Security;
@@ -116,16 +115,7 @@ public sealed class SecretScanTests(DefaultSambaFixture fixture)
 
     private async Task<string> RunCliAsync(string? password, params string[] args)
     {
-        var psi = SmbProgram.StartInfo(args);
-        psi.RedirectStandardInput = true;
-        psi.Environment["SMB_PASSWORD"] = password;
-        psi.Environment["USER"] = Server.UserName;
-        using var process = Process.Start(psi)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
-        return $"exit {process.ExitCode}\n{await stdout}\n{await stderr}";
+        var (code, stdout, stderr) = await SmbProgram.RunAsync(password, Server.UserName, args, TimeSpan.FromSeconds(60));
+        return $"exit {code}\n{System.Text.Encoding.UTF8.GetString(stdout)}\n{stderr}";
     }
 }
