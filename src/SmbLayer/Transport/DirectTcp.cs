@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
 
 namespace SmbLayer.Transport;
 
@@ -40,5 +42,47 @@ internal static class DirectTcp
             throw new SmbProtocolException($"Direct TCP frame of {length} bytes exceeds the limit of {maxFrameLength}.");
         }
         return length;
+    }
+
+    /// <summary>
+    /// Opens a TCP connection to <paramref name="host"/>:<paramref name="port"/> within <paramref name="timeout"/>, with
+    /// Nagle off and socket buffers of at least 4 MiB. A timeout or refusal is an <see cref="SmbConnectionException"/>;
+    /// <paramref name="cancellationToken"/> firing is an <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public static async Task<NetworkStream> ConnectAsync(string host, int port, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        try
+        {
+            // An address literal connects directly: the host-name overload goes through name resolution first (tens of ms at start-up).
+            if (IPAddress.TryParse(host, out var address))
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, port), limit.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(host, port, limit.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new SmbConnectionException($"Connecting to {host}:{port} timed out after {timeout.TotalSeconds:0.#} s.");
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new SmbConnectionException($"Cannot connect to {host}:{port}: {ex.Message}", ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        socket.ReceiveBufferSize = Math.Max(socket.ReceiveBufferSize, 4 * 1024 * 1024);
+        socket.SendBufferSize = Math.Max(socket.SendBufferSize, 4 * 1024 * 1024);
+        return new NetworkStream(socket, ownsSocket: true);
     }
 }

@@ -1,39 +1,47 @@
 using Microsoft.Extensions.Logging;
+using SmbLayer.Protocol;
 
 namespace SmbLayer.Transport;
 
-// Liveness (DESIGN §5, the 137-second lesson): any byte from the server proves it alive, also one still
-// waiting unread in our socket buffer (our own reader can be the slow party). While a
-// request is outstanding and the server has been silent for ProbeDelay, an ECHO goes out; if
-// nothing at all arrives within EchoTimeout of it, the connection is dead. Idle connections are
-// probed after IdleProbeInterval. A slow server that answers the ECHO is never declared dead.
+// The timer loop: request expiry (DESIGN §4) and liveness (DESIGN §5, the 137-second lesson). Any byte from the server
+// proves it alive, also one still waiting unread in our socket buffer (our own reader can be the slow party). While a
+// request is outstanding and the server has been silent for ProbeDelay, an ECHO goes out; if nothing at all arrives
+// within EchoTimeout of it, the link is dead. Idle connections are probed after IdleProbeInterval. A slow server that
+// answers the ECHO is never declared dead.
 internal sealed partial class SmbConnection
 {
+    /// <summary>How often the timer loop looks at deadlines.</summary>
+    private static readonly TimeSpan TimerPeriod = TimeSpan.FromMilliseconds(250);
+
     /// <summary>When the outstanding probe was sent (TickCount64 ms), or 0 when none is.</summary>
     private long _probeSentTicks;
-
-    /// <summary>
-    /// Since when the reader has been writing a READ's data into a local file (<see cref="FileSink"/>), or 0.
-    /// A slow disk can hold it there for seconds; the bytes that wait meanwhile are ours to read, not missing.
-    /// </summary>
-    private long _localWriteSince;
 
     /// <summary>Context for ECHO probes: no session, no signing, a bounded wait of its own.</summary>
     private RequestContext EchoContext => new() { Timeout = Settings.EchoTimeout + Settings.EchoTimeout };
 
+    private async Task TimerLoopAsync(CancellationToken cancellationToken)
+    {
+        // Closing disposes the timer, which ends the loop without an exception (an exception per
+        // closed connection costs; the first one in a process loads the stack-trace machinery).
+        using var timer = new PeriodicTimer(TimerPeriod);
+        using var stop = cancellationToken.Register(static t => ((PeriodicTimer)t!).Dispose(), timer);
+        while (await timer.WaitForNextTickAsync().ConfigureAwait(false))
+        {
+            var now = Environment.TickCount64;
+            _link?.ExpireOverdue(now, State);
+            CheckLiveness(now);
+        }
+    }
+
     private void CheckLiveness(long now)
     {
-        if (State != ConnectionState.Ready || _link is not { Failed: false } link)
+        if (State != ConnectionState.Ready || _link is not { Failed: false } link || link.Clock.WritingLocally)
         {
+            // Not judged outside Ready; nor while the reader puts received data into a local file: the silence is ours,
+            // not the server's (judged again once it is back: the write ends by counting as a receive).
             return;
         }
-        if (Interlocked.Read(ref _localWriteSince) != 0)
-        {
-            // The reader is busy putting received data into a local file: the silence is ours, not the server's.
-            // Judged again once it is back (the write ends by counting as a receive).
-            return;
-        }
-        var lastReceive = Interlocked.Read(ref _lastReceiveTicks);
+        var lastReceive = link.Clock.LastReceiveTicks;
         var probeSent = Interlocked.Read(ref _probeSentTicks);
         if (probeSent != 0)
         {
@@ -43,92 +51,67 @@ internal sealed partial class SmbConnection
             }
             else if (now - probeSent >= (long)Settings.EchoTimeout.TotalMilliseconds)
             {
-                if (AnswersWaitUnread(link))
+                if (link.HasUnreadBytes)
                 {
                     // The server did answer: its bytes wait in our socket buffer because our reader is held up in this
                     // process (a starved thread pool, a slow callback). Alive; judged again from now.
-                    Interlocked.Exchange(ref _lastReceiveTicks, now);
+                    link.Clock.MarkReceived(now);
                     Interlocked.CompareExchange(ref _probeSentTicks, 0, probeSent);
                     return;
                 }
                 var silence = TimeSpan.FromMilliseconds(now - lastReceive);
-                LinkFailed(link, new SmbConnectionException(
+                link.Fail(new SmbConnectionException(
                     $"Server {Host}:{Port} stopped answering: nothing received for {silence.TotalSeconds:0.0} s, " +
-                    $"ECHO unanswered for {Settings.EchoTimeout.TotalSeconds:0.#} s [{link.Pending.Count} requests in flight]"));
+                    $"ECHO unanswered for {Settings.EchoTimeout.TotalSeconds:0.#} s [{link.InFlight} requests in flight]"));
             }
             return;
         }
-        if (link.Credits.IsStalled)
+        if (link.CreditsStalled)
         {
             // Requests wait for credits that no outstanding answer will bring: an ECHO on the last credit asks
             // for more (every request asks for enough to reach TargetCredits). It counts as a probe.
             _logger.EchoForCredits(Host, Port);
-            StartProbe(link, now);
+            StartProbe(link.Token, now);
             return;
         }
-        var active = false;
-        foreach (var (_, p) in link.Pending)
-        {
-            if (!p.Abandoned)
-            {
-                active = true;
-                break;
-            }
-        }
-        var threshold = active ? Settings.ProbeDelay : Settings.IdleProbeInterval;
+        var threshold = link.HasActiveRequests ? Settings.ProbeDelay : Settings.IdleProbeInterval;
         if (now - lastReceive >= (long)threshold.TotalMilliseconds)
         {
-            StartProbe(link, now);
-        }
-    }
-
-    /// <summary>Whether bytes from the server wait in the socket's receive buffer, not yet read by the reader.</summary>
-    private static bool AnswersWaitUnread(Link link)
-    {
-        try
-        {
-            return link.Stream is System.Net.Sockets.NetworkStream network && network.Socket.Available > 0;
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>Runs a write of received data into a local file, with liveness judgement paused for its length.</summary>
-    private void WriteLocally<TState>(Action<TState> write, TState state)
-    {
-        Interlocked.Exchange(ref _localWriteSince, Environment.TickCount64);
-        try
-        {
-            write(state);
-        }
-        finally
-        {
-            // What the server sent while we were writing waited in our socket buffer: count the end of the write as
-            // the last receive, so the time spent writing is not taken for the server's silence.
-            Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
-            Interlocked.Exchange(ref _localWriteSince, 0);
+            StartProbe(link.Token, now);
         }
     }
 
     /// <summary>Sends an ECHO and marks it outstanding: from now on the next check judges the link by what comes back.</summary>
-    private void StartProbe(Link link, long now)
+    private void StartProbe(CancellationToken linkToken, long now)
     {
         Interlocked.Exchange(ref _probeSentTicks, now);
-        _ = ProbeAsync(link);
+        _ = ProbeAsync(linkToken);
     }
 
-    private async Task ProbeAsync(Link link)
+    private async Task ProbeAsync(CancellationToken linkToken)
     {
         try
         {
-            await EchoAsync(link.Cancellation.Token).ConfigureAwait(false);
+            await EchoAsync(linkToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
             // A lost link or a timeout is judged by CheckLiveness from what (did not) arrive.
             _logger.EchoEnded(Host, Port, ex.Message);
         }
+    }
+
+    /// <summary>
+    /// Sends an SMB2 ECHO (MS-SMB2 §3.2.4.20) as a priority request: it may use the credit held in
+    /// reserve, so it goes out even when bulk I/O has taken every other credit.
+    /// </summary>
+    public async Task EchoAsync(CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new EchoRequest(), EchoContext, cancellationToken, priority: true).ConfigureAwait(false);
+        if (response.Status != NtStatus.Success)
+        {
+            throw SmbStatusException.Create(response.Status, $"ECHO to {Host}:{Port}");
+        }
+        EchoResponse.Parse(response.Message);
     }
 }

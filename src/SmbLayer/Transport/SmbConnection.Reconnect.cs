@@ -55,9 +55,9 @@ internal sealed partial class SmbConnection
     /// </summary>
     public void DropLink(Exception reason)
     {
-        if (State == ConnectionState.Ready && _link is { } link)
+        if (State == ConnectionState.Ready)
         {
-            LinkFailed(link, reason);
+            _link?.Fail(reason);
         }
     }
 
@@ -73,7 +73,7 @@ internal sealed partial class SmbConnection
         while (true)
         {
             TaskCompletionSource waiter;
-            lock (_sendLock)
+            lock (_stateLock)
             {
                 if (State == ConnectionState.Ready)
                 {
@@ -193,9 +193,9 @@ internal sealed partial class SmbConnection
             {
                 await step(attempt.Token).ConfigureAwait(false);
             }
-            lock (_sendLock)
+            lock (_stateLock)
             {
-                if (link.Failed || _link != link)
+                if (link.Failed)
                 {
                     throw new SmbConnectionException($"Connection to {Host}:{Port} dropped again during recovery.");
                 }
@@ -208,7 +208,7 @@ internal sealed partial class SmbConnection
         }
         catch (Exception ex)
         {
-            LinkFailed(link, ex);
+            link.Fail(ex);
             throw;
         }
     }

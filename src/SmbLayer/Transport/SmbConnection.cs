@@ -1,38 +1,27 @@
-using System.Collections.Concurrent;
-using System.Net.Sockets;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using SmbLayer.Protocol;
 
 namespace SmbLayer.Transport;
 
 /// <summary>
-/// One SMB connection to one server: many requests in flight, one reader loop that completes
-/// waiters by MessageId, one writer loop that serialises sends, credits, interim replies,
-/// server-initiated messages, cancellation, liveness and reconnect. The connection object
-/// survives reconnects; the <see cref="Link"/> (socket, loops, message ids, credits) is what
-/// dies and is replaced. Split by concern into partial files: <c>.Writer</c>, <c>.Reader</c>,
-/// <c>.Timers</c> (expiry, cancellation), <c>.Liveness</c>, <c>.Negotiate</c>, <c>.Reconnect</c>.
+/// One SMB connection to one server, surviving reconnects: the state machine, readiness, reconnect, the liveness
+/// policy, NEGOTIATE and the public send. What dies with a socket (stream, loops, pending requests, MessageIds,
+/// credits) is the current <see cref="SmbLink"/>; a reconnect replaces it. Split by concern into partial files:
+/// <c>.Liveness</c>, <c>.Negotiate</c>, <c>.Reconnect</c>, <c>.Encryption</c>.
 /// </summary>
-internal sealed partial class SmbConnection : IAsyncDisposable
+internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
 {
-    private readonly object _sendLock = new();
+    /// <summary>Guards the state with the current link and the readiness waiters.</summary>
+    private readonly Lock _stateLock = new();
     private readonly IMessageFamily _family;
     private readonly ILogger _logger;
+    private readonly TransportMetrics _metrics;
     private readonly List<Action<ReadOnlyMemory<byte>>> _serverMessageHandlers = [];
     private readonly CancellationTokenSource _lifetime = new();
-    private Link? _link;
+    private SmbLink? _link;
     private int _state = (int)ConnectionState.Created;
     private Exception? _failure;
     private Task _timerTask = Task.CompletedTask;
-    private long _lastReceiveTicks;
-    /// <summary>Requests with a <see cref="FileSink"/> not yet completed (the reader then reads frame heads with splicing in mind).</summary>
-    private int _sinkRequests;
-
-    /// <summary>Requests with a <see cref="FileSink"/> not yet completed (tests).</summary>
-    internal int SinkRequestsInFlight => Volatile.Read(ref _sinkRequests);
-    private long _bytesIntoFiles;
-    private long _bytesFromFiles;
 
     public SmbConnection(string host, int port, ConnectionSettings settings, IMessageFamily? family = null)
     {
@@ -41,6 +30,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         Settings = settings;
         _family = family ?? Smb2MessageFamily.Instance;
         _logger = settings.LoggerFactory.CreateLogger<SmbConnection>();
+        _metrics = new TransportMetrics(host, port);
     }
 
     public string Host { get; }
@@ -50,25 +40,28 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
     /// <summary>Requests sent and not yet answered (including abandoned ones).</summary>
-    public int InFlightCount => _link?.Pending.Count ?? 0;
+    public int InFlightCount => _link?.InFlight ?? 0;
+
+    /// <summary>Requests with a <see cref="FileSink"/> not yet completed (tests).</summary>
+    internal int SinkRequestsInFlight => _link?.SinkRequests ?? 0;
 
     /// <summary>Highest credit balance the server granted; upper layers size I/O so one request fits.</summary>
-    public long CreditHighWaterMark => _link?.Credits.HighWaterMark ?? 0;
+    public long CreditHighWaterMark => _link?.CreditHighWaterMark ?? 0;
 
-    /// <summary>Time since the last byte arrived from the server.</summary>
-    /// <summary>READ data the reader has put straight into files (<see cref="FileSink"/>: spliced, or written from the few bytes read with the header), on every link so far.</summary>
-    public long BytesReadIntoFiles => Interlocked.Read(ref _bytesIntoFiles);
+    /// <summary>READ data the reader has put straight into files (<see cref="FileSink"/>), on every link so far.</summary>
+    public long BytesReadIntoFiles => _metrics.BytesIntoFiles;
 
     /// <summary>WRITE data the writer has sent straight from local files (<see cref="FileRange"/>, sendfile), on every link so far.</summary>
-    public long BytesSentFromFiles => Interlocked.Read(ref _bytesFromFiles);
+    public long BytesSentFromFiles => _metrics.BytesFromFiles;
 
-    public TimeSpan SinceLastReceive => TimeSpan.FromMilliseconds(Environment.TickCount64 - Interlocked.Read(ref _lastReceiveTicks));
+    /// <summary>Time since the last byte arrived from the server.</summary>
+    public TimeSpan SinceLastReceive => _link?.Clock.SinceLastReceive ?? TimeSpan.Zero;
 
     /// <summary>What NEGOTIATE settled; null before.</summary>
     public NegotiatedParameters? Negotiated { get; private set; }
 
-    /// <summary>True when the dialect supports multi-credit requests (2.1 and later with LARGE_MTU).</summary>
-    private bool LargeMtu => Negotiated?.SupportsLargeMtu ?? false;
+    /// <summary>server.address and server.port, the tags every instrument carries.</summary>
+    internal System.Diagnostics.TagList ServerTags() => _metrics.ServerTags();
 
     /// <summary>Registers a callback for server-initiated messages (oplock/lease breaks). It runs off the reader loop with its own copy of the message.</summary>
     public void RegisterServerMessageHandler(Action<ReadOnlyMemory<byte>> handler)
@@ -98,39 +91,8 @@ internal sealed partial class SmbConnection : IAsyncDisposable
 
     private async Task<Stream> OpenSocketAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
-        limit.CancelAfter(timeout);
-        try
-        {
-            // An address literal connects directly: the host-name overload goes through name resolution first (tens of ms at start-up).
-            if (System.Net.IPAddress.TryParse(Host, out var address))
-            {
-                await socket.ConnectAsync(new System.Net.IPEndPoint(address, Port), limit.Token).ConfigureAwait(false);
-            }
-            else
-            {
-                await socket.ConnectAsync(Host, Port, limit.Token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
-        {
-            socket.Dispose();
-            throw new SmbConnectionException($"Connecting to {Host}:{Port} timed out after {timeout.TotalSeconds:0.#} s.");
-        }
-        catch (SocketException ex)
-        {
-            socket.Dispose();
-            throw new SmbConnectionException($"Cannot connect to {Host}:{Port}: {ex.Message}", ex);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-        socket.ReceiveBufferSize = Math.Max(socket.ReceiveBufferSize, 4 * 1024 * 1024);
-        socket.SendBufferSize = Math.Max(socket.SendBufferSize, 4 * 1024 * 1024);
-        return new NetworkStream(socket, ownsSocket: true);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
+        return await DirectTcp.ConnectAsync(Host, Port, timeout, linked.Token).ConfigureAwait(false);
     }
 
     /// <summary>Runs the connection over an already open stream (tests use this with a scripted peer).</summary>
@@ -148,8 +110,8 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     /// <summary>
     /// Starts one of the connection's long-lived loops (reader, writer, timers, reconnect) without the calling flow's
     /// execution context: a loop started with it would keep every AsyncLocal value of whichever call happened to
-    /// open or break the connection (an ASP.NET request's context, a logging scope, the call's hard/soft policy, its
-    /// trace span) alive, and visible, for the connection's whole life.
+    /// open or break the connection (an ASP.NET request's context, a logging scope, the call's trace span) alive, and
+    /// visible, for the connection's whole life.
     /// </summary>
     internal static Task RunInBackground(Func<Task> loop)
     {
@@ -160,16 +122,14 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     }
 
     /// <summary>A fresh link: new socket stream, new loops, MessageIds from 0, one credit.</summary>
-    private Link StartLink(Stream stream)
+    private SmbLink StartLink(Stream stream)
     {
-        var link = new Link(stream, CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token));
-        Interlocked.Exchange(ref _lastReceiveTicks, Environment.TickCount64);
-        lock (_sendLock)
+        var link = new SmbLink(stream, this, $"{Host}:{Port}", Settings, _family, _logger, _metrics, _lifetime.Token);
+        lock (_stateLock)
         {
             _link = link;
         }
-        link.Reader = RunInBackground(() => ReadLoopAsync(link));
-        link.Writer = RunInBackground(() => WriteLoopAsync(link));
+        link.Start();
         return link;
     }
 
@@ -191,20 +151,8 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     /// <see cref="SmbConnectionLostException"/> (saying whether the request was sent); it never
     /// waits for a reconnect itself — the session layer decides whether to wait and replay.
     /// </summary>
-    public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false)
-    {
-        var pending = new PendingRequest(body, context, CreditChargeFor(body.PayloadSize));
-        if (context.Sink is null)
-        {
-            return SendCoreAsync([pending], priority, cancellationToken)[0];
-        }
-        // While such requests are out, the reader looks at large frames for data it can splice into a file.
-        Interlocked.Increment(ref _sinkRequests);
-        var sent = SendCoreAsync([pending], priority, cancellationToken)[0];
-        sent.ContinueWith(static (_, state) => Interlocked.Decrement(ref ((SmbConnection)state!)._sinkRequests), this,
-            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return sent;
-    }
+    public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false) =>
+        SendMembers([new PendingRequest(body, context, CreditChargeFor(body.PayloadSize))], priority, cancellationToken)[0];
 
     /// <summary>
     /// Sends requests as one compound frame (MS-SMB2 §3.2.4.1.4). With <paramref name="related"/>,
@@ -222,13 +170,21 @@ internal sealed partial class SmbConnection : IAsyncDisposable
                 members[i].ExtraFlags = Smb2HeaderFlags.RelatedOperations;
             }
         }
-        return SendCoreAsync(members, priority: false, cancellationToken);
+        return SendMembers(members, priority: false, cancellationToken);
     }
 
-    private Task<SmbResponse>[] SendCoreAsync(PendingRequest[] members, bool priority, CancellationToken cancellationToken)
+    private Task<SmbResponse>[] SendMembers(PendingRequest[] members, bool priority, CancellationToken cancellationToken)
     {
+        Task sent;
+        try
+        {
+            sent = UsableLinkFor(members[0].Context).SendAsync(members, priority, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            sent = Task.FromException(ex);
+        }
         var tasks = new Task<SmbResponse>[members.Length];
-        var sent = SendMembersAsync(members, priority, cancellationToken);
         for (var i = 0; i < members.Length; i++)
         {
             tasks[i] = AwaitMemberAsync(sent, members[i]);
@@ -242,77 +198,17 @@ internal sealed partial class SmbConnection : IAsyncDisposable
         return await member.Completion.Task.ConfigureAwait(false);
     }
 
-    private async Task SendMembersAsync(PendingRequest[] members, bool priority, CancellationToken cancellationToken)
-    {
-        var link = UsableLinkFor(members[0].Context);
-        var totalCharge = 0;
-        foreach (var m in members)
-        {
-            m.SetState(RequestState.Queued);
-            totalCharge += Math.Max((int)m.CreditCharge, 1);
-        }
-        // Queued: waiting for credits. A cancellation here means nothing went on the wire.
-        var credits = link.Credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken);
-        if (!credits.IsCompleted)
-        {
-            RecordCreditWait(members.Length);
-        }
-        await credits.ConfigureAwait(false);
-        lock (_sendLock)
-        {
-            if (link.Failed || _link != link)
-            {
-                throw NotSentError();
-            }
-            var now = Environment.TickCount64;
-            var timestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-            foreach (var m in members)
-            {
-                m.MessageId = link.NextMessageId;
-                link.NextMessageId += (ulong)Math.Max((int)m.CreditCharge, 1);
-                m.CreditRequest = CreditRequestFor(link, m.CreditCharge);
-                var timeout = m.Context.Timeout ?? Settings.RequestTimeout;
-                m.SentTicks = now;
-                m.SentTimestamp = timestamp;
-                m.DeadlineTicks = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : now + (long)timeout.TotalMilliseconds;
-                m.SetState(RequestState.Sent);
-                link.Pending[m.MessageId] = m;
-            }
-            if (!link.Queue.Writer.TryWrite(new OutgoingItem(members, null)))
-            {
-                foreach (var m in members)
-                {
-                    link.Pending.TryRemove(m.MessageId, out _);
-                }
-                throw NotSentError();
-            }
-        }
-        if (cancellationToken.CanBeCanceled)
-        {
-            foreach (var m in members)
-            {
-                m.CancellationRegistration = cancellationToken.UnsafeRegister(static (state, token) =>
-                {
-                    var (connection, request) = ((SmbConnection, PendingRequest))state!;
-                    connection.OnCallerCancelled(request, token);
-                }, (this, m));
-            }
-        }
-    }
-
     /// <summary>The link a request may use now: Ready, or recovering for the recovery's own requests; otherwise a not-sent connection-lost error.</summary>
-    private Link UsableLinkFor(RequestContext context)
+    private SmbLink UsableLinkFor(RequestContext context)
     {
         var state = State;
         var link = _link;
         var allowed = state == ConnectionState.Ready
             || (context.DuringSetup && state is ConnectionState.Negotiating or ConnectionState.Reconnecting);
-        if (!allowed || link is null || link.Failed)
-        {
-            throw NotSentError();
-        }
-        return link;
+        return allowed && link is not null ? link : throw NotSentError();
     }
+
+    Exception ILinkOwner.NotSentError() => NotSentError();
 
     private SmbConnectionException NotSentError()
     {
@@ -324,22 +220,8 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     }
 
     /// <summary>MS-SMB2 §3.1.5.2: one credit per 64 KiB of payload with large MTU; the 2.0.2 header field stays 0.</summary>
-    private ushort CreditChargeFor(int payloadSize)
-    {
-        if (!LargeMtu)
-        {
-            return 0;
-        }
-        return (ushort)Math.Max(1, (payloadSize + 65535) / 65536);
-    }
-
-    private ushort CreditRequestFor(Link link, ushort charge)
-    {
-        var held = link.Credits.Balance + link.Pending.Count;
-        var deficit = Settings.TargetCredits - held;
-        var extra = deficit > 0 ? Math.Min(deficit, 256) : 0;
-        return (ushort)Math.Min(ushort.MaxValue, Math.Max((int)charge, 1) + extra);
-    }
+    private ushort CreditChargeFor(int payloadSize) =>
+        Negotiated?.SupportsLargeMtu == true ? (ushort)Math.Max(1, (payloadSize + 65535) / 65536) : (ushort)0;
 
     private SmbConnectionException UnusableError() =>
         _failure as SmbException is { } smb
@@ -360,7 +242,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable
 
     private void OnStateChanged(ConnectionState from, ConnectionState to, Exception? reason)
     {
-        RecordStateChange(from, to);
+        _metrics.RecordStateChange(from, to);
         if (reason is null || to is ConnectionState.Ready)
         {
             _logger.StateChanged(Host, Port, from, to);
@@ -376,41 +258,24 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// The link failed (EOF, reset, dead by liveness, protocol error). Every outstanding request
-    /// fails — with <see cref="SmbConnectionLostException"/> when the connection will reconnect,
-    /// so the session layer can replay it — and the reconnect loop starts.
+    /// The current link failed (EOF, reset, dead by liveness, protocol error). A reconnect attempt's own link: the
+    /// reconnect loop tries again. The Ready link: Disconnected, and the reconnect loop starts. Otherwise (no
+    /// reconnect, or lost while setting up) the connection closes.
     /// </summary>
-    private void LinkFailed(Link link, Exception reason)
+    Exception? ILinkOwner.OnLinkFailed(Exception error)
     {
-        Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Host}:{Port} lost: {reason.Message}", reason);
-        lock (_sendLock)
-        {
-            if (link.Failed)
-            {
-                return;
-            }
-            link.Failed = true;
-            link.Queue.Writer.TryComplete();
-        }
-        link.Shutdown();
-        var lostBeforeSend = new SmbConnectionLostException($"Connection to {Host}:{Port} lost before the request was sent: {error.Message}", wasSent: false, error);
-        Exception LostAfterSend(PendingRequest p) => new SmbConnectionLostException(
-            $"Connection to {Host}:{Port} lost while {p.Body.Command} was outstanding: {error.Message}", wasSent: true, error);
         var canReconnect = Settings.Reconnect && !_lifetime.IsCancellationRequested && _failure is null;
         if (canReconnect && State == ConnectionState.Reconnecting)
         {
-            // A reconnect attempt's own link failed: its requests fail, the reconnect loop tries again.
-            link.Credits.Fail(lostBeforeSend);
-            FailPending(link, LostAfterSend, SmbInstruments.ReasonConnectionLost);
-            return;
+            return null;
         }
         if (!canReconnect || State != ConnectionState.Ready)
         {
             Close(error);
-            return;
+            return _failure ?? error;
         }
         _lastLoss = error;
-        lock (_sendLock)
+        lock (_stateLock)
         {
             Interlocked.Exchange(ref _unusableSinceTicks, Environment.TickCount64);
             if (_readyWaiters.Task.IsCompleted)
@@ -418,30 +283,44 @@ internal sealed partial class SmbConnection : IAsyncDisposable
                 _readyWaiters = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
-        link.Credits.Fail(lostBeforeSend);
-        FailPending(link, LostAfterSend, SmbInstruments.ReasonConnectionLost);
         if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Disconnected, (int)ConnectionState.Ready) == (int)ConnectionState.Ready)
         {
             OnStateChanged(ConnectionState.Ready, ConnectionState.Disconnected, error);
             _reconnectTask = RunInBackground(() => ReconnectLoopAsync(_lifetime.Token));
         }
+        return null;
     }
 
-    private void FailPending(Link link, Func<PendingRequest, Exception> errorFor, string reason)
+    bool ILinkOwner.WritesChannelSequence => Negotiated?.Dialect.IsSmb3() == true;
+
+    void ILinkOwner.OnServerMessage(ReadOnlySpan<byte> message)
     {
-        foreach (var (id, p) in link.Pending)
+        Action<ReadOnlyMemory<byte>>[] handlers;
+        lock (_serverMessageHandlers)
         {
-            if (link.Pending.TryRemove(id, out _))
+            handlers = [.. _serverMessageHandlers];
+        }
+        if (handlers.Length == 0)
+        {
+            _logger.ServerMessageDropped();
+            return;
+        }
+        var copy = message.ToArray();
+        foreach (var handler in handlers)
+        {
+            // Off the reader loop: a slow handler must not stall every response behind it.
+            ThreadPool.UnsafeQueueUserWorkItem(static state =>
             {
-                p.SetState(RequestState.Failed);
-                p.CancellationRegistration.Dispose();
-                p.Completion.TrySetException(errorFor(p));
-                if (!p.Abandoned)
+                var (h, m, logger) = state;
+                try
                 {
-                    // An abandoned request was counted when its caller stopped waiting (timeout, cancellation).
-                    RecordUnanswered(p, reason);
+                    h(m);
                 }
-            }
+                catch (Exception ex)
+                {
+                    logger.ServerMessageHandlerFailed(ex);
+                }
+            }, (handler, (ReadOnlyMemory<byte>)copy, _logger), preferLocal: false);
         }
     }
 
@@ -452,9 +331,9 @@ internal sealed partial class SmbConnection : IAsyncDisposable
     internal void Close(Exception reason)
     {
         Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Host}:{Port} lost: {reason.Message}", reason);
-        Link? link;
+        SmbLink? link;
         ConnectionState old;
-        lock (_sendLock)
+        lock (_stateLock)
         {
             if (_failure is not null)
             {
@@ -463,82 +342,27 @@ internal sealed partial class SmbConnection : IAsyncDisposable
             _failure = error;
             old = (ConnectionState)Interlocked.Exchange(ref _state, (int)ConnectionState.Closed);
             link = _link;
-            if (link is not null)
-            {
-                link.Failed = true;
-                link.Queue.Writer.TryComplete();
-            }
         }
         if (old != ConnectionState.Closed)
         {
             OnStateChanged(old, ConnectionState.Closed, reason is OperationCanceledException or ObjectDisposedException ? null : error);
         }
         _lifetime.Cancel();
-        if (link is not null)
-        {
-            link.Credits.Fail(error);
-            link.Shutdown();
-        }
-        if (link is not null)
-        {
-            FailPending(link, _ => error, SmbInstruments.ReasonConnectionClosed);
-        }
+        link?.Close(error);
         _readyWaiters.TrySetException(error);
     }
 
     public async ValueTask DisposeAsync()
     {
         Close(new ObjectDisposedException(nameof(SmbConnection), "The connection was closed by its owner."));
-        var link = _link;
         try
         {
-            await Task.WhenAll(link?.Reader ?? Task.CompletedTask, link?.Writer ?? Task.CompletedTask, _timerTask, _reconnectTask).ConfigureAwait(false);
+            await Task.WhenAll(_link?.Loops ?? Task.CompletedTask, _timerTask, _reconnectTask).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException or SmbException)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException or SmbException)
         {
             // The loops end by failing; the reason was already reported through Close.
         }
         _lifetime.Dispose();
-    }
-
-    private static Channel<OutgoingItem> NewSendQueue() =>
-        Channel.CreateUnbounded<OutgoingItem>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
-
-    /// <summary>One unit for the writer: a request or compound chain, or a CANCEL for a request.</summary>
-    private sealed record OutgoingItem(PendingRequest[]? Members, PendingRequest? CancelTarget);
-
-    /// <summary>
-    /// What dies with a socket: the stream, the send queue and both loops, the MessageId
-    /// sequence and the credits. A reconnect makes a new one; the connection object stays.
-    /// </summary>
-    private sealed class Link(Stream stream, CancellationTokenSource cancellation)
-    {
-        public Stream Stream { get; } = stream;
-        public Channel<OutgoingItem> Queue { get; } = NewSendQueue();
-        public CreditManager Credits { get; } = new(initialBalance: 1);
-        public ConcurrentDictionary<ulong, PendingRequest> Pending { get; } = new();
-        public CancellationTokenSource Cancellation { get; } = cancellation;
-        public ulong NextMessageId { get; set; }
-        public bool Failed { get; set; }
-        public Task Reader { get; set; } = Task.CompletedTask;
-        public Task Writer { get; set; } = Task.CompletedTask;
-
-        /// <summary>The reader's pipe for splicing READ data into files (<see cref="SpliceFor"/>); the reader disposes it.</summary>
-        public SplicePipe? Splice { get; set; }
-
-        public bool SpliceTried { get; set; }
-
-        public void Shutdown()
-        {
-            try
-            {
-                Cancellation.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Already gone.
-            }
-            Stream.Dispose();
-        }
     }
 }

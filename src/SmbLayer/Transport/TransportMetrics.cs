@@ -3,21 +3,32 @@ using SmbLayer.Protocol;
 
 namespace SmbLayer.Transport;
 
-// What the connection reports to the library's meter (SmbTelemetry; docs/ARCHITECTURE.md, "Telemetry").
-internal sealed partial class SmbConnection
+/// <summary>
+/// What one connection reports to the library's meter (SmbTelemetry; docs/ARCHITECTURE.md, "Telemetry"), shared by
+/// the connection and each of its links, and the zero-copy byte counts summed over every link so far.
+/// </summary>
+internal sealed class TransportMetrics(string host, int port)
 {
     /// <summary>The port boxed once, for the server.port tag.</summary>
-    private object? _portTag;
+    private readonly object _portTag = port;
+    private long _bytesIntoFiles;
+    private long _bytesFromFiles;
+
+    /// <summary>READ data the reader put straight into files (spliced, or written from the few bytes read with the header).</summary>
+    public long BytesIntoFiles => Interlocked.Read(ref _bytesIntoFiles);
+
+    /// <summary>WRITE data the writer sent straight from local files (sendfile).</summary>
+    public long BytesFromFiles => Interlocked.Read(ref _bytesFromFiles);
+
+    public void AddBytesIntoFiles(long count) => Interlocked.Add(ref _bytesIntoFiles, count);
+
+    public void AddBytesFromFiles(long count) => Interlocked.Add(ref _bytesFromFiles, count);
 
     /// <summary>server.address and server.port, the tags every instrument carries; callers add their own.</summary>
-    internal TagList ServerTags()
-    {
-        _portTag ??= Port;
-        return new TagList { { "server.address", Host }, { "server.port", _portTag } };
-    }
+    public TagList ServerTags() => new() { { "server.address", host }, { "server.port", _portTag } };
 
     /// <summary>A final answer to <paramref name="pending"/> arrived with <paramref name="status"/>.</summary>
-    private void RecordAnswered(PendingRequest pending, NtStatus status)
+    public void RecordAnswered(PendingRequest pending, NtStatus status)
     {
         if (!SmbInstruments.RequestDuration.Enabled || pending.SentTimestamp == 0)
         {
@@ -30,7 +41,7 @@ internal sealed partial class SmbConnection
     }
 
     /// <summary><paramref name="pending"/>, which was sent, ended without an answer (<paramref name="reason"/>: SmbInstruments.Reason*).</summary>
-    private void RecordUnanswered(PendingRequest pending, string reason)
+    public void RecordUnanswered(PendingRequest pending, string reason)
     {
         if (!SmbInstruments.RequestsUnanswered.Enabled)
         {
@@ -42,7 +53,7 @@ internal sealed partial class SmbConnection
         SmbInstruments.RequestsUnanswered.Add(1, tags);
     }
 
-    private void RecordCreditWait(int requests)
+    public void RecordCreditWait(int requests)
     {
         if (SmbInstruments.CreditWaits.Enabled)
         {
@@ -50,7 +61,7 @@ internal sealed partial class SmbConnection
         }
     }
 
-    private void RecordNetworkIo(long bytes, bool received)
+    public void RecordNetworkIo(long bytes, bool received)
     {
         if (SmbInstruments.NetworkIo.Enabled)
         {
@@ -60,7 +71,7 @@ internal sealed partial class SmbConnection
         }
     }
 
-    private void RecordStateChange(ConnectionState from, ConnectionState to)
+    public void RecordStateChange(ConnectionState from, ConnectionState to)
     {
         if (from == ConnectionState.Ready && to == ConnectionState.Disconnected && SmbInstruments.ConnectionsLost.Enabled)
         {

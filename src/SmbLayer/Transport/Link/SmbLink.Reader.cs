@@ -1,0 +1,372 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
+using SmbLayer.Protocol;
+using SmbLayer.Security;
+
+namespace SmbLayer.Transport;
+
+// The one reader: reads frames, decrypts, checks signatures and completes waiters by MessageId.
+// Every pooled buffer here has one owner at a time: the frame reader rents it, the dispatch takes it, and the
+// response handed to a caller (or the abandoned-answer callback) returns it.
+internal sealed partial class SmbLink
+{
+    /// <summary>MS-SMB2 §2.2.41: an SMB 3 TRANSFORM header starts with 0xFD 'S' 'M' 'B'.</summary>
+    private const uint TransformProtocolId = 0x424D53FD;
+
+    /// <summary>MS-SMB2 §2.2.42: a compression transform header starts with 0xFC 'S' 'M' 'B'.</summary>
+    private const uint CompressionProtocolId = 0x424D53FC;
+
+    private SpliceReceiver? _splice;
+    private bool _spliceTried;
+
+    private async Task ReadLoopAsync()
+    {
+        var cancellationToken = Token;
+        var frames = new FrameReader(_stream, Clock, Peer);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var stageLimit = SinkRequests > 0 ? DirectTcp.FrameHeaderSize + _family.BulkPrefixSize : FrameReader.StagingSize;
+                await frames.StageAsync(DirectTcp.FrameHeaderSize, stageLimit, midFrame: false, cancellationToken).ConfigureAwait(false);
+                var length = DirectTcp.ReadFrameLength(frames.Staged.Span, _settings.MaxFrameLength);
+                frames.Consume(DirectTcp.FrameHeaderSize);
+                _metrics.RecordNetworkIo(DirectTcp.FrameHeaderSize + length, received: true);
+
+                if (length > FrameReader.StagingSize && SinkRequests > 0 && SpliceReceiver() is { } receiver)
+                {
+                    // A large frame while downloads into files run: stage enough of it to tell whether its data can go
+                    // straight from the socket into a file.
+                    await frames.StageAsync(_family.BulkPrefixSize, _family.BulkPrefixSize, midFrame: true, cancellationToken).ConfigureAwait(false);
+                    if (SinkFor(frames.Staged.Span, length, out var dataOffset, out var dataLength) is { } sink)
+                    {
+                        var head = await receiver.ReceiveAsync(frames, Clock, sink, dataOffset, dataLength, cancellationToken).ConfigureAwait(false);
+                        _metrics.AddBytesIntoFiles(dataLength);
+                        if (Failed)
+                        {
+                            ArrayPool<byte>.Shared.Return(head);
+                            return;
+                        }
+                        DispatchMessage(head, dataOffset, decryptedFor: null);
+                        continue;
+                    }
+                }
+
+                var frame = await frames.ReadFrameAsync(length, cancellationToken).ConfigureAwait(false);
+                if (Failed)
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    return;
+                }
+                ProcessFrame(frame, length);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Closed by the owner or after a failure.
+        }
+        catch (Exception ex)
+        {
+            Fail(ex is IOException io ? new SmbConnectionException($"Connection to {Peer} failed: {io.Message}", io) : ex);
+        }
+        finally
+        {
+            _splice?.Dispose();
+        }
+    }
+
+    /// <summary>The link's splice receiver, made on first use; null where splicing is not possible.</summary>
+    private SpliceReceiver? SpliceReceiver()
+    {
+        if (!_spliceTried)
+        {
+            _spliceTried = true;
+            _splice = Transport.SpliceReceiver.TryCreate(_stream);
+        }
+        return _splice;
+    }
+
+    /// <summary>
+    /// The sink a frame's data may go into: the frame (its first bytes in <paramref name="prefix"/>) answers a READ that
+    /// asked for one, plainly (signed answers need their data to verify, encrypted ones to decrypt: those come whole),
+    /// its caller still waits, and the data fits. Null otherwise: the frame is then read whole as usual.
+    /// </summary>
+    private FileSink? SinkFor(ReadOnlySpan<byte> prefix, int length, out int dataOffset, out int dataLength)
+    {
+        if (!_family.TryGetBulkData(prefix, length, out var messageId, out dataOffset, out dataLength)
+            || !_pending.TryGetValue(messageId, out var pending)
+            || pending.Context is not { Sink: { } sink, Signer: null, Transform: null }
+            || pending.Abandoned
+            || dataLength > sink.Capacity
+            || sink.IsDetached)
+        {
+            return null;
+        }
+        return sink;
+    }
+
+    /// <summary>Dispatches every message of a frame; takes ownership of <paramref name="frame"/>.</summary>
+    private void ProcessFrame(byte[] frame, int length)
+    {
+        ulong? decryptedFor = null;
+        if (length >= 4 && BinaryPrimitives.ReadUInt32LittleEndian(frame) == TransformProtocolId)
+        {
+            // Encrypted: decrypt, then handle the plaintext like any other frame (a nested TRANSFORM is refused below).
+            (frame, length, var sessionId) = DecryptFrame(frame, length);
+            decryptedFor = sessionId;
+        }
+        var span = frame.AsSpan(0, length);
+        var error = span.Length < 4 ? null : BinaryPrimitives.ReadUInt32LittleEndian(span) switch
+        {
+            TransformProtocolId => "Received a TRANSFORM header inside an encrypted message.",
+            CompressionProtocolId => "Received a compressed message, but compression was not negotiated.",
+            _ => null,
+        };
+        error ??= span.Length < _family.MinimumMessageSize
+            ? $"Message of {span.Length} bytes is shorter than the minimum of {_family.MinimumMessageSize}."
+            : null;
+        if (error is not null)
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+            throw new SmbProtocolException(error);
+        }
+        if (_family.FirstMessageLength(span) == length)
+        {
+            DispatchMessage(frame, length, decryptedFor);
+            return;
+        }
+        // A compound response: give each member its own buffer so each can be released on its own.
+        try
+        {
+            var offset = 0;
+            while (offset < length)
+            {
+                var messageLength = _family.FirstMessageLength(span[offset..]);
+                if (messageLength < _family.MinimumMessageSize)
+                {
+                    throw new SmbProtocolException($"Compound member of {messageLength} bytes is shorter than the minimum of {_family.MinimumMessageSize}.");
+                }
+                var copy = ArrayPool<byte>.Shared.Rent(messageLength);
+                span.Slice(offset, messageLength).CopyTo(copy);
+                DispatchMessage(copy, messageLength, decryptedFor);
+                offset += messageLength;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    /// <summary>
+    /// Decrypts a TRANSFORM frame (MS-SMB2 §3.2.5.1.1.1): the SessionId picks the session's keys, the tag is checked,
+    /// and the plaintext comes back in a new pooled buffer. Takes ownership of <paramref name="frame"/>.
+    /// </summary>
+    private (byte[] Plain, int Length, ulong SessionId) DecryptFrame(byte[] frame, int length)
+    {
+        try
+        {
+            var span = frame.AsSpan(0, length);
+            var header = Smb2TransformHeader.ReadFrom(span);
+            var transform = _owner.TransformFor(header.SessionId) ?? throw new SmbProtocolException(
+                $"Received an encrypted (TRANSFORM) message for session 0x{header.SessionId:X}, which has no encryption keys on this connection.");
+            var plainLength = length - Smb2TransformHeader.Size;
+            if (header.OriginalMessageSize != (uint)plainLength)
+            {
+                throw new SmbProtocolException(
+                    $"TRANSFORM OriginalMessageSize {header.OriginalMessageSize} does not match the {plainLength} encrypted bytes in the frame.");
+            }
+            if (plainLength < _family.MinimumMessageSize)
+            {
+                throw new SmbProtocolException($"Encrypted message of {plainLength} bytes is shorter than the minimum of {_family.MinimumMessageSize}.");
+            }
+            var plain = ArrayPool<byte>.Shared.Rent(plainLength);
+            try
+            {
+                transform.Decrypt(span, plain.AsSpan(0, plainLength));
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(plain);
+                throw;
+            }
+            return (plain, plainLength, header.SessionId);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    /// <summary>
+    /// Handles one message; takes ownership of <paramref name="buffer"/>. <paramref name="decryptedFor"/> is the
+    /// session whose key decrypted it, or null for a plaintext message.
+    /// </summary>
+    private void DispatchMessage(byte[] buffer, int length, ulong? decryptedFor)
+    {
+        var owned = buffer;
+        try
+        {
+            if (Dispatch(buffer, length, decryptedFor))
+            {
+                owned = null;
+            }
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                ArrayPool<byte>.Shared.Return(owned);
+            }
+        }
+    }
+
+    /// <summary>Handles one message; true when its buffer went on to a response (whose owner returns it), false when the caller returns it.</summary>
+    private bool Dispatch(byte[] buffer, int length, ulong? decryptedFor)
+    {
+        var message = buffer.AsSpan(0, length);
+        var info = _family.Classify(message);
+        // Interim replies and notifications grant credits but end no request; a final reply ends one.
+        _credits.OnReceived(info.CreditsGranted, requestFinished: !info.IsInterim && !info.IsServerInitiated);
+        if (!info.IsInterim && !info.IsServerInitiated && _credits.IsStarved)
+        {
+            // Otherwise every later request would wait for credits forever.
+            throw new SmbProtocolException($"Server granted no credits with the response to MessageId {info.MessageId} and none are left; the connection cannot send again.");
+        }
+        if (info.IsServerInitiated)
+        {
+            _owner.OnServerMessage(message);
+            return false;
+        }
+        if (!_pending.TryGetValue(info.MessageId, out var pending))
+        {
+            throw new SmbProtocolException($"Response for MessageId {info.MessageId}, which has no request outstanding.");
+        }
+        if (info.IsInterim)
+        {
+            OnInterim(pending, info.AsyncId);
+            return false;
+        }
+        if (EncryptionViolation(info, message, pending, decryptedFor) is { } violation)
+        {
+            throw new SmbProtocolException(violation);
+        }
+        // MS-SMB2 §3.2.5.1.3: an encrypted message carries no signature; decryption authenticated it.
+        if (decryptedFor is null && pending.Context.Signer is { } signer)
+        {
+            var bad = !info.IsSigned && !MayBeUnsigned((NtStatus)info.Status)
+                ? $"Unsigned response to {pending.Body.Command} (MessageId {info.MessageId}) while signing is active."
+                : info.IsSigned && !signer.Verify(message)
+                    ? $"Bad signature on the response to {pending.Body.Command} (MessageId {info.MessageId})."
+                    : null;
+            if (bad is not null)
+            {
+                // The request this answer belongs to fails with the protocol error itself (its outcome is unknown and
+                // the answer untrustworthy); the link then goes down for the others.
+                var error = new SmbProtocolException(bad);
+                FailOne(pending, error);
+                throw error;
+            }
+        }
+        _pending.TryRemove(info.MessageId, out _);
+        var header = Smb2Header.ReadFrom(message);
+        if (!pending.Abandoned)
+        {
+            // An abandoned request (timed out, or cancelled past the grace) was counted as unanswered already.
+            _metrics.RecordAnswered(pending, header.NtStatus);
+        }
+        var response = new SmbResponse(buffer, 0, length, header);
+        pending.CancellationRegistration.Dispose();
+        if (pending.Abandoned)
+        {
+            pending.SetState(RequestState.Completed);
+            HandleAbandonedResponse(pending, response);
+        }
+        else if (pending.CancelSent && header.NtStatus == NtStatus.Cancelled)
+        {
+            pending.SetState(RequestState.Cancelled);
+            response.Dispose();
+            pending.Completion.TrySetCanceled();
+        }
+        else
+        {
+            pending.SetState(RequestState.Completed);
+            if (!pending.Completion.TrySetResult(response))
+            {
+                response.Dispose();
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// STATUS_PENDING: the final answer comes later under the same MessageId. The interim reply proves the server
+    /// alive and extends the request's expiry, but never makes it unbounded.
+    /// </summary>
+    private void OnInterim(PendingRequest pending, ulong asyncId)
+    {
+        pending.AsyncId = asyncId;
+        pending.TryTransition(RequestState.Sent, RequestState.Interim);
+        var timeout = pending.Context.Timeout ?? _settings.RequestTimeout;
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            var limit = pending.SentTicks + ((long)timeout.TotalMilliseconds * _settings.MaxPendingExtensions);
+            pending.DeadlineTicks = Math.Min(Environment.TickCount64 + (long)timeout.TotalMilliseconds, limit);
+        }
+        if (pending.CancelSent)
+        {
+            // The CANCEL may have gone out before the AsyncId was known; repeat it by AsyncId.
+            QueueCancel(pending);
+        }
+    }
+
+    /// <summary>
+    /// Statuses a server may send unsigned inside a signed session because the session's key
+    /// is no longer usable (MS-SMB2 §3.3.4.1.1 allows unsigned replies in these cases).
+    /// </summary>
+    private static bool MayBeUnsigned(NtStatus status) =>
+        status is NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired or NtStatus.InvalidParameter;
+
+    /// <summary>
+    /// Checks one message against how its frame arrived: a decrypted message must belong to the session whose key
+    /// decrypted it; a final response to an encrypted request must itself have been encrypted (a plaintext answer could
+    /// have been forged or replayed by anyone on the path).
+    /// </summary>
+    private static string? EncryptionViolation(in IncomingMessageInfo info, ReadOnlySpan<byte> message, PendingRequest pending, ulong? decryptedFor)
+    {
+        if (decryptedFor is { } sessionId)
+        {
+            var messageSession = Smb2Header.ReadFrom(message).SessionId;
+            return messageSession == sessionId
+                ? null
+                : $"Encrypted response to {pending.Body.Command} (MessageId {info.MessageId}) names session 0x{messageSession:X}, but was encrypted for 0x{sessionId:X}.";
+        }
+        return pending.Context.Transform is not null
+            ? $"Unencrypted response to the encrypted {pending.Body.Command} request (MessageId {info.MessageId})."
+            : null;
+    }
+
+    /// <summary>A successful answer after the caller stopped waiting goes to the request's compensation (e.g. CLOSE a late CREATE's handle).</summary>
+    private void HandleAbandonedResponse(PendingRequest pending, SmbResponse response)
+    {
+        if (response.Status == NtStatus.Success && pending.Context.OnAbandonedResponse is { } compensate)
+        {
+            _logger.CompensatingLateSuccess(pending.Body.Command, pending.MessageId);
+            ThreadPool.UnsafeQueueUserWorkItem(static state =>
+            {
+                var (callback, r) = state;
+                try
+                {
+                    callback(r);
+                }
+                finally
+                {
+                    r.Dispose();
+                }
+            }, (compensate, response), preferLocal: false);
+            return;
+        }
+        response.Dispose();
+    }
+}

@@ -1,0 +1,411 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using SmbLayer.Protocol;
+
+namespace SmbLayer.Transport;
+
+/// <summary>What a link needs from the connection that owns it.</summary>
+internal interface ILinkOwner
+{
+    /// <summary>
+    /// The link failed (end of stream, reset, dead by liveness, protocol error). Called once, after the link stopped
+    /// taking requests and before its outstanding ones end. Returns null when they end as lost (the session layer may
+    /// replay them on the next link), or the error they fail with when the connection closes for good.
+    /// </summary>
+    Exception? OnLinkFailed(Exception error);
+
+    /// <summary>The error for a request refused before anything of it went on the wire.</summary>
+    Exception NotSentError();
+
+    /// <summary>A server-initiated message (oplock or lease break); runs on the reader, so it copies what it keeps.</summary>
+    void OnServerMessage(ReadOnlySpan<byte> message);
+
+    /// <summary>The keys that decrypt a TRANSFORM frame for <paramref name="sessionId"/>, or null.</summary>
+    IMessageTransform? TransformFor(ulong sessionId);
+
+    /// <summary>True once a 3.x dialect is negotiated: requests carry the ChannelSequence in the Status field.</summary>
+    bool WritesChannelSequence { get; }
+}
+
+/// <summary>
+/// What lives and dies with one socket: the stream, the send queue and the writer that drains it, the reader that
+/// completes waiters by MessageId, the pending-request table, the MessageId sequence and the credits. It reports its
+/// failure to its owner exactly once; after that it takes no request and delivers no answer, so a late frame from a
+/// dead socket cannot touch the link that replaced it. A reconnect makes a new link; the connection object stays.
+/// Split by concern: this file (sending, expiry, cancellation, failure), <c>.Reader</c>, <c>.Writer</c>.
+/// </summary>
+internal sealed partial class SmbLink
+{
+    private readonly Lock _lock = new();
+    private readonly Stream _stream;
+    private readonly Socket? _socket;
+    private readonly ILinkOwner _owner;
+    private readonly ConnectionSettings _settings;
+    private readonly IMessageFamily _family;
+    private readonly ILogger _logger;
+    private readonly TransportMetrics _metrics;
+    private readonly CancellationTokenSource _cancellation;
+    private readonly Channel<OutgoingItem> _queue =
+        Channel.CreateUnbounded<OutgoingItem>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+    private readonly ConcurrentDictionary<ulong, PendingRequest> _pending = new();
+    private readonly CreditManager _credits = new(initialBalance: 1);
+    private ulong _nextMessageId;
+    private bool _failed;
+    private Task _reader = Task.CompletedTask;
+    private Task _writer = Task.CompletedTask;
+
+    /// <summary>Requests with a <see cref="FileSink"/> not yet completed (the reader then reads frame heads with splicing in mind).</summary>
+    private int _sinkRequests;
+
+    public SmbLink(Stream stream, ILinkOwner owner, string peer, ConnectionSettings settings, IMessageFamily family, ILogger logger,
+        TransportMetrics metrics, CancellationToken lifetime)
+    {
+        _stream = stream;
+        _socket = (stream as NetworkStream)?.Socket;
+        _owner = owner;
+        Peer = peer;
+        _settings = settings;
+        _family = family;
+        _logger = logger;
+        _metrics = metrics;
+        _cancellation = CancellationTokenSource.CreateLinkedTokenSource(lifetime);
+    }
+
+    /// <summary>"host:port", for messages.</summary>
+    public string Peer { get; }
+
+    public ReceiveClock Clock { get; } = new();
+
+    /// <summary>Cancelled when the link fails or its connection closes.</summary>
+    public CancellationToken Token => _cancellation.Token;
+
+    public bool Failed
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _failed;
+            }
+        }
+    }
+
+    /// <summary>Requests sent and not yet answered (including abandoned ones).</summary>
+    public int InFlight => _pending.Count;
+
+    public int SinkRequests => Volatile.Read(ref _sinkRequests);
+
+    /// <summary>Highest credit balance the server granted.</summary>
+    public long CreditHighWaterMark => _credits.HighWaterMark;
+
+    /// <summary>Requests wait for credits that no outstanding answer will bring (see <see cref="CreditManager.IsStalled"/>).</summary>
+    public bool CreditsStalled => _credits.IsStalled;
+
+    /// <summary>A request is outstanding whose caller still waits (an abandoned one does not count).</summary>
+    public bool HasActiveRequests
+    {
+        get
+        {
+            foreach (var (_, p) in _pending)
+            {
+                if (!p.Abandoned)
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /// <summary>Whether bytes from the server wait in the socket's receive buffer, not yet read by the reader.</summary>
+    public bool HasUnreadBytes
+    {
+        get
+        {
+            try
+            {
+                return _socket is { } socket && socket.Available > 0;
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Starts the reader and the writer.</summary>
+    public void Start()
+    {
+        _reader = SmbConnection.RunInBackground(ReadLoopAsync);
+        _writer = SmbConnection.RunInBackground(WriteLoopAsync);
+    }
+
+    /// <summary>Both loops, for the owner to wait on when it is disposed.</summary>
+    public Task Loops => Task.WhenAll(_reader, _writer);
+
+    /// <summary>
+    /// Takes credits for <paramref name="members"/> (one request, or a compound chain), gives them MessageIds and queues
+    /// them for the writer. Returns once they are queued; each member's <see cref="PendingRequest.Completion"/> then ends
+    /// with its answer. A cancellation while waiting for credits means nothing went on the wire.
+    /// </summary>
+    public async Task SendAsync(PendingRequest[] members, bool priority, CancellationToken cancellationToken)
+    {
+        if (Failed)
+        {
+            throw _owner.NotSentError();
+        }
+        var totalCharge = 0;
+        var sinks = 0;
+        foreach (var m in members)
+        {
+            m.SetState(RequestState.Queued);
+            totalCharge += Math.Max((int)m.CreditCharge, 1);
+            sinks += m.Context.Sink is null ? 0 : 1;
+        }
+        if (sinks > 0)
+        {
+            // While such requests are out, the reader looks at large frames for data it can splice into a file.
+            Interlocked.Add(ref _sinkRequests, sinks);
+        }
+        try
+        {
+            var credits = _credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken);
+            if (!credits.IsCompleted)
+            {
+                _metrics.RecordCreditWait(members.Length);
+            }
+            await credits.ConfigureAwait(false);
+            Enqueue(members);
+        }
+        catch
+        {
+            if (sinks > 0)
+            {
+                Interlocked.Add(ref _sinkRequests, -sinks);
+            }
+            throw;
+        }
+        foreach (var m in members)
+        {
+            if (m.Context.Sink is not null)
+            {
+                _ = m.Completion.Task.ContinueWith(static (_, state) => Interlocked.Decrement(ref ((SmbLink)state!)._sinkRequests), this,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            if (cancellationToken.CanBeCanceled)
+            {
+                m.CancellationRegistration = cancellationToken.UnsafeRegister(static (state, token) =>
+                {
+                    var (link, request) = ((SmbLink, PendingRequest))state!;
+                    link.OnCallerCancelled(request, token);
+                }, (this, m));
+            }
+        }
+    }
+
+    private void Enqueue(PendingRequest[] members)
+    {
+        lock (_lock)
+        {
+            if (_failed)
+            {
+                throw _owner.NotSentError();
+            }
+            var now = Environment.TickCount64;
+            var timestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+            foreach (var m in members)
+            {
+                m.MessageId = _nextMessageId;
+                _nextMessageId += (ulong)Math.Max((int)m.CreditCharge, 1);
+                m.CreditRequest = CreditRequestFor(m.CreditCharge);
+                var timeout = m.Context.Timeout ?? _settings.RequestTimeout;
+                m.SentTicks = now;
+                m.SentTimestamp = timestamp;
+                m.DeadlineTicks = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : now + (long)timeout.TotalMilliseconds;
+                m.SetState(RequestState.Sent);
+                _pending[m.MessageId] = m;
+            }
+            if (!_queue.Writer.TryWrite(new OutgoingItem(members, null)))
+            {
+                foreach (var m in members)
+                {
+                    _pending.TryRemove(m.MessageId, out _);
+                }
+                throw _owner.NotSentError();
+            }
+        }
+    }
+
+    /// <summary>Asks for enough credits to reach <see cref="ConnectionSettings.TargetCredits"/>, at most 256 more per request.</summary>
+    private ushort CreditRequestFor(ushort charge)
+    {
+        var held = _credits.Balance + _pending.Count;
+        var deficit = _settings.TargetCredits - held;
+        var extra = deficit > 0 ? Math.Min(deficit, 256) : 0;
+        return (ushort)Math.Min(ushort.MaxValue, Math.Max((int)charge, 1) + extra);
+    }
+
+    /// <summary>Fails, with a timeout, every request past its deadline, and sends a CANCEL for it (DESIGN §4, §5).</summary>
+    public void ExpireOverdue(long now, ConnectionState state)
+    {
+        foreach (var (_, p) in _pending)
+        {
+            if (p.Abandoned || now < p.DeadlineTicks)
+            {
+                continue;
+            }
+            p.Abandoned = true;
+            var error = new SmbTimeoutException(
+                $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Peer} within its timeout " +
+                $"[connection {state}, {_pending.Count} requests in flight, last byte from the server {Clock.SinceLastReceive.TotalSeconds:0.0} s ago]");
+            _logger.RequestExpired(error.Message);
+            if (p.Completion.TrySetException(error))
+            {
+                p.SetState(RequestState.Failed);
+                _metrics.RecordUnanswered(p, SmbInstruments.ReasonTimeout);
+                QueueCancel(p);
+            }
+        }
+    }
+
+    /// <summary>The caller's token fired after the request went on the wire.</summary>
+    private void OnCallerCancelled(PendingRequest pending, CancellationToken token)
+    {
+        if (pending.Completion.Task.IsCompleted || pending.Abandoned)
+        {
+            return;
+        }
+        QueueCancel(pending);
+        // Short grace for the server's final word: a success that arrives is honoured and returned.
+        _ = GraceAsync(pending, token);
+    }
+
+    private async Task GraceAsync(PendingRequest pending, CancellationToken token)
+    {
+        try
+        {
+            await Task.Delay(_settings.CancelGrace, Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The link failed or the connection closed: the request failed with it.
+            return;
+        }
+        if (!pending.Completion.Task.IsCompleted)
+        {
+            pending.Abandoned = true;
+            if (pending.Completion.TrySetCanceled(token))
+            {
+                pending.SetState(RequestState.Cancelled);
+                _metrics.RecordUnanswered(pending, SmbInstruments.ReasonCancelled);
+                _logger.CancelGraceExpired(pending);
+            }
+        }
+    }
+
+    /// <summary>Queues an SMB2 CANCEL for a request that is on the wire (by MessageId, or by AsyncId once known).</summary>
+    private void QueueCancel(PendingRequest pending)
+    {
+        lock (_lock)
+        {
+            if (_failed || !_pending.TryGetValue(pending.MessageId, out var current) || current != pending)
+            {
+                return;
+            }
+            pending.CancelSent = true;
+            _queue.Writer.TryWrite(new OutgoingItem(null, pending));
+        }
+    }
+
+    /// <summary>
+    /// The link failed. The first call stops it, tells the owner, and ends every outstanding request: as lost (the
+    /// session layer may replay it) or with the owner's final error. Later calls do nothing.
+    /// </summary>
+    public void Fail(Exception reason)
+    {
+        Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Peer} lost: {reason.Message}", reason);
+        if (!Stop())
+        {
+            return;
+        }
+        if (_owner.OnLinkFailed(error) is { } final)
+        {
+            End(final, SmbInstruments.ReasonConnectionClosed);
+            return;
+        }
+        _credits.Fail(new SmbConnectionLostException($"Connection to {Peer} lost before the request was sent: {error.Message}", wasSent: false, error));
+        FailPending(p => new SmbConnectionLostException(
+            $"Connection to {Peer} lost while {p.Body.Command} was outstanding: {error.Message}", wasSent: true, error), SmbInstruments.ReasonConnectionLost);
+    }
+
+    /// <summary>The owner closes the connection for good: every request fails with <paramref name="error"/>.</summary>
+    public void Close(Exception error)
+    {
+        Stop();
+        End(error, SmbInstruments.ReasonConnectionClosed);
+    }
+
+    /// <summary>Takes no more requests, ends both loops and closes the socket; true for the first caller only.</summary>
+    private bool Stop()
+    {
+        lock (_lock)
+        {
+            if (_failed)
+            {
+                return false;
+            }
+            _failed = true;
+            _queue.Writer.TryComplete();
+        }
+        try
+        {
+            _cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already gone.
+        }
+        _stream.Dispose();
+        return true;
+    }
+
+    private void End(Exception error, string reason)
+    {
+        _credits.Fail(error);
+        FailPending(_ => error, reason);
+    }
+
+    private void FailPending(Func<PendingRequest, Exception> errorFor, string reason)
+    {
+        foreach (var (id, p) in _pending)
+        {
+            if (_pending.TryRemove(id, out _))
+            {
+                p.SetState(RequestState.Failed);
+                p.CancellationRegistration.Dispose();
+                p.Completion.TrySetException(errorFor(p));
+                if (!p.Abandoned)
+                {
+                    // An abandoned request was counted when its caller stopped waiting (timeout, cancellation).
+                    _metrics.RecordUnanswered(p, reason);
+                }
+            }
+        }
+    }
+
+    /// <summary>Ends <paramref name="request"/> alone with <paramref name="error"/>; the link stays up (or goes down on its own).</summary>
+    private void FailOne(PendingRequest request, Exception error)
+    {
+        if (_pending.TryRemove(request.MessageId, out _))
+        {
+            request.SetState(RequestState.Failed);
+            request.CancellationRegistration.Dispose();
+            request.Completion.TrySetException(error);
+        }
+    }
+
+    /// <summary>One unit for the writer: a request or compound chain, or a CANCEL for a request.</summary>
+    private sealed record OutgoingItem(PendingRequest[]? Members, PendingRequest? CancelTarget);
+}
