@@ -222,17 +222,17 @@ internal sealed class PooledConnection : IAsyncDisposable
 
     private string Server => $"{Connection.Host}:{Connection.Port}";
 
-    private void OnStateChanged(ConnectionState from, ConnectionState to, Exception? reason)
+    private void OnStateChanged(ConnectionStateChange change)
     {
         try
         {
-            if (from == ConnectionState.Ready && to is ConnectionState.Disconnected or ConnectionState.Closed && reason is not null)
+            if (change is { From: ConnectionState.Ready, To: ConnectionState.Disconnected or ConnectionState.Closed, Error: { } error })
             {
-                _events.RaiseConnectionLost(new SmbConnectionEventArgs(Server, reason.Message));
+                _events.RaiseConnectionLost(new SmbConnectionEventArgs(Server, change.Reason, error.Message));
             }
-            else if (from == ConnectionState.Reconnecting && to == ConnectionState.Ready)
+            else if (change is { From: ConnectionState.Reconnecting, To: ConnectionState.Ready })
             {
-                _events.RaiseConnectionRestored(new SmbConnectionEventArgs(Server,
+                _events.RaiseConnectionRestored(new SmbConnectionEventArgs(Server, Connection.LastLossReason,
                     $"reconnected after {Connection.ReconnectAttempts} attempt(s); lost because: {Connection.LastLoss?.Message}"));
             }
         }

@@ -150,7 +150,7 @@ public sealed partial class SmbClient
     {
         // The span covers the whole enumeration; an error from the server marks it failed. With nobody listening
         // there is no span, and the filter below lets every exception through untouched.
-        using var activity = SmbInstruments.StartOperation("smb.list", path);
+        using var activity = SmbInstruments.StartOperation("smb.list", path.Host, path.Port, path.Share, path.Path);
         var entries = ListCoreAsync(path, pattern, cancellationToken).GetAsyncEnumerator(cancellationToken);
         await using (entries.ConfigureAwait(false))
         {

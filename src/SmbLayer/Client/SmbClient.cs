@@ -112,7 +112,7 @@ public sealed partial class SmbClient : IAsyncDisposable
         SmbInstruments.Source.HasListeners()
             ? SmbInstruments.TraceAsync(name, path.Host, path.Port, span =>
             {
-                SmbInstruments.TagLocation(span, path);
+                SmbInstruments.TagLocation(span, path.Share, path.Path);
                 return operation();
             })
             : operation();
@@ -122,7 +122,7 @@ public sealed partial class SmbClient : IAsyncDisposable
         SmbInstruments.Source.HasListeners()
             ? SmbInstruments.TraceAsync(name, path.Host, path.Port, async span =>
             {
-                SmbInstruments.TagLocation(span, path);
+                SmbInstruments.TagLocation(span, path.Share, path.Path);
                 await operation().ConfigureAwait(false);
                 return true;
             })

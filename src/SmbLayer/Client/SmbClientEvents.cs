@@ -1,12 +1,16 @@
 namespace SmbLayer;
 
-/// <summary>Why a connection was lost or restored.</summary>
-public sealed class SmbConnectionEventArgs(string server, string reason) : EventArgs
+/// <summary>A connection was lost, or restored after a loss.</summary>
+public sealed class SmbConnectionEventArgs(string server, SmbConnectionLossReason reason, string message) : EventArgs
 {
     /// <summary>host:port.</summary>
     public string Server { get; } = server;
 
-    public string Reason { get; } = reason;
+    /// <summary>Why the connection was lost (for a restored connection: why it had been lost).</summary>
+    public SmbConnectionLossReason Reason { get; } = reason;
+
+    /// <summary>What happened, in words: the error that ended the connection, or how it was restored.</summary>
+    public string Message { get; } = message;
 }
 
 /// <summary>An open file whose handle could not be reclaimed after a reconnect.</summary>

@@ -1,3 +1,4 @@
+using SmbLayer.Transport;
 using Microsoft.Extensions.Logging;
 using SmbLayer.Protocol;
 
@@ -74,7 +75,7 @@ public sealed class SmbClientOptions
     /// file transfers off for the whole process: downloads into a local file then no longer splice from the socket,
     /// uploads no longer sendfile, and every byte passes through this process's memory as on other systems.
     /// </summary>
-    public const string DisableZeroCopySwitch = "SmbLayer.DisableZeroCopy";
+    public const string DisableZeroCopySwitch = SplicePipe.DisableSwitch;
 
     /// <summary>
     /// What calls do while their connection is down: <see cref="SmbFailureMode.Soft"/> (default) fails

@@ -102,23 +102,23 @@ internal static class SmbInstruments
     }
 
     /// <summary>
-    /// Starts the span of one client operation (<paramref name="name"/>, e.g. "smb.list") on <paramref name="path"/>,
+    /// Starts the span of one client operation (<paramref name="name"/>, e.g. "smb.list") on a path of a share,
     /// or returns null when nobody listens. Tags: server.address, server.port, smb.share, smb.path.
     /// </summary>
-    public static Activity? StartOperation(string name, SmbPath path)
+    public static Activity? StartOperation(string name, string host, int port, string share, string path)
     {
-        var activity = StartSpan(name, path.Host, path.Port);
-        TagLocation(activity, path);
+        var activity = StartSpan(name, host, port);
+        TagLocation(activity, share, path);
         return activity;
     }
 
-    /// <summary>Tags <paramref name="activity"/> (when it records) with the share and path of <paramref name="path"/>.</summary>
-    public static void TagLocation(Activity? activity, SmbPath path)
+    /// <summary>Tags <paramref name="activity"/> (when it records) with a share and a path in it.</summary>
+    public static void TagLocation(Activity? activity, string share, string path)
     {
         if (activity is { IsAllDataRequested: true })
         {
-            activity.SetTag("smb.share", path.Share);
-            activity.SetTag("smb.path", path.Path);
+            activity.SetTag("smb.share", share);
+            activity.SetTag("smb.path", path);
         }
     }
 

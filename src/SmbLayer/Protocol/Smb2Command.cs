@@ -1,7 +1,7 @@
 namespace SmbLayer.Protocol;
 
 /// <summary>SMB2 command codes (MS-SMB2 §2.2.1.2).</summary>
-public enum Smb2Command : ushort
+internal enum Smb2Command : ushort
 {
     Negotiate = 0x0000,
     SessionSetup = 0x0001,

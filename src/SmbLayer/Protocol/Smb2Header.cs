@@ -4,7 +4,7 @@ namespace SmbLayer.Protocol;
 
 /// <summary>SMB2 header flags (MS-SMB2 §2.2.1.2).</summary>
 [Flags]
-public enum Smb2HeaderFlags : uint
+internal enum Smb2HeaderFlags : uint
 {
     None = 0,
     ServerToRedir = 0x00000001,
@@ -21,7 +21,7 @@ public enum Smb2HeaderFlags : uint
 /// In the async form the 8 bytes at offset 32 are the AsyncId; in the sync form
 /// they are Reserved(4) + TreeId(4).
 /// </summary>
-public struct Smb2Header
+internal readonly struct Smb2Header
 {
     public const int Size = 64;
     public const uint ProtocolId = 0x424D53FE; // 0xFE 'S' 'M' 'B' read little-endian
@@ -42,25 +42,25 @@ public struct Smb2Header
     private const int OffSessionId = 40;
     private const ushort StructureSizeValue = 64;
 
-    public ushort CreditCharge;
+    public ushort CreditCharge { get; init; }
     /// <summary>Status in responses; in 3.x requests the low 16 bits are the ChannelSequence.</summary>
-    public uint Status;
-    public Smb2Command Command;
+    public uint Status { get; init; }
+    public Smb2Command Command { get; init; }
     /// <summary>CreditRequest in requests, CreditResponse (granted) in responses.</summary>
-    public ushort Credits;
-    public Smb2HeaderFlags Flags;
-    public uint NextCommand;
-    public ulong MessageId;
+    public ushort Credits { get; init; }
+    public Smb2HeaderFlags Flags { get; init; }
+    public uint NextCommand { get; init; }
+    public ulong MessageId { get; init; }
     /// <summary>Valid when <see cref="Smb2HeaderFlags.AsyncCommand"/> is set.</summary>
-    public ulong AsyncId;
+    public ulong AsyncId { get; init; }
     /// <summary>Valid when <see cref="Smb2HeaderFlags.AsyncCommand"/> is not set.</summary>
-    public uint TreeId;
-    public ulong SessionId;
+    public uint TreeId { get; init; }
+    public ulong SessionId { get; init; }
 
-    public readonly NtStatus NtStatus => (NtStatus)Status;
-    public readonly bool IsResponse => (Flags & Smb2HeaderFlags.ServerToRedir) != 0;
-    public readonly bool IsAsync => (Flags & Smb2HeaderFlags.AsyncCommand) != 0;
-    public readonly bool IsSigned => (Flags & Smb2HeaderFlags.Signed) != 0;
+    public NtStatus NtStatus => (NtStatus)Status;
+    public bool IsResponse => (Flags & Smb2HeaderFlags.ServerToRedir) != 0;
+    public bool IsAsync => (Flags & Smb2HeaderFlags.AsyncCommand) != 0;
+    public bool IsSigned => (Flags & Smb2HeaderFlags.Signed) != 0;
 
     /// <summary>True when the buffer starts with the SMB2 protocol id.</summary>
     public static bool HasSmb2ProtocolId(ReadOnlySpan<byte> source) =>
@@ -82,30 +82,25 @@ public struct Smb2Header
         {
             throw new SmbProtocolException($"Bad SMB2 header StructureSize {structureSize}, expected {StructureSizeValue}.");
         }
-        var h = new Smb2Header
+        var flags = (Smb2HeaderFlags)BinaryPrimitives.ReadUInt32LittleEndian(source[OffFlags..]);
+        var isAsync = (flags & Smb2HeaderFlags.AsyncCommand) != 0;
+        return new Smb2Header
         {
             CreditCharge = BinaryPrimitives.ReadUInt16LittleEndian(source[OffCreditCharge..]),
             Status = BinaryPrimitives.ReadUInt32LittleEndian(source[OffStatus..]),
             Command = (Smb2Command)BinaryPrimitives.ReadUInt16LittleEndian(source[OffCommand..]),
             Credits = BinaryPrimitives.ReadUInt16LittleEndian(source[OffCredits..]),
-            Flags = (Smb2HeaderFlags)BinaryPrimitives.ReadUInt32LittleEndian(source[OffFlags..]),
+            Flags = flags,
             NextCommand = BinaryPrimitives.ReadUInt32LittleEndian(source[OffNextCommand..]),
             MessageId = BinaryPrimitives.ReadUInt64LittleEndian(source[OffMessageId..]),
+            AsyncId = isAsync ? BinaryPrimitives.ReadUInt64LittleEndian(source[OffAsyncId..]) : 0,
+            TreeId = isAsync ? 0 : BinaryPrimitives.ReadUInt32LittleEndian(source[OffTreeId..]),
             SessionId = BinaryPrimitives.ReadUInt64LittleEndian(source[OffSessionId..]),
         };
-        if (h.IsAsync)
-        {
-            h.AsyncId = BinaryPrimitives.ReadUInt64LittleEndian(source[OffAsyncId..]);
-        }
-        else
-        {
-            h.TreeId = BinaryPrimitives.ReadUInt32LittleEndian(source[OffTreeId..]);
-        }
-        return h;
     }
 
     /// <summary>Writes the header with a zero signature.</summary>
-    public readonly void WriteTo(Span<byte> destination)
+    public void WriteTo(Span<byte> destination)
     {
         if (destination.Length < Size)
         {

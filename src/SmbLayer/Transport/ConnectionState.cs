@@ -1,7 +1,7 @@
 namespace SmbLayer.Transport;
 
 /// <summary>State of a connection; changed only through <see cref="SmbConnection"/>'s transition method, which logs it.</summary>
-public enum ConnectionState
+internal enum ConnectionState
 {
     Created,
     Connecting,
@@ -11,3 +11,6 @@ public enum ConnectionState
     Reconnecting,
     Closed,
 }
+
+/// <summary>One state change of a connection; a loss carries its error and why it happened.</summary>
+internal readonly record struct ConnectionStateChange(ConnectionState From, ConnectionState To, Exception? Error, SmbConnectionLossReason Reason);

@@ -62,7 +62,8 @@ internal sealed partial class SmbConnection
                 var silence = TimeSpan.FromMilliseconds(now - lastReceive);
                 link.Fail(new SmbConnectionException(
                     $"Server {Host}:{Port} stopped answering: nothing received for {silence.TotalSeconds:0.0} s, " +
-                    $"ECHO unanswered for {Settings.EchoTimeout.TotalSeconds:0.#} s [{link.InFlight} requests in flight]"));
+                    $"ECHO unanswered for {Settings.EchoTimeout.TotalSeconds:0.#} s [{link.InFlight} requests in flight]"),
+                    SmbConnectionLossReason.ServerUnresponsive);
             }
             return;
         }

@@ -12,6 +12,7 @@ internal sealed partial class SmbConnection
     private readonly List<Func<CancellationToken, Task>> _recoverySteps = [];
     private TaskCompletionSource _readyWaiters = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? _lastLoss;
+    private SmbConnectionLossReason _lastLossReason;
     private long _unusableSinceTicks;
     private Task _reconnectTask = Task.CompletedTask;
     private int _generation;
@@ -24,6 +25,9 @@ internal sealed partial class SmbConnection
 
     /// <summary>Why the connection was last lost (null if never).</summary>
     public Exception? LastLoss => _lastLoss;
+
+    /// <summary>The kind of the last loss (meaningful once <see cref="LastLoss"/> is set).</summary>
+    public SmbConnectionLossReason LastLossReason => _lastLossReason;
 
     /// <summary>How long the connection has not been usable, or null while Ready.</summary>
     public TimeSpan? UnusableFor
@@ -57,7 +61,7 @@ internal sealed partial class SmbConnection
     {
         if (State == ConnectionState.Ready)
         {
-            _link?.Fail(reason);
+            _link?.Fail(reason, SmbConnectionLossReason.SessionInvalidated);
         }
     }
 
@@ -208,7 +212,7 @@ internal sealed partial class SmbConnection
         }
         catch (Exception ex)
         {
-            link.Fail(ex);
+            link.Fail(ex, ex is SmbProtocolException ? SmbConnectionLossReason.ProtocolViolation : SmbConnectionLossReason.NetworkError);
             throw;
         }
     }

@@ -237,10 +237,10 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
         OnStateChanged(from, to, null);
     }
 
-    /// <summary>Raised (on the thread pool) after every state change, with the reason for a loss.</summary>
-    public event Action<ConnectionState, ConnectionState, Exception?>? StateChanged;
+    /// <summary>Raised (on the thread pool) after every state change, with the error and the reason for a loss.</summary>
+    public event Action<ConnectionStateChange>? StateChanged;
 
-    private void OnStateChanged(ConnectionState from, ConnectionState to, Exception? reason)
+    private void OnStateChanged(ConnectionState from, ConnectionState to, Exception? reason, SmbConnectionLossReason kind = SmbConnectionLossReason.NetworkError)
     {
         _metrics.RecordStateChange(from, to);
         if (reason is null || to is ConnectionState.Ready)
@@ -253,7 +253,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
         }
         if (StateChanged is { } handler)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static s => s.handler(s.from, s.to, s.reason), (handler, from, to, reason), preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.handler(s.change), (handler, change: new ConnectionStateChange(from, to, reason, kind)), preferLocal: false);
         }
     }
 
@@ -262,7 +262,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     /// reconnect loop tries again. The Ready link: Disconnected, and the reconnect loop starts. Otherwise (no
     /// reconnect, or lost while setting up) the connection closes.
     /// </summary>
-    Exception? ILinkOwner.OnLinkFailed(Exception error)
+    Exception? ILinkOwner.OnLinkFailed(Exception error, SmbConnectionLossReason reason)
     {
         var canReconnect = Settings.Reconnect && !_lifetime.IsCancellationRequested && _failure is null;
         if (canReconnect && State == ConnectionState.Reconnecting)
@@ -271,10 +271,11 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
         }
         if (!canReconnect || State != ConnectionState.Ready)
         {
-            Close(error);
+            Close(error, reason);
             return _failure ?? error;
         }
         _lastLoss = error;
+        _lastLossReason = reason;
         lock (_stateLock)
         {
             Interlocked.Exchange(ref _unusableSinceTicks, Environment.TickCount64);
@@ -285,7 +286,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
         }
         if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Disconnected, (int)ConnectionState.Ready) == (int)ConnectionState.Ready)
         {
-            OnStateChanged(ConnectionState.Ready, ConnectionState.Disconnected, error);
+            OnStateChanged(ConnectionState.Ready, ConnectionState.Disconnected, error, reason);
             _reconnectTask = RunInBackground(() => ReconnectLoopAsync(_lifetime.Token));
         }
         return null;
@@ -328,7 +329,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     /// Tears the connection down for good: every waiter fails with <paramref name="reason"/>
     /// (wrapped as a connection error when it is not already an SMB error). No reconnect follows.
     /// </summary>
-    internal void Close(Exception reason)
+    internal void Close(Exception reason, SmbConnectionLossReason kind = SmbConnectionLossReason.NetworkError)
     {
         Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Host}:{Port} lost: {reason.Message}", reason);
         SmbLink? link;
@@ -345,7 +346,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
         }
         if (old != ConnectionState.Closed)
         {
-            OnStateChanged(old, ConnectionState.Closed, reason is OperationCanceledException or ObjectDisposedException ? null : error);
+            OnStateChanged(old, ConnectionState.Closed, reason is OperationCanceledException or ObjectDisposedException ? null : error, kind);
         }
         _lifetime.Cancel();
         link?.Close(error);

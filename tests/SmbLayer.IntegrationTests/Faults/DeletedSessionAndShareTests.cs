@@ -39,6 +39,7 @@ public sealed class DeletedSessionAndShareTests(FaultsSambaFixture fixture) : Fa
         var url = Server.Url(name);
         var log = new CapturingLoggerFactory();
         var lostReasons = new ConcurrentQueue<string>();
+        var lostKinds = new ConcurrentQueue<SmbConnectionLossReason>();
         var handlesLost = new ConcurrentQueue<string>();
         await using var client = NewClient(SmbFailureMode.Soft, TimeSpan.FromSeconds(10), o =>
         {
@@ -46,7 +47,11 @@ public sealed class DeletedSessionAndShareTests(FaultsSambaFixture fixture) : Fa
             o.MaxIoSize = 256 * 1024; // the stream has most of the file still to read after the session is gone
             o.MaxRequestsInFlightPerStream = 1;
         });
-        client.ConnectionLost += (_, e) => lostReasons.Enqueue(e.Reason);
+        client.ConnectionLost += (_, e) =>
+        {
+            lostReasons.Enqueue(e.Message);
+            lostKinds.Enqueue(e.Reason);
+        };
         client.HandleLost += (_, e) => handlesLost.Enqueue(e.Reason);
 
         await client.GetInfoAsync(url);
@@ -76,6 +81,7 @@ public sealed class DeletedSessionAndShareTests(FaultsSambaFixture fixture) : Fa
 
         // The status really came, and the session was set up again.
         Assert.Contains(lostReasons, r => r.Contains("STATUS_USER_SESSION_DELETED", StringComparison.Ordinal));
+        Assert.Contains(SmbConnectionLossReason.SessionInvalidated, lostKinds);
         Assert.Contains($"re-established (was 0x{sessionA:X})", log.Text, StringComparison.Ordinal);
         Assert.NotEqual(sessionA, await SessionIdAsync(client, url));
         Assert.True(handlesLost.IsEmpty, "handles lost: " + string.Join("; ", handlesLost));

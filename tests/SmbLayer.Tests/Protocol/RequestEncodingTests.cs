@@ -109,12 +109,13 @@ public class RequestEncodingTests
     }
 
     [Theory]
-    [InlineData(typeof(LogoffRequest), Smb2Command.Logoff)]
-    [InlineData(typeof(TreeDisconnectRequest), Smb2Command.TreeDisconnect)]
-    [InlineData(typeof(EchoRequest), Smb2Command.Echo)]
-    [InlineData(typeof(CancelRequest), Smb2Command.Cancel)]
-    public void FourByteRequests_Encode_StructureSize4(Type type, Smb2Command command)
+    [InlineData(typeof(LogoffRequest), (ushort)Smb2Command.Logoff)]
+    [InlineData(typeof(TreeDisconnectRequest), (ushort)Smb2Command.TreeDisconnect)]
+    [InlineData(typeof(EchoRequest), (ushort)Smb2Command.Echo)]
+    [InlineData(typeof(CancelRequest), (ushort)Smb2Command.Cancel)]
+    public void FourByteRequests_Encode_StructureSize4(Type type, ushort commandCode)
     {
+        var command = (Smb2Command)commandCode;
         var request = (ISmb2Request)Activator.CreateInstance(type)!;
         var m = Encode(request);
 

@@ -221,12 +221,13 @@ public sealed class FileSinkTests : IDisposable
     }
 
     [Theory]
-    [InlineData(Smb2Command.Read, NtStatus.Success, 0u, true)]
-    [InlineData(Smb2Command.Read, NtStatus.BufferOverflow, 0u, false)] // any status but success is read whole
-    [InlineData(Smb2Command.Write, NtStatus.Success, 0u, false)]
-    [InlineData(Smb2Command.Read, NtStatus.Success, 1088u, false)] // a compound member
-    public void TryGetBulkData_OnlyALoneSuccessfulRead(Smb2Command command, NtStatus status, uint nextCommand, bool expected)
+    [InlineData((ushort)Smb2Command.Read, NtStatus.Success, 0u, true)]
+    [InlineData((ushort)Smb2Command.Read, NtStatus.BufferOverflow, 0u, false)] // any status but success is read whole
+    [InlineData((ushort)Smb2Command.Write, NtStatus.Success, 0u, false)]
+    [InlineData((ushort)Smb2Command.Read, NtStatus.Success, 1088u, false)] // a compound member
+    public void TryGetBulkData_OnlyALoneSuccessfulRead(ushort commandCode, NtStatus status, uint nextCommand, bool expected)
     {
+        var command = (Smb2Command)commandCode;
         var prefix = new byte[ReadResponse.PrefixSize];
         new Smb2Header { Command = command, Status = (uint)status, Flags = Smb2HeaderFlags.ServerToRedir, NextCommand = nextCommand, MessageId = 7 }.WriteTo(prefix);
         ReadBody(1000).CopyTo(prefix, Smb2Header.Size);

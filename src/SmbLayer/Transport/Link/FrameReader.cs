@@ -18,6 +18,9 @@ internal sealed class FrameReader(Stream stream, ReceiveClock clock, string peer
 
     public int StagedCount => _end - _start;
 
+    /// <summary>True once the stream has ended (the server closed the connection).</summary>
+    public bool EndOfStreamSeen { get; private set; }
+
     /// <summary>Bytes read and not yet consumed.</summary>
     public ReadOnlyMemory<byte> Staged => _staging.AsMemory(_start, _end - _start);
 
@@ -86,9 +89,13 @@ internal sealed class FrameReader(Stream stream, ReceiveClock clock, string peer
     }
 
     /// <summary>The error for a stream that ended: between frames, or in the middle of one.</summary>
-    public SmbConnectionException EndOfStream(bool midFrame) => new(midFrame
-        ? $"Server {peer} closed the connection in the middle of a frame."
-        : $"Server {peer} closed the connection.");
+    public SmbConnectionException EndOfStream(bool midFrame)
+    {
+        EndOfStreamSeen = true;
+        return new(midFrame
+            ? $"Server {peer} closed the connection in the middle of a frame."
+            : $"Server {peer} closed the connection.");
+    }
 
     private async ValueTask<int> ReadSomeAsync(Memory<byte> into, bool midFrame, CancellationToken cancellationToken)
     {

@@ -68,7 +68,8 @@ internal sealed partial class SmbLink
         }
         catch (Exception ex)
         {
-            Fail(ex is IOException io ? new SmbConnectionException($"Connection to {Peer} failed: {io.Message}", io) : ex);
+            Fail(ex is IOException io ? new SmbConnectionException($"Connection to {Peer} failed: {io.Message}", io) : ex,
+                frames.EndOfStreamSeen ? SmbConnectionLossReason.ServerClosed : LossReasonOf(ex));
         }
         finally
         {

@@ -11,6 +11,9 @@ internal sealed partial class SmbLink
 
     private const int CancelBodySize = 4;
 
+    /// <summary>A WRITE's local file failed; the link goes down for it (<see cref="SmbConnectionLossReason.LocalError"/>).</summary>
+    private bool _localWriteFailed;
+
     private async Task WriteLoopAsync()
     {
         var queue = _queue.Reader;
@@ -33,7 +36,8 @@ internal sealed partial class SmbLink
         }
         catch (Exception ex)
         {
-            Fail(ex is IOException io ? new SmbConnectionException($"Sending to {Peer} failed: {io.Message}", io) : ex);
+            Fail(ex is IOException io ? new SmbConnectionException($"Sending to {Peer} failed: {io.Message}", io) : ex,
+                _localWriteFailed ? SmbConnectionLossReason.LocalError : LossReasonOf(ex));
         }
     }
 
@@ -171,6 +175,7 @@ internal sealed partial class SmbLink
     private SmbConnectionException FailWrite(PendingRequest request, IOException cause, bool cutShort)
     {
         FailOne(request, cause);
+        _localWriteFailed = true;
         return new SmbConnectionException(cutShort ? $"A WRITE was cut short: {cause.Message}" : $"A WRITE could not be sent: {cause.Message}");
     }
 

@@ -14,7 +14,7 @@ internal interface ILinkOwner
     /// taking requests and before its outstanding ones end. Returns null when they end as lost (the session layer may
     /// replay them on the next link), or the error they fail with when the connection closes for good.
     /// </summary>
-    Exception? OnLinkFailed(Exception error);
+    Exception? OnLinkFailed(Exception error, SmbConnectionLossReason reason);
 
     /// <summary>The error for a request refused before anything of it went on the wire.</summary>
     Exception NotSentError();
@@ -323,14 +323,14 @@ internal sealed partial class SmbLink
     /// The link failed. The first call stops it, tells the owner, and ends every outstanding request: as lost (the
     /// session layer may replay it) or with the owner's final error. Later calls do nothing.
     /// </summary>
-    public void Fail(Exception reason)
+    public void Fail(Exception reason, SmbConnectionLossReason kind)
     {
         Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Peer} lost: {reason.Message}", reason);
         if (!Stop())
         {
             return;
         }
-        if (_owner.OnLinkFailed(error) is { } final)
+        if (_owner.OnLinkFailed(error, kind) is { } final)
         {
             End(final, SmbInstruments.ReasonConnectionClosed);
             return;
@@ -405,6 +405,12 @@ internal sealed partial class SmbLink
             request.Completion.TrySetException(error);
         }
     }
+
+    /// <summary>How a failure that ended one of the loops is reported: a protocol violation, or a network error.</summary>
+    private static SmbConnectionLossReason LossReasonOf(Exception error) =>
+        error is SmbProtocolException or System.Security.Cryptography.CryptographicException
+            ? SmbConnectionLossReason.ProtocolViolation
+            : SmbConnectionLossReason.NetworkError;
 
     /// <summary>One unit for the writer: a request or compound chain, or a CANCEL for a request.</summary>
     private sealed record OutgoingItem(PendingRequest[]? Members, PendingRequest? CancelTarget);

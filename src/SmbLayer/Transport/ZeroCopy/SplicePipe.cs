@@ -12,6 +12,9 @@ namespace SmbLayer.Transport;
 /// </summary>
 internal sealed class SplicePipe : IDisposable
 {
+    /// <summary>The AppContext switch that turns splice and sendfile off (public as <see cref="SmbClientOptions.DisableZeroCopySwitch"/>).</summary>
+    internal const string DisableSwitch = "SmbLayer.DisableZeroCopy";
+
     /// <summary>Capacity asked for with F_SETPIPE_SZ: one 1 MiB READ per round; the default (64 KiB) also works, with more calls.</summary>
     private const int WantedCapacity = 1024 * 1024;
 
@@ -45,7 +48,7 @@ internal sealed class SplicePipe : IDisposable
     /// not set. Gates splice for downloads and sendfile for uploads; the reader still falls back per frame.
     /// </summary>
     public static bool IsSupported =>
-        OperatingSystem.IsLinux() && !(AppContext.TryGetSwitch(SmbClientOptions.DisableZeroCopySwitch, out var disabled) && disabled);
+        OperatingSystem.IsLinux() && !(AppContext.TryGetSwitch(DisableSwitch, out var disabled) && disabled);
 
     /// <summary>A pipe for the reader of <paramref name="socket"/>; null when the system refuses one (the reader then reads as usual).</summary>
     public static SplicePipe? TryCreate(Socket socket)
