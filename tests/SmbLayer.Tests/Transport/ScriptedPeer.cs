@@ -26,6 +26,21 @@ internal sealed class ScriptedPeer : IAsyncDisposable
 
     public static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Called with every message the peer reads, in arrival order, before the script sees it.</summary>
+    public Action<ReceivedMessage>? OnReceived { get; set; }
+
+    /// <summary>
+    /// A peer that only listens on <paramref name="port"/>: the code under test (e.g. an SmbClient's pool)
+    /// opens its connections itself, and the script takes each with <see cref="AcceptAgainAsync"/>.
+    /// </summary>
+    public static ScriptedPeer Listen(out int port)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        return new ScriptedPeer(listener);
+    }
+
     /// <summary>Starts a peer and a connection to it, marked Ready as if 3.1.1 with large MTU had been negotiated.</summary>
     /// <param name="connect">
     /// Opens the connection; <see cref="SmbConnection.ConnectAsync"/> when null. A test that needs the connection opened in
@@ -77,7 +92,9 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         {
             var h = Smb2Header.ReadFrom(frame.AsSpan(offset));
             var end = h.NextCommand == 0 ? length : offset + (int)h.NextCommand;
-            messages.Add(new ReceivedMessage(h, frame[offset..end]));
+            var message = new ReceivedMessage(h, frame[offset..end]);
+            OnReceived?.Invoke(message);
+            messages.Add(message);
             if (h.NextCommand == 0)
             {
                 return messages;
@@ -170,9 +187,10 @@ internal sealed class ScriptedPeer : IAsyncDisposable
     public void Abort() => _socket?.Close(0);
 
     /// <summary>Takes the client's next connection (after it reconnected) in place of the current one.</summary>
-    public async Task AcceptAgainAsync()
+    /// <param name="timeout"><see cref="StepTimeout"/> when null; <see cref="Timeout.InfiniteTimeSpan"/> waits until the peer is disposed.</param>
+    public async Task AcceptAgainAsync(TimeSpan? timeout = null)
     {
-        var next = await _listener.AcceptSocketAsync().WaitAsync(StepTimeout);
+        var next = await _listener.AcceptSocketAsync().WaitAsync(timeout ?? StepTimeout);
         _stream?.Dispose();
         _socket = next;
         _stream = new NetworkStream(next, ownsSocket: true);
