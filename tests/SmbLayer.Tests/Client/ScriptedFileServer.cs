@@ -83,8 +83,8 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
     /// <summary>The status to answer a WRITE(offset, length) with; success when null. Data of a failed WRITE is not kept.</summary>
     public Func<long, int, NtStatus>? WriteStatus { get; set; }
 
-    /// <summary>A location on this server.</summary>
-    public string Location(string share, string path = "") => $"smb://127.0.0.1:{Port}/{share}/{path}";
+    /// <summary>A location on this server: a share, or a file on it.</summary>
+    public string Location(string share, string? path = null) => $"smb://127.0.0.1:{Port}/{share}{(path is null ? "" : "/" + path)}";
 
     /// <summary>Client options that reach this server: its credentials, SMB 3.0.2 only.</summary>
     public static SmbClientOptions ClientOptions() => new()
