@@ -48,8 +48,11 @@ internal sealed class ConnectionPool : IAsyncDisposable
     /// <summary>WRITE data the pooled connections' writers sent straight from local files (for tests and diagnostics).</summary>
     public long BytesSentFromFiles => _entries.Values.Sum(e => e.Connection.BytesSentFromFiles);
 
-    /// <summary>Gets a tree for <paramref name="path"/>'s share, connecting, negotiating, authenticating and connecting the tree as needed.</summary>
-    public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken)
+    /// <summary>
+    /// Gets a tree for <paramref name="path"/>'s share, connecting, negotiating, authenticating and connecting the tree as needed;
+    /// a connection being reconnected is waited for under <paramref name="call"/>, which the lease then carries.
+    /// </summary>
+    public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CallOptions call, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
         var credentials = CredentialsFor(path);
@@ -58,8 +61,8 @@ internal sealed class ConnectionPool : IAsyncDisposable
         var entry = await GetConnectionAsync(key, cancellationToken).ConfigureAwait(false);
         try
         {
-            var tree = await entry.GetTreeAsync(credentials, path.Host, path.Share, cancellationToken).ConfigureAwait(false);
-            return new TreeLease(entry, tree);
+            var tree = await entry.GetTreeAsync(credentials, path.Host, path.Share, call, cancellationToken).ConfigureAwait(false);
+            return new TreeLease(entry, tree, call);
         }
         catch
         {
@@ -348,7 +351,7 @@ internal sealed class PooledConnection : IAsyncDisposable
         }
     }
 
-    public async Task<SmbTree> GetTreeAsync(SmbCredentials credentials, string host, string share, CancellationToken cancellationToken)
+    public async Task<SmbTree> GetTreeAsync(SmbCredentials credentials, string host, string share, CallOptions call, CancellationToken cancellationToken)
     {
         var userKey = $"{credentials.Domain}\\{credentials.UserName}\0{credentials.Password.GetHashCode(StringComparison.Ordinal)}";
         var treeKey = (userKey, share.ToUpperInvariant());
@@ -362,7 +365,7 @@ internal sealed class PooledConnection : IAsyncDisposable
             for (var attempt = 1; ; attempt++)
             {
                 // A new session or tree needs a Ready connection: wait for a reconnect like any call would.
-                await Connection.WaitForReadyAsync(CallPolicy.Current.SoftLimit, cancellationToken).ConfigureAwait(false);
+                await Connection.WaitForReadyAsync(call.SoftLimit, cancellationToken).ConfigureAwait(false);
                 try
                 {
                     return await SetUpTreeAsync(credentials, userKey, treeKey, host, share, cancellationToken).ConfigureAwait(false);
@@ -424,12 +427,15 @@ internal sealed class PooledConnection : IAsyncDisposable
     }
 }
 
-/// <summary>A use of a pooled tree; disposing it gives the connection back to the pool.</summary>
-internal sealed class TreeLease(PooledConnection entry, SmbTree tree) : IDisposable
+/// <summary>A use of a pooled tree, and the call options it was leased for; disposing it gives the connection back to the pool.</summary>
+internal sealed class TreeLease(PooledConnection entry, SmbTree tree, CallOptions call) : IDisposable
 {
     private int _released;
 
     public SmbTree Tree { get; } = tree;
+
+    /// <summary>What the calls made through this lease do while the connection is down (opens created through it keep it).</summary>
+    public CallOptions Call { get; } = call;
 
     public void Dispose()
     {

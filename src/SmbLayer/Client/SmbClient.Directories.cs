@@ -26,7 +26,6 @@ public sealed partial class SmbClient
     private async Task<SmbDirectoryTransfer> UploadDirectoryCoreAsync(string localDirectory, SmbPath remoteDirectory,
         int maxConcurrency, CancellationToken cancellationToken)
     {
-        EnterPolicy();
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
         RequireShare(remoteDirectory);
         var root = new DirectoryInfo(localDirectory);
@@ -80,7 +79,6 @@ public sealed partial class SmbClient
     private async Task<SmbDirectoryTransfer> DownloadDirectoryCoreAsync(SmbPath remoteDirectory, string localDirectory,
         int maxConcurrency, CancellationToken cancellationToken)
     {
-        EnterPolicy();
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
         RequireShare(remoteDirectory);
         var root = Path.GetFullPath(localDirectory);

@@ -42,18 +42,16 @@ public sealed partial class SmbClient
         }
     }
 
-    /// <summary>Makes this client's hard/soft setting the one for the rest of the calling async flow (call only from async methods).</summary>
-    private CallPolicy EnterPolicy()
-    {
-        var policy = new CallPolicy(Options.FailureMode, Options.SoftTimeout);
-        CallPolicy.Enter(policy);
-        return policy;
-    }
+    /// <summary>
+    /// This client's hard/soft setting (read from <see cref="Options"/> at each call), as the session layer takes it:
+    /// each call leases its tree with it, and the opens, streams and listings made through the lease keep it.
+    /// </summary>
+    private CallOptions CallOptions => new(Options.FailureMode, Options.SoftTimeout);
 
     private bool _disposed;
 
     /// <summary>Leases the session-layer tree for a location (tests and advanced internal callers).</summary>
-    internal Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken) => Pool.AcquireTreeAsync(path, cancellationToken);
+    internal Task<TreeLease> AcquireTreeAsync(SmbPath path, CancellationToken cancellationToken) => Pool.AcquireTreeAsync(path, CallOptions, cancellationToken);
 
     /// <summary>Number of pooled connections (diagnostics).</summary>
     internal int PooledConnectionCount => _owner._pool?.Count ?? 0;
@@ -78,9 +76,8 @@ public sealed partial class SmbClient
     /// <summary>Leases the tree, opens <paramref name="path"/> with <paramref name="request"/>, runs <paramref name="action"/>, closes.</summary>
     private async Task<T> WithOpenAsync<T>(SmbPath path, CreateRequest request, Func<SmbOpen, Task<T>> action, CancellationToken cancellationToken)
     {
-        EnterPolicy();
-        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
-        var open = await lease.Tree.CreateAsync(request, cancellationToken).ConfigureAwait(false);
+        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
+        var open = await lease.Tree.CreateAsync(request, lease.Call, cancellationToken).ConfigureAwait(false);
         try
         {
             var result = await action(open).ConfigureAwait(false);
@@ -99,8 +96,7 @@ public sealed partial class SmbClient
     private async Task<Stream> OpenReadCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        var policy = EnterPolicy();
-        var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         try
         {
             var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
@@ -109,8 +105,8 @@ public sealed partial class SmbClient
                 ShareAccess = ShareAll,
                 CreateDisposition = CreateDisposition.Open,
                 CreateOptions = CreateOptions.NonDirectoryFile,
-            }, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
-            return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options, policy);
+            }, lease.Call, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
+            return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options);
         }
         catch
         {
@@ -125,8 +121,7 @@ public sealed partial class SmbClient
     private async Task<Stream> OpenWriteCoreAsync(SmbPath path, bool overwrite, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        var policy = EnterPolicy();
-        var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         try
         {
             var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
@@ -136,8 +131,8 @@ public sealed partial class SmbClient
                 CreateDisposition = overwrite ? CreateDisposition.OverwriteIf : CreateDisposition.Create,
                 CreateOptions = CreateOptions.NonDirectoryFile,
                 FileAttributes = FileAttributes.Normal,
-            }, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
-            return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options, policy);
+            }, lease.Call, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
+            return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options);
         }
         catch
         {
@@ -175,24 +170,22 @@ public sealed partial class SmbClient
     private async IAsyncEnumerable<SmbFileInfo> ListCoreAsync(SmbPath path, string pattern, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         RequireShare(path);
-        // Each step of an async iterator runs in its caller's async flow, so the policy entered here is gone
-        // after the first yield: it is entered again before every server call that follows one.
-        var policy = EnterPolicy();
-        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        // Each step of an async iterator runs in its caller's async flow; the call options travel with the lease
+        // and the directory's open, so every step, whichever flow runs it, uses this client's.
+        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         // Directory handles are not durable: when a reconnect loses one mid-listing, the listing opens the
         // directory again, restarts the scan and skips what it already returned (DESIGN §6).
         var returned = new HashSet<string>(StringComparer.Ordinal);
         const int MaxRestarts = 5;
         for (var restarts = 0; ; restarts++)
         {
-            CallPolicy.Enter(policy);
             var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
             {
                 DesiredAccess = AccessMask.FileListDirectory | AccessMask.FileReadAttributes | AccessMask.Synchronize,
                 ShareAccess = ShareAll,
                 CreateDisposition = CreateDisposition.Open,
                 CreateOptions = CreateOptions.DirectoryFile,
-            }, cancellationToken).ConfigureAwait(false);
+            }, lease.Call, cancellationToken).ConfigureAwait(false);
             var finished = false;
             try
             {
@@ -200,7 +193,6 @@ public sealed partial class SmbClient
                 for (var restart = true; ; restart = false)
                 {
                     List<DirectoryEntry> entries;
-                    CallPolicy.Enter(policy);
                     try
                     {
                         entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart, cancellationToken).ConfigureAwait(false);
@@ -242,7 +234,7 @@ public sealed partial class SmbClient
             }
             finally
             {
-                CallPolicy.Enter(policy); // also when the caller stops early (the enumerator's DisposeAsync runs this)
+                // Also run when the caller stops early, by the enumerator's DisposeAsync.
                 await open.DisposeAsync().ConfigureAwait(false);
             }
         }
@@ -255,15 +247,14 @@ public sealed partial class SmbClient
     private async Task<SmbFileInfo> GetInfoCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireShare(path);
-        EnterPolicy();
-        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         using var responses = await lease.Tree.CreateCompoundAsync(new CreateRequest(path.WirePath)
         {
             DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
         }, [QueryInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileNetworkOpenInformation, FileNetworkOpenInformation.Size)],
-            cancellationToken).ConfigureAwait(false);
+            lease.Call, cancellationToken).ConfigureAwait(false);
         responses.ThrowIfAnyFailed($"Querying information of '{path.Path}'");
         var query = QueryInfoResponse.Parse(responses[1].Message);
         var r = FileNetworkOpenInformation.Parse(responses[1].Message[query.OutputBufferRange]);
@@ -285,9 +276,8 @@ public sealed partial class SmbClient
     private async Task CompoundAsync(SmbPath path, CreateRequest create, ISmb2Request? middle, string what, CancellationToken cancellationToken,
         ReplayRule rule = ReplayRule.Always)
     {
-        EnterPolicy();
-        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
-        using var responses = await lease.Tree.CreateCompoundAsync(create, middle is null ? [] : [middle], cancellationToken, rule).ConfigureAwait(false);
+        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
+        using var responses = await lease.Tree.CreateCompoundAsync(create, middle is null ? [] : [middle], lease.Call, cancellationToken, rule).ConfigureAwait(false);
         responses.ThrowIfAnyFailed(what);
     }
 
@@ -366,7 +356,6 @@ public sealed partial class SmbClient
     private async Task<long> UploadCoreAsync(Stream source, SmbPath path, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
-        EnterPolicy();
         RequireFilePath(path);
         if (source.CanSeek && source.Length - source.Position <= SmallFileLimit)
         {
@@ -404,12 +393,11 @@ public sealed partial class SmbClient
     private async Task<long> DownloadCoreAsync(SmbPath path, Stream destination, IProgress<long>? progress, long sizeHint, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        EnterPolicy();
         RequireFilePath(path);
         int first;
         int asked;
         long size;
-        using (var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false))
+        using (var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false))
         {
             asked = Math.Min(SmallFileLimit, lease.Tree.CompoundPayloadLimit(otherMembers: 2));
             if (sizeHint >= 0)
@@ -418,7 +406,7 @@ public sealed partial class SmbClient
                 asked = (int)Math.Min(asked, Math.Max(sizeHint, 1));
             }
             using var responses = await lease.Tree.CreateCompoundAsync(ReadOpenRequest(path),
-                [new ReadRequest(Smb2FileId.Related, 0, asked)], cancellationToken).ConfigureAwait(false);
+                [new ReadRequest(Smb2FileId.Related, 0, asked)], lease.Call, cancellationToken).ConfigureAwait(false);
             size = responses.Create.EndOfFile;
             using var data = SmbOpen.ToReadData(responses[1], asked, $"Reading '{path.Path}' at offset 0");
             first = data.Length;
@@ -452,7 +440,7 @@ public sealed partial class SmbClient
     /// <summary>CREATE (overwrite) + WRITE + CLOSE in one round trip; -1 when the data does not fit one compound.</summary>
     private async Task<long> TryUploadSmallAsync(Stream source, SmbPath path, CancellationToken cancellationToken)
     {
-        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         var length = (int)(source.Length - source.Position);
         if (length > lease.Tree.CompoundPayloadLimit(otherMembers: 2))
         {
@@ -470,7 +458,7 @@ public sealed partial class SmbClient
                 CreateDisposition = CreateDisposition.OverwriteIf,
                 CreateOptions = CreateOptions.NonDirectoryFile,
                 FileAttributes = FileAttributes.Normal,
-            }, middle, cancellationToken).ConfigureAwait(false);
+            }, middle, lease.Call, cancellationToken).ConfigureAwait(false);
             responses.ThrowIfAnyFailed($"Writing '{path.Path}'");
             if (n > 0 && WriteResponse.Parse(responses[1].Message).Count != (uint)n)
             {
@@ -543,8 +531,7 @@ public sealed partial class SmbClient
     public async Task<SmbDialect> GetDialectAsync(SmbPath path, CancellationToken cancellationToken = default)
     {
         RequireShare(path);
-        EnterPolicy();
-        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         return lease.Tree.Connection.Negotiated!.Dialect;
     }
 

@@ -14,7 +14,7 @@ public sealed partial class SmbClient
     {
         var path = SmbPath.Parse(location);
         RequireShare(path);
-        using var lease = await Pool.AcquireTreeAsync(path, cancellationToken).ConfigureAwait(false);
+        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         var tree = lease.Tree;
         var session = tree.Session;
         return new SmbSecurityInfo(tree.Connection.Negotiated!.Dialect, session.SigningAlgorithm, session.Cipher, session.EncryptData,

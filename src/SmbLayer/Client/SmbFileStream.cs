@@ -37,11 +37,9 @@ internal sealed class SmbFileStream : Stream
     private bool _closed;
     private SinkTarget? _sinkTarget;
 
-    private readonly CallPolicy _policy;
-
-    public SmbFileStream(SmbOpen open, TreeLease lease, bool canRead, bool canWrite, SmbClientOptions options, CallPolicy policy)
+    /// <summary>Every request of the stream runs under the call options <paramref name="open"/> was created with (<see cref="SmbOpen.Call"/>).</summary>
+    public SmbFileStream(SmbOpen open, TreeLease lease, bool canRead, bool canWrite, SmbClientOptions options)
     {
-        _policy = policy;
         _open = open;
         _lease = lease;
         _canRead = canRead;
@@ -99,7 +97,6 @@ internal sealed class SmbFileStream : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         if (!_canRead)
         {
@@ -128,7 +125,6 @@ internal sealed class SmbFileStream : Stream
     /// </summary>
     public async Task<long> CopyToAsync(Stream destination, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         if (SpliceTarget(destination) is { } file)
         {
@@ -338,7 +334,6 @@ internal sealed class SmbFileStream : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         if (!_canWrite)
         {
@@ -378,7 +373,6 @@ internal sealed class SmbFileStream : Stream
     /// </summary>
     public async Task<long> CopyFromAsync(Stream source, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         await SubmitWriteBufferAsync(cancellationToken).ConfigureAwait(false);
         var total = 0L;
@@ -617,7 +611,6 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Sends buffered data, waits for every WRITE to be acknowledged, then asks the server to flush to stable storage.</summary>
     public override async Task FlushAsync(CancellationToken cancellationToken)
     {
-        CallPolicy.Enter(_policy);
         ThrowIfClosed();
         if (!_canWrite)
         {
@@ -668,7 +661,6 @@ internal sealed class SmbFileStream : Stream
     /// <summary>Completes all writes and closes the handle, throwing if any data was not acknowledged.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
-        CallPolicy.Enter(_policy);
         if (_closed)
         {
             return;

@@ -21,17 +21,16 @@ internal enum ReplayRule
 
 /// <summary>
 /// Runs one request to completion across connection losses and server "try again" answers:
-/// waits for the reconnect under the call's hard/soft policy, rebuilds the request against the
+/// waits for the reconnect under the call's <see cref="CallOptions"/>, rebuilds the request against the
 /// recovered session, tree and handle, and replays it only where <see cref="ReplayRule"/> says
 /// that is safe. Everything else fails with a typed error, never a silent guess.
 /// </summary>
 internal static class Replayer
 {
     public static async Task<T> RunAsync<T>(SmbTree tree, SmbOpen? open, ReplayRule rule,
-        Func<bool, ISmb2Request> build, Func<SmbResponse, T> complete, string what, CancellationToken cancellationToken,
+        Func<bool, ISmb2Request> build, Func<SmbResponse, T> complete, string what, CallOptions call, CancellationToken cancellationToken,
         Action<SmbResponse>? onAbandoned = null, bool completeOwnsResponse = false, FileSink? sink = null)
     {
-        var policy = CallPolicy.Current;
         var connection = tree.Connection;
         var started = Environment.TickCount64;
         StatusRecovery? recovery = null; // made only when a recoverable answer arrives: nothing extra per request
@@ -50,7 +49,7 @@ internal static class Replayer
             }
             catch (SmbConnectionLostException lost)
             {
-                replay |= await AwaitRecoveryAsync(connection, lost, rule, what, policy, waits ??= new(), cancellationToken).ConfigureAwait(false);
+                replay |= await AwaitRecoveryAsync(connection, lost, rule, what, call, waits ??= new(), cancellationToken).ConfigureAwait(false);
                 continue;
             }
             if (response.Status == NtStatus.FileClosed && open is { IsClosed: false } && !fileClosedChecked)
@@ -72,12 +71,12 @@ internal static class Replayer
                     // An exiting server closed the handle (keeping it for reclaim) and then answered the request it
                     // had taken: it did not act on it. Send it again once the recovery has reclaimed the handle.
                     response.Dispose();
-                    await (waits ??= new()).WaitAsync(connection, policy, cancellationToken).ConfigureAwait(false);
+                    await (waits ??= new()).WaitAsync(connection, call, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
             }
             if (StatusRecovery.IsRecoverable(response.Status)
-                && (recovery ??= new StatusRecovery(tree, policy, started)).CanRecover(response.Status))
+                && (recovery ??= new StatusRecovery(tree, call, started)).CanRecover(response.Status))
             {
                 var status = response.Status;
                 response.Dispose();
@@ -136,11 +135,11 @@ internal static class Replayer
     /// <summary>
     /// After a connection loss: throws <see cref="SmbOutcomeUnknownException"/> when the request was sent and
     /// <paramref name="rule"/> forbids repeating it; otherwise waits for the reconnect under
-    /// <paramref name="policy"/>, counting the wait in <paramref name="waits"/> (the call's waits so far).
+    /// <paramref name="call"/>, counting the wait in <paramref name="waits"/> (the call's waits so far).
     /// Returns whether the next attempt repeats a request the server may have seen.
     /// </summary>
     public static async Task<bool> AwaitRecoveryAsync(SmbConnection connection, SmbConnectionLostException lost, ReplayRule rule, string what,
-        CallPolicy policy, ReconnectWaits waits, CancellationToken cancellationToken)
+        CallOptions call, ReconnectWaits waits, CancellationToken cancellationToken)
     {
         if (lost.WasSent && rule == ReplayRule.Never)
         {
@@ -148,7 +147,7 @@ internal static class Replayer
                 $"{what}: the connection to {connection.Host}:{connection.Port} was lost after the request was sent; " +
                 "it may or may not have taken effect, and it cannot be repeated safely", lost);
         }
-        await waits.WaitAsync(connection, policy, cancellationToken).ConfigureAwait(false);
+        await waits.WaitAsync(connection, call, cancellationToken).ConfigureAwait(false);
         return lost.WasSent;
     }
 
@@ -164,14 +163,14 @@ internal sealed class ReconnectWaits
 {
     public TimeSpan Total { get; private set; }
 
-    /// <summary>Waits for the connection to be Ready under <paramref name="policy"/>, with what this call already waited taken off a soft limit.</summary>
-    public async Task WaitAsync(SmbConnection connection, CallPolicy policy, CancellationToken cancellationToken)
+    /// <summary>Waits for the connection to be Ready under <paramref name="call"/>, with what this call already waited taken off a soft limit.</summary>
+    public async Task WaitAsync(SmbConnection connection, CallOptions call, CancellationToken cancellationToken)
     {
         // The outage began when the connection was lost, which can be a little before the call noticed.
         var began = Environment.TickCount64 - (long)(connection.UnusableFor ?? TimeSpan.Zero).TotalMilliseconds;
         try
         {
-            await connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken, Total).ConfigureAwait(false);
+            await connection.WaitForReadyAsync(call.SoftLimit, cancellationToken, Total).ConfigureAwait(false);
         }
         finally
         {
@@ -186,7 +185,7 @@ internal sealed class ReconnectWaits
 /// again, a deleted or expired session by the full recovery a reconnect runs. Shared by single requests
 /// and compounds, so both recover from the same answers.
 /// </summary>
-internal sealed class StatusRecovery(SmbTree tree, CallPolicy policy, long callStartedTicks)
+internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callStartedTicks)
 {
     /// <summary>How many times a status-driven recovery (tree or session) is tried for one call.</summary>
     private const int MaxRecoveries = 3;
@@ -195,7 +194,7 @@ internal sealed class StatusRecovery(SmbTree tree, CallPolicy policy, long callS
     private static readonly TimeSpan TryAgainMaxDelay = TimeSpan.FromSeconds(1);
 
     private readonly long _tryAgainDeadline = callStartedTicks +
-        (long)(policy.SoftLimit ?? tree.Connection.Settings.RequestTimeout).TotalMilliseconds;
+        (long)(call.SoftLimit ?? tree.Connection.Settings.RequestTimeout).TotalMilliseconds;
     private TimeSpan _tryAgainDelay = TryAgainInitialDelay;
     private int _recoveries;
 
@@ -229,7 +228,7 @@ internal sealed class StatusRecovery(SmbTree tree, CallPolicy policy, long callS
                 // with PreviousSessionId, trees, durable handles).
                 _recoveries++;
                 tree.Connection.DropLink(new SmbConnectionException($"Server answered {NtStatusText.Describe(status)}; re-establishing the session."));
-                await tree.Connection.WaitForReadyAsync(policy.SoftLimit, cancellationToken).ConfigureAwait(false);
+                await tree.Connection.WaitForReadyAsync(call.SoftLimit, cancellationToken).ConfigureAwait(false);
                 SessionRecovered = true;
                 break;
             default:

@@ -6,7 +6,8 @@ namespace SmbLayer.Session;
 /// <summary>
 /// An open handle on a tree (MS-SMB2 Open) and the I/O on it. Every operation runs through the
 /// <see cref="Replayer"/>, so it survives a reconnect when the handle is reclaimed; once the handle
-/// is lost, every later call fails with <see cref="SmbHandleLostException"/>.
+/// is lost, every later call fails with <see cref="SmbHandleLostException"/>. Every operation runs under
+/// the <see cref="CallOptions"/> the open was created with.
 /// </summary>
 internal sealed class SmbOpen : IAsyncDisposable
 {
@@ -14,9 +15,10 @@ internal sealed class SmbOpen : IAsyncDisposable
     private string? _lostReason;
     private int _closed;
 
-    public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable)
+    public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable, CallOptions call)
     {
         Tree = tree;
+        Call = call;
         Template = template;
         Name = template.Name;
         _fileId = response.FileId;
@@ -32,6 +34,9 @@ internal sealed class SmbOpen : IAsyncDisposable
 
     public SmbTree Tree { get; }
     public string Name { get; }
+
+    /// <summary>What the operations on this handle do while the connection is down.</summary>
+    public CallOptions Call { get; }
 
     /// <summary>The CREATE this open came from (a reclaim repeats it with a reconnect context).</summary>
     public CreateRequest Template { get; }
@@ -151,7 +156,7 @@ internal sealed class SmbOpen : IAsyncDisposable
         return Replayer.RunAsync(Tree, this, ReplayRule.Always,
             _ => new ReadRequest(FileId, offset, length),
             response => ToReadData(response, length, what, sink),
-            what, cancellationToken, completeOwnsResponse: true, sink: sink);
+            what, Call, cancellationToken, completeOwnsResponse: true, sink: sink);
     }
 
     /// <summary>Checks a READ response and wraps its data; takes ownership of <paramref name="response"/> on success.</summary>
@@ -203,7 +208,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                     throw new SmbProtocolException($"WRITE acknowledged {parsed.Count} bytes for a request of {length}.");
                 }
                 return (int)parsed.Count;
-            }, what, cancellationToken);
+            }, what, Call, cancellationToken);
     }
 
     public Task FlushAsync(CancellationToken cancellationToken)
@@ -216,7 +221,7 @@ internal sealed class SmbOpen : IAsyncDisposable
             {
                 response.ThrowIfFailed(what);
                 return true;
-            }, what, cancellationToken);
+            }, what, Call, cancellationToken);
     }
 
     /// <summary>
@@ -245,7 +250,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                 response.ThrowIfFailed(what);
                 var parsed = QueryDirectoryResponse.Parse(response.Message);
                 return DirectoryEntryParser.Parse(response.Message[parsed.OutputBufferRange], FileInformationClass.FileDirectoryInformation);
-            }, what, cancellationToken);
+            }, what, Call, cancellationToken);
     }
 
     /// <summary>QUERY_INFO; <paramref name="parse"/> reads the output buffer while the response is alive.</summary>
@@ -260,7 +265,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                 response.ThrowIfFailed(what);
                 var parsed = QueryInfoResponse.Parse(response.Message);
                 return parse(response.Message[parsed.OutputBufferRange]);
-            }, what, cancellationToken);
+            }, what, Call, cancellationToken);
     }
 
     public Task<FileBasicInformation> QueryBasicAsync(CancellationToken cancellationToken) =>
@@ -289,7 +294,7 @@ internal sealed class SmbOpen : IAsyncDisposable
             {
                 response.ThrowIfFailed(what);
                 return true;
-            }, what, cancellationToken);
+            }, what, Call, cancellationToken);
     }
 
     /// <summary>Closes the handle; errors are reported (the server may have failed to commit data). A lost handle is already closed.</summary>
@@ -311,7 +316,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                         response.ThrowIfFailed(what);
                     }
                     return true;
-                }, what, cancellationToken).ConfigureAwait(false);
+                }, what, Call, cancellationToken).ConfigureAwait(false);
         }
         catch (SmbHandleLostException)
         {

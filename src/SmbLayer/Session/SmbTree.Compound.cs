@@ -13,13 +13,12 @@ internal sealed partial class SmbTree
     /// thrown. Otherwise the caller owns the result and checks the members it cares about. The
     /// CLOSE travels in the same frame, so a caller that cancels never leaks the handle.
     /// </summary>
-    public async Task<CompoundResponses> CreateCompoundAsync(CreateRequest create, IReadOnlyList<ISmb2Request> middle, CancellationToken cancellationToken,
-        ReplayRule rule = ReplayRule.Always)
+    public async Task<CompoundResponses> CreateCompoundAsync(CreateRequest create, IReadOnlyList<ISmb2Request> middle, CallOptions call,
+        CancellationToken cancellationToken, ReplayRule rule = ReplayRule.Always)
     {
         // The whole compound is one unit for replay: after a connection loss it is sent again (its members
         // use the related handle, so nothing stale is in it) unless it had been sent and is not repeatable.
-        var policy = CallPolicy.Current;
-        var recovery = new StatusRecovery(this, policy, Environment.TickCount64);
+        var recovery = new StatusRecovery(this, call, Environment.TickCount64);
         ReconnectWaits? waits = null;
         var replay = false;
         while (true)
@@ -36,7 +35,7 @@ internal sealed partial class SmbTree
             }
             catch (SmbConnectionLostException lost)
             {
-                replay |= await Replayer.AwaitRecoveryAsync(Connection, lost, rule, OpenWhat(create.Name), policy, waits ??= new(), cancellationToken).ConfigureAwait(false);
+                replay |= await Replayer.AwaitRecoveryAsync(Connection, lost, rule, OpenWhat(create.Name), call, waits ??= new(), cancellationToken).ConfigureAwait(false);
             }
         }
     }

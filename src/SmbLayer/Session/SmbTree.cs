@@ -180,8 +180,9 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// durable handle (DH2Q with a CreateGuid on 3.x, DHnQ before) with the lease or batch oplock that
     /// durability needs, so it can be reclaimed after a reconnect. If the caller gives up
     /// (cancellation) and the server's success arrives anyway, the handle is closed (DESIGN §4).
+    /// The open keeps <paramref name="call"/> for every operation on it.
     /// </summary>
-    public async Task<SmbOpen> CreateAsync(CreateRequest request, CancellationToken cancellationToken, bool durable = false)
+    public async Task<SmbOpen> CreateAsync(CreateRequest request, CallOptions call, CancellationToken cancellationToken, bool durable = false)
     {
         var dialect = Connection.Negotiated!.Dialect;
         var durability = durable ? OpenDurability.For(dialect) : OpenDurability.None;
@@ -195,8 +196,8 @@ internal sealed partial class SmbTree : IAsyncDisposable
                 response.ThrowIfFailed(OpenWhat(request.Name));
                 return CreateResponse.Parse(response.Message);
             },
-            OpenWhat(request.Name), cancellationToken, onAbandoned: CloseAbandoned).ConfigureAwait(false);
-        var open = new SmbOpen(this, request, parsed, durability.Granted(parsed));
+            OpenWhat(request.Name), call, cancellationToken, onAbandoned: CloseAbandoned).ConfigureAwait(false);
+        var open = new SmbOpen(this, request, parsed, durability.Granted(parsed), call);
         _opens[open] = 0;
         return open;
     }

@@ -62,7 +62,7 @@ public sealed class ReconnectTests(FaultsSambaFixture fixture) : FaultTestBase(f
             ShareAccess = ShareAccess.Read | ShareAccess.Write | ShareAccess.Delete,
             CreateOptions = CreateOptions.NonDirectoryFile,
             RequestedOplockLevel = OplockLevel.Batch,
-        }, default, durable: true);
+        }, lease.Call, default, durable: true);
         Assert.Equal(OplockLevel.Batch, open.CreateResponse.OplockLevel);
         Assert.True(open.Durable.IsDurable, "Samba granted no durable handle");
         var before = open.FileId;

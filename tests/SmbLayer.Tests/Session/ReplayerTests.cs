@@ -72,7 +72,7 @@ public class ReplayerTests
         var (connection, peer, tree) = await ConnectedTreeAsync();
         await using var _ = connection;
         await using var __ = peer;
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var call = CallOptions.Hard;
         var attempts = 0;
         var rename = Replayer.RunAsync(tree, null, ReplayRule.Never,
             _ =>
@@ -80,7 +80,7 @@ public class ReplayerTests
                 attempts++;
                 return new TestRequest(Smb2Command.SetInfo);
             },
-            r => r.Status, "Renaming 'a' to 'b'", CancellationToken.None);
+            r => r.Status, "Renaming 'a' to 'b'", call, CancellationToken.None);
         Assert.Equal(Smb2Command.SetInfo, (await peer.ReadRequestAsync()).Header.Command);
         peer.Abort(); // lost after the server had the request: it may have renamed
         var error = await Assert.ThrowsAsync<SmbOutcomeUnknownException>(() => rename.WaitAsync(Bound));
@@ -95,8 +95,8 @@ public class ReplayerTests
         var (connection, peer, tree) = await ConnectedTreeAsync();
         await using var _ = connection;
         await using var __ = peer;
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(1)));
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        var call = CallOptions.Soft(TimeSpan.FromSeconds(1));
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
         await peer.ReadRequestAsync();
         peer.Abort();
         // A read is repeatable: the caller is not told "outcome unknown"; it waits for the reconnect (which the
@@ -112,8 +112,8 @@ public class ReplayerTests
         await using var _ = connection;
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(2)));
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        var call = CallOptions.Soft(TimeSpan.FromSeconds(2));
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
         // Each time the request arrives the connection drops, and each outage (the script holds the reconnect
         // 1.2 s) is shorter than the 2 s soft timeout. Counted per outage the call would wait through all of
         // them; counted per call, by the third outage at the latest it has waited more than 2 s and gives up.
@@ -149,9 +149,9 @@ public class ReplayerTests
         await using var _ = connection;
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
+        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
         var oldSession = tree.Session.SessionId;
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
         var first = await peer.ReadRequestAsync();
         await peer.ReplyAsync(first, status, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -173,8 +173,8 @@ public class ReplayerTests
         var (connection, peer, tree) = await ConnectedTreeAsync();
         await using var _ = connection;
         await using var __ = peer;
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
         foreach (var busy in new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources })
         {
             await peer.ReplyAsync(await peer.ReadRequestAsync(), busy, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -190,12 +190,12 @@ public class ReplayerTests
         await using var _ = connection;
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
+        var call = CallOptions.Hard;
         var create = tree.CreateAsync(new CreateRequest("f.bin")
         {
             DesiredAccess = AccessMask.FileReadData,
             CreateOptions = CreateOptions.NonDirectoryFile,
-        }, CancellationToken.None, durable: true);
+        }, call, CancellationToken.None, durable: true);
         var first = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Create, first.Header.Command);
         Assert.False(first.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation));
@@ -231,8 +231,8 @@ public class ReplayerTests
         await using var _ = connection;
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", CancellationToken.None);
+        var call = CallOptions.Hard;
+        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
         await peer.ReadRequestAsync();
         peer.Abort();
         await peer.AcceptAgainAsync();
@@ -249,13 +249,13 @@ public class ReplayerTests
     // STATUS_FILE_CLOSED on an open handle: the server's word only if the connection it came on is still alive.
 
     /// <summary>Opens 'f.bin' durably: the scripted server grants a lease and DH2Q (<see cref="HandBuiltResponses.CreateWithContexts"/>).</summary>
-    private static async Task<SmbOpen> OpenDurableAsync(ScriptedPeer peer, SmbTree tree)
+    private static async Task<SmbOpen> OpenDurableAsync(ScriptedPeer peer, SmbTree tree, CallOptions call)
     {
         var create = tree.CreateAsync(new CreateRequest("f.bin")
         {
             DesiredAccess = AccessMask.FileReadData,
             CreateOptions = CreateOptions.NonDirectoryFile,
-        }, CancellationToken.None, durable: true);
+        }, call, CancellationToken.None, durable: true);
         var request = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Create, request.Header.Command);
         await peer.ReplyAsync(request, credits: 8, body: HandBuiltResponses.CreateWithContexts()[Smb2Header.Size..]);
@@ -282,8 +282,8 @@ public class ReplayerTests
             await tree.RecoverAsync(ct);
             await tree.RecoverOpensAsync(null, ct);
         });
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
-        var open = await OpenDurableAsync(peer, tree);
+        var call = CallOptions.Hard;
+        var open = await OpenDurableAsync(peer, tree, call);
         var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
 
         // An exiting smbd: it has closed its opens (keeping the durable one) and answers the READ it had taken with
@@ -316,8 +316,8 @@ public class ReplayerTests
         var (connection, peer, tree) = await ConnectedTreeAsync();
         await using var _ = connection;
         await using var __ = peer;
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Hard, TimeSpan.Zero));
-        var open = await OpenDurableAsync(peer, tree);
+        var call = CallOptions.Hard;
+        var open = await OpenDurableAsync(peer, tree, call);
         var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
         await peer.ReplyAsync(await peer.ReadRequestAsync(), NtStatus.FileClosed, credits: 8, body: ErrorBody);
         // The ECHO is answered: the connection is alive, so FILE_CLOSED is the server's word on the handle.
@@ -333,16 +333,16 @@ public class ReplayerTests
     // Compounds (CREATE + … + CLOSE in one frame) recover from the same answers as single requests (StatusRecovery).
 
     /// <summary>A delete: CREATE + SET_INFO (delete disposition) + CLOSE — not repeatable after a connection loss.</summary>
-    private static Task<CompoundResponses> DeleteCompound(SmbTree tree) => tree.CreateCompoundAsync(
+    private static Task<CompoundResponses> DeleteCompound(SmbTree tree, CallOptions call) => tree.CreateCompoundAsync(
         new CreateRequest("a.txt") { DesiredAccess = AccessMask.Delete, CreateDisposition = CreateDisposition.Open },
         [SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileDispositionInformation, FileInfoBuilders.Disposition(true))],
-        CancellationToken.None, ReplayRule.Never);
+        call, CancellationToken.None, ReplayRule.Never);
 
     /// <summary>A stat: CREATE + QUERY_INFO + CLOSE.</summary>
-    private static Task<CompoundResponses> StatCompound(SmbTree tree) => tree.CreateCompoundAsync(
+    private static Task<CompoundResponses> StatCompound(SmbTree tree, CallOptions call) => tree.CreateCompoundAsync(
         new CreateRequest("a.txt") { DesiredAccess = AccessMask.FileReadAttributes, CreateDisposition = CreateDisposition.Open },
         [QueryInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileNetworkOpenInformation, FileNetworkOpenInformation.Size)],
-        CancellationToken.None);
+        call, CancellationToken.None);
 
     /// <summary>Reads one compound frame and checks it is CREATE, <paramref name="middle"/>, CLOSE, all on <paramref name="treeId"/>.</summary>
     private static async Task<List<ReceivedMessage>> ReadCompoundAsync(ScriptedPeer peer, Smb2Command middle, uint treeId)
@@ -384,8 +384,8 @@ public class ReplayerTests
         var (connection, peer, tree) = await ConnectedTreeAsync();
         await using var _ = connection;
         await using var __ = peer;
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
-        var delete = DeleteCompound(tree);
+        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
+        var delete = DeleteCompound(tree, call);
         // "Try again" is an answer, not a loss: the server did nothing, so even a non-repeatable compound is sent again.
         foreach (var busy in new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources })
         {
@@ -406,8 +406,8 @@ public class ReplayerTests
         await using var _ = connection;
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
-        var stat = StatCompound(tree);
+        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
+        var stat = StatCompound(tree, call);
         await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: 5), status);
 
         // The client reconnects, sets up the session naming the old one, connects the tree again...
@@ -425,8 +425,8 @@ public class ReplayerTests
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
         await using var __ = peer;
-        CallPolicy.Enter(new CallPolicy(SmbFailureMode.Soft, TimeSpan.FromSeconds(20)));
-        var delete = DeleteCompound(tree);
+        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
+        var delete = DeleteCompound(tree, call);
         await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.SetInfo, treeId: 5), NtStatus.NetworkNameDeleted);
         // Same connection, same session: only the tree is connected again.
         await server.TreeConnectAsync(treeId: 8);
