@@ -67,6 +67,23 @@ internal sealed class ScriptedPeer : IAsyncDisposable
     }
 
     /// <summary>
+    /// Starts a peer that only listens: the code under test (an <see cref="SmbClient"/>, say) connects to
+    /// <see cref="Port"/> by itself, and the test takes that connection with <see cref="AcceptAsync"/>.
+    /// </summary>
+    public static ScriptedPeer Listen()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return new ScriptedPeer(listener);
+    }
+
+    /// <summary>The loopback port the peer listens on.</summary>
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Takes the client's first connection (a peer made by <see cref="Listen"/>).</summary>
+    public Task AcceptAsync() => AcceptAgainAsync();
+
+    /// <summary>
     /// Gives the client <paramref name="credits"/> credits to work with: it sends one request on the
     /// single credit a fresh connection has, and the peer answers it granting that many.
     /// </summary>
