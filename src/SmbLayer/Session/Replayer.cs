@@ -20,6 +20,57 @@ internal enum ReplayRule
 }
 
 /// <summary>
+/// One request for <see cref="Replayer.RunAsync"/>: where it goes, what may be repeated, how each attempt is
+/// built and how the answer is read. A struct: the replay loop keeps it in its own state, nothing per request.
+/// </summary>
+internal readonly struct ReplayRequest<T>
+{
+    /// <summary>A request on <paramref name="open"/>'s handle, under the call options the open was created with.</summary>
+    public ReplayRequest(SmbOpen open, ReplayRule rule, string what)
+        : this(open.Tree, rule, what, open.Call)
+    {
+        Open = open;
+    }
+
+    /// <summary>A request on <paramref name="tree"/> that addresses no handle (a CREATE), under <paramref name="call"/>.</summary>
+    public ReplayRequest(SmbTree tree, ReplayRule rule, string what, CallOptions call)
+    {
+        Tree = tree;
+        Rule = rule;
+        What = what;
+        Call = call;
+    }
+
+    public SmbTree Tree { get; }
+
+    /// <summary>The handle the request addresses: once it is lost the call fails; a FILE_CLOSED answer on it is checked.</summary>
+    public SmbOpen? Open { get; }
+
+    public ReplayRule Rule { get; }
+
+    /// <summary>What the call does, for its errors ("Reading 'f' at offset 0").</summary>
+    public string What { get; }
+
+    /// <summary>What the call does while the connection is down.</summary>
+    public CallOptions Call { get; }
+
+    /// <summary>Builds one attempt from the current handle; the argument is true when the server may have seen an earlier one.</summary>
+    public required Func<bool, ISmb2Request> Build { get; init; }
+
+    /// <summary>Reads the answer (its status included) into the call's result.</summary>
+    public required Func<SmbResponse, T> Complete { get; init; }
+
+    /// <summary>Given a success that arrived after the caller stopped waiting (<see cref="RequestContext.OnAbandonedResponse"/>).</summary>
+    public Action<SmbResponse>? OnAbandoned { get; init; }
+
+    /// <summary><see cref="Complete"/> keeps the response when it returns (zero-copy reads dispose it later); otherwise the loop disposes it.</summary>
+    public bool CompleteOwnsResponse { get; init; }
+
+    /// <summary>For a READ: the local file the transport may put the data in (<see cref="RequestContext.Sink"/>).</summary>
+    public FileSink? Sink { get; init; }
+}
+
+/// <summary>
 /// Runs one request to completion across connection losses and server "try again" answers:
 /// waits for the reconnect under the call's <see cref="CallOptions"/>, rebuilds the request against the
 /// recovered session, tree and handle, and replays it only where <see cref="ReplayRule"/> says
@@ -27,11 +78,10 @@ internal enum ReplayRule
 /// </summary>
 internal static class Replayer
 {
-    public static async Task<T> RunAsync<T>(SmbTree tree, SmbOpen? open, ReplayRule rule,
-        Func<bool, ISmb2Request> build, Func<SmbResponse, T> complete, string what, CallOptions call, CancellationToken cancellationToken,
-        Action<SmbResponse>? onAbandoned = null, bool completeOwnsResponse = false, FileSink? sink = null)
+    public static async Task<T> RunAsync<T>(ReplayRequest<T> request, CancellationToken cancellationToken)
     {
-        var connection = tree.Connection;
+        var open = request.Open;
+        var connection = request.Tree.Connection;
         var started = Environment.TickCount64;
         StatusRecovery? recovery = null; // made only when a recoverable answer arrives: nothing extra per request
         ReconnectWaits? waits = null; // made only when the connection is lost
@@ -39,17 +89,17 @@ internal static class Replayer
         var fileClosedChecked = false;
         while (true)
         {
-            open?.ThrowIfLost(what);
-            var context = tree.ContextFor(open, replay, onAbandoned: onAbandoned, sink: sink);
+            open?.ThrowIfLost(request.What);
+            var context = request.Tree.ContextFor(open, replay, onAbandoned: request.OnAbandoned, sink: request.Sink);
             var generation = connection.Generation;
             SmbResponse response;
             try
             {
-                response = await connection.SendAsync(build(replay), context, cancellationToken).ConfigureAwait(false);
+                response = await connection.SendAsync(request.Build(replay), context, cancellationToken).ConfigureAwait(false);
             }
             catch (SmbConnectionLostException lost)
             {
-                replay |= await AwaitRecoveryAsync(connection, lost, rule, what, call, waits ??= new(), cancellationToken).ConfigureAwait(false);
+                replay |= await AwaitRecoveryAsync(connection, lost, request.Rule, request.What, request.Call, waits ??= new(), cancellationToken).ConfigureAwait(false);
                 continue;
             }
             if (response.Status == NtStatus.FileClosed && open is { IsClosed: false } && !fileClosedChecked)
@@ -71,12 +121,12 @@ internal static class Replayer
                     // An exiting server closed the handle (keeping it for reclaim) and then answered the request it
                     // had taken: it did not act on it. Send it again once the recovery has reclaimed the handle.
                     response.Dispose();
-                    await (waits ??= new()).WaitAsync(connection, call, cancellationToken).ConfigureAwait(false);
+                    await (waits ??= new()).WaitAsync(connection, request.Call, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
             }
             if (StatusRecovery.IsRecoverable(response.Status)
-                && (recovery ??= new StatusRecovery(tree, call, started)).CanRecover(response.Status))
+                && (recovery ??= new StatusRecovery(request.Tree, request.Call, started)).CanRecover(response.Status))
             {
                 var status = response.Status;
                 response.Dispose();
@@ -84,12 +134,12 @@ internal static class Replayer
                 replay |= recovery.SessionRecovered;
                 continue;
             }
-            if (completeOwnsResponse)
+            if (request.CompleteOwnsResponse)
             {
-                // Zero-copy callers keep the pooled response (and dispose it) once complete returns.
+                // Zero-copy callers keep the pooled response (and dispose it) once Complete returns.
                 try
                 {
-                    return complete(response);
+                    return request.Complete(response);
                 }
                 catch
                 {
@@ -99,7 +149,7 @@ internal static class Replayer
             }
             using (response)
             {
-                return complete(response);
+                return request.Complete(response);
             }
         }
     }

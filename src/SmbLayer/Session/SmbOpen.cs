@@ -153,10 +153,13 @@ internal sealed class SmbOpen : IAsyncDisposable
     {
         ThrowIfClosed();
         var what = $"Reading '{Name}' at offset {offset}";
-        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
-            _ => new ReadRequest(FileId, offset, length),
-            response => ToReadData(response, length, what, sink),
-            what, Call, cancellationToken, completeOwnsResponse: true, sink: sink);
+        return Replayer.RunAsync(new ReplayRequest<ReadData>(this, ReplayRule.Always, what)
+        {
+            Build = _ => new ReadRequest(FileId, offset, length),
+            Complete = response => ToReadData(response, length, what, sink),
+            CompleteOwnsResponse = true,
+            Sink = sink,
+        }, cancellationToken);
     }
 
     /// <summary>Checks a READ response and wraps its data; takes ownership of <paramref name="response"/> on success.</summary>
@@ -197,9 +200,10 @@ internal sealed class SmbOpen : IAsyncDisposable
     {
         ThrowIfClosed();
         var what = $"Writing '{Name}' at offset {offset}";
-        return Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
-            _ => build(),
-            response =>
+        return Replayer.RunAsync(new ReplayRequest<int>(this, ReplayRule.OnReclaimedHandle, what)
+        {
+            Build = _ => build(),
+            Complete = response =>
             {
                 response.ThrowIfFailed(what);
                 var parsed = WriteResponse.Parse(response.Message);
@@ -208,20 +212,23 @@ internal sealed class SmbOpen : IAsyncDisposable
                     throw new SmbProtocolException($"WRITE acknowledged {parsed.Count} bytes for a request of {length}.");
                 }
                 return (int)parsed.Count;
-            }, what, Call, cancellationToken);
+            },
+        }, cancellationToken);
     }
 
     public Task FlushAsync(CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         var what = $"Flushing '{Name}'";
-        return Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
-            _ => new FlushRequest(FileId),
-            response =>
+        return Replayer.RunAsync(new ReplayRequest<bool>(this, ReplayRule.OnReclaimedHandle, what)
+        {
+            Build = _ => new FlushRequest(FileId),
+            Complete = response =>
             {
                 response.ThrowIfFailed(what);
                 return true;
-            }, what, Call, cancellationToken);
+            },
+        }, cancellationToken);
     }
 
     /// <summary>
@@ -235,12 +242,13 @@ internal sealed class SmbOpen : IAsyncDisposable
     {
         ThrowIfClosed();
         var what = $"Listing '{Name}'";
-        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
-            _ => new QueryDirectoryRequest(FileId, pattern, FileInformationClass.FileDirectoryInformation, outputBufferLength)
+        return Replayer.RunAsync(new ReplayRequest<List<DirectoryEntry>>(this, ReplayRule.Always, what)
+        {
+            Build = _ => new QueryDirectoryRequest(FileId, pattern, FileInformationClass.FileDirectoryInformation, outputBufferLength)
             {
                 Flags = restart ? QueryDirectoryFlags.RestartScans : 0,
             },
-            response =>
+            Complete = response =>
             {
                 // NO_MORE_FILES ends a listing; NO_SUCH_FILE on the first call means the pattern matched nothing.
                 if (response.Status == NtStatus.NoMoreFiles || (restart && response.Status == NtStatus.NoSuchFile))
@@ -250,7 +258,8 @@ internal sealed class SmbOpen : IAsyncDisposable
                 response.ThrowIfFailed(what);
                 var parsed = QueryDirectoryResponse.Parse(response.Message);
                 return DirectoryEntryParser.Parse(response.Message[parsed.OutputBufferRange], FileInformationClass.FileDirectoryInformation);
-            }, what, Call, cancellationToken);
+            },
+        }, cancellationToken);
     }
 
     /// <summary>QUERY_INFO; <paramref name="parse"/> reads the output buffer while the response is alive.</summary>
@@ -258,14 +267,16 @@ internal sealed class SmbOpen : IAsyncDisposable
     {
         ThrowIfClosed();
         var what = $"Querying information of '{Name}'";
-        return Replayer.RunAsync(Tree, this, ReplayRule.Always,
-            _ => request(FileId),
-            response =>
+        return Replayer.RunAsync(new ReplayRequest<T>(this, ReplayRule.Always, what)
+        {
+            Build = _ => request(FileId),
+            Complete = response =>
             {
                 response.ThrowIfFailed(what);
                 var parsed = QueryInfoResponse.Parse(response.Message);
                 return parse(response.Message[parsed.OutputBufferRange]);
-            }, what, Call, cancellationToken);
+            },
+        }, cancellationToken);
     }
 
     public Task<FileBasicInformation> QueryBasicAsync(CancellationToken cancellationToken) =>
@@ -288,13 +299,15 @@ internal sealed class SmbOpen : IAsyncDisposable
     {
         ThrowIfClosed();
         var rule = infoClass == FileInformationClass.FileRenameInformation ? ReplayRule.Never : ReplayRule.OnReclaimedHandle;
-        return Replayer.RunAsync(Tree, this, rule,
-            _ => SetInfoRequest.ForFile(FileId, infoClass, buffer),
-            response =>
+        return Replayer.RunAsync(new ReplayRequest<bool>(this, rule, what)
+        {
+            Build = _ => SetInfoRequest.ForFile(FileId, infoClass, buffer),
+            Complete = response =>
             {
                 response.ThrowIfFailed(what);
                 return true;
-            }, what, Call, cancellationToken);
+            },
+        }, cancellationToken);
     }
 
     /// <summary>Closes the handle; errors are reported (the server may have failed to commit data). A lost handle is already closed.</summary>
@@ -307,16 +320,18 @@ internal sealed class SmbOpen : IAsyncDisposable
         var what = $"Closing '{Name}'";
         try
         {
-            await Replayer.RunAsync(Tree, this, ReplayRule.OnReclaimedHandle,
-                _ => new CloseRequest(FileId),
-                response =>
+            await Replayer.RunAsync(new ReplayRequest<bool>(this, ReplayRule.OnReclaimedHandle, what)
+            {
+                Build = _ => new CloseRequest(FileId),
+                Complete = response =>
                 {
                     if (response.Status is not (NtStatus.Success or NtStatus.FileClosed))
                     {
                         response.ThrowIfFailed(what);
                     }
                     return true;
-                }, what, Call, cancellationToken).ConfigureAwait(false);
+                },
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (SmbHandleLostException)
         {

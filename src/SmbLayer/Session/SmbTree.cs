@@ -189,14 +189,17 @@ internal sealed partial class SmbTree : IAsyncDisposable
         var rule = durability.CreateGuid is not null ? ReplayRule.CreateWithReplayFlag
             : request.CreateDisposition == CreateDisposition.Create ? ReplayRule.Never
             : ReplayRule.Always;
-        var parsed = await Replayer.RunAsync(this, null, rule,
-            replay => durability.Apply(request),
-            response =>
+        var what = OpenWhat(request.Name);
+        var parsed = await Replayer.RunAsync(new ReplayRequest<CreateResponse>(this, rule, what, call)
+        {
+            Build = replay => durability.Apply(request),
+            Complete = response =>
             {
-                response.ThrowIfFailed(OpenWhat(request.Name));
+                response.ThrowIfFailed(what);
                 return CreateResponse.Parse(response.Message);
             },
-            OpenWhat(request.Name), call, cancellationToken, onAbandoned: CloseAbandoned).ConfigureAwait(false);
+            OnAbandoned = CloseAbandoned,
+        }, cancellationToken).ConfigureAwait(false);
         var open = new SmbOpen(this, request, parsed, durability.Granted(parsed), call);
         _opens[open] = 0;
         return open;

@@ -66,6 +66,14 @@ public class ReplayerTests
         return (connection, peer, await tree.WaitAsync(Bound), server);
     }
 
+    /// <summary>A repeatable request on no handle (READ-shaped); the result is the answer's status.</summary>
+    private static Task<NtStatus> ReadAsync(SmbTree tree, CallOptions call) =>
+        Replayer.RunAsync(new ReplayRequest<NtStatus>(tree, ReplayRule.Always, "Reading 'a'", call)
+        {
+            Build = _ => new TestRequest(Smb2Command.Read),
+            Complete = r => r.Status,
+        }, CancellationToken.None);
+
     [Fact]
     public async Task NotRepeatable_SentThenConnectionLost_IsOutcomeUnknown()
     {
@@ -74,13 +82,15 @@ public class ReplayerTests
         await using var __ = peer;
         var call = CallOptions.Hard;
         var attempts = 0;
-        var rename = Replayer.RunAsync(tree, null, ReplayRule.Never,
-            _ =>
+        var rename = Replayer.RunAsync(new ReplayRequest<NtStatus>(tree, ReplayRule.Never, "Renaming 'a' to 'b'", call)
+        {
+            Build = _ =>
             {
                 attempts++;
                 return new TestRequest(Smb2Command.SetInfo);
             },
-            r => r.Status, "Renaming 'a' to 'b'", call, CancellationToken.None);
+            Complete = r => r.Status,
+        }, CancellationToken.None);
         Assert.Equal(Smb2Command.SetInfo, (await peer.ReadRequestAsync()).Header.Command);
         peer.Abort(); // lost after the server had the request: it may have renamed
         var error = await Assert.ThrowsAsync<SmbOutcomeUnknownException>(() => rename.WaitAsync(Bound));
@@ -96,7 +106,7 @@ public class ReplayerTests
         await using var _ = connection;
         await using var __ = peer;
         var call = CallOptions.Soft(TimeSpan.FromSeconds(1));
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
+        var read = ReadAsync(tree, call);
         await peer.ReadRequestAsync();
         peer.Abort();
         // A read is repeatable: the caller is not told "outcome unknown"; it waits for the reconnect (which the
@@ -113,7 +123,7 @@ public class ReplayerTests
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
         var call = CallOptions.Soft(TimeSpan.FromSeconds(2));
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
+        var read = ReadAsync(tree, call);
         // Each time the request arrives the connection drops, and each outage (the script holds the reconnect
         // 1.2 s) is shorter than the 2 s soft timeout. Counted per outage the call would wait through all of
         // them; counted per call, by the third outage at the latest it has waited more than 2 s and gives up.
@@ -151,7 +161,7 @@ public class ReplayerTests
         RecoverSessionThenTree(connection, tree);
         var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
         var oldSession = tree.Session.SessionId;
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
+        var read = ReadAsync(tree, call);
         var first = await peer.ReadRequestAsync();
         await peer.ReplyAsync(first, status, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -174,7 +184,7 @@ public class ReplayerTests
         await using var _ = connection;
         await using var __ = peer;
         var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
+        var read = ReadAsync(tree, call);
         foreach (var busy in new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources })
         {
             await peer.ReplyAsync(await peer.ReadRequestAsync(), busy, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -232,7 +242,7 @@ public class ReplayerTests
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
         var call = CallOptions.Hard;
-        var read = Replayer.RunAsync(tree, null, ReplayRule.Always, _ => new TestRequest(Smb2Command.Read), r => r.Status, "Reading 'a'", call, CancellationToken.None);
+        var read = ReadAsync(tree, call);
         await peer.ReadRequestAsync();
         peer.Abort();
         await peer.AcceptAgainAsync();
