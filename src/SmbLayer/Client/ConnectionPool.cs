@@ -388,9 +388,17 @@ internal sealed class PooledConnection : IAsyncDisposable
             SmbTree tree;
             if (!_sessions.TryGetValue(userKey, out var session))
             {
+                var setup = new SessionSetupOptions
+                {
+                    Credentials = credentials,
+                    Workstation = _options.WorkstationName,
+                    RequireSigning = _options.RequireSigning,
+                    AllowGuest = _options.AllowGuest,
+                    RequireEncryption = _options.RequireEncryption,
+                    LoggerFactory = _loggerFactory,
+                };
                 session = await SmbInstruments.TraceAsync("smb.session_setup", Connection.Host, Connection.Port, _ =>
-                    SmbSession.SetupAsync(Connection, credentials, _options.WorkstationName, _options.RequireSigning,
-                        _options.AllowGuest, _loggerFactory, cancellationToken, _options.RequireEncryption)).ConfigureAwait(false);
+                    SmbSession.SetupAsync(Connection, setup, cancellationToken)).ConfigureAwait(false);
                 lock (_sessions)
                 {
                     _sessions[userKey] = session;

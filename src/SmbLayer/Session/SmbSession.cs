@@ -16,26 +16,18 @@ internal sealed class SmbSession : IAsyncDisposable
     private const int MaxLegs = 8;
 
     private readonly ILogger _logger;
-    private readonly string _workstation;
-    private readonly bool _requireSigning;
-    private readonly bool _allowGuest;
-    private readonly bool _requireEncryption;
+    private readonly SessionSetupOptions _options;
     private SessionSigner? _signer;
     private SessionTransform? _transform;
     private ulong _sessionId;
     private bool _signingRequired;
     private int _loggedOff;
 
-    private SmbSession(SmbConnection connection, SmbCredentials credentials, string workstation, bool requireSigning, bool allowGuest,
-        bool requireEncryption, ILogger logger)
+    private SmbSession(SmbConnection connection, SessionSetupOptions options)
     {
         Connection = connection;
-        Credentials = credentials;
-        _workstation = workstation;
-        _requireSigning = requireSigning;
-        _allowGuest = allowGuest;
-        _requireEncryption = requireEncryption;
-        _logger = logger;
+        _options = options;
+        _logger = options.LoggerFactory.CreateLogger<SmbSession>();
     }
 
     /// <summary>
@@ -45,7 +37,7 @@ internal sealed class SmbSession : IAsyncDisposable
     internal static Action<Smb3SessionKeys>? KeysDerivedObserver { get; set; }
 
     public SmbConnection Connection { get; }
-    public SmbCredentials Credentials { get; }
+    public SmbCredentials Credentials => _options.Credentials;
     public ulong SessionId => Volatile.Read(ref _sessionId);
     public bool SigningRequired => _signingRequired;
     public bool IsGuest { get; private set; }
@@ -98,10 +90,9 @@ internal sealed class SmbSession : IAsyncDisposable
     private bool Encrypted(bool encrypt) => (EncryptData || encrypt) && _transform is not null;
 
     /// <summary>Runs SESSION_SETUP to completion.</summary>
-    public static async Task<SmbSession> SetupAsync(SmbConnection connection, SmbCredentials credentials, string workstation,
-        bool requireSigning, bool allowGuest, ILoggerFactory loggerFactory, CancellationToken cancellationToken, bool requireEncryption = false)
+    public static async Task<SmbSession> SetupAsync(SmbConnection connection, SessionSetupOptions options, CancellationToken cancellationToken)
     {
-        var session = new SmbSession(connection, credentials, workstation, requireSigning, allowGuest, requireEncryption, loggerFactory.CreateLogger<SmbSession>());
+        var session = new SmbSession(connection, options);
         await session.AuthenticateAsync(previousSessionId: 0, duringSetup: false, cancellationToken).ConfigureAwait(false);
         return session;
     }
@@ -117,13 +108,13 @@ internal sealed class SmbSession : IAsyncDisposable
     {
         var negotiated = Connection.Negotiated ?? throw new InvalidOperationException("SESSION_SETUP before NEGOTIATE.");
         var dialect = negotiated.Dialect;
-        if (_requireEncryption)
+        if (_options.RequireEncryption)
         {
             ThrowIfCannotEncrypt(Connection, negotiated, Credentials);
         }
         using var authenticator = Credentials.IsAnonymous
-            ? SpnegoNtlmAuthenticator.CreateAnonymous(_workstation)
-            : new SpnegoNtlmAuthenticator(Credentials.UserName, Credentials.Domain, Credentials.Password, _workstation);
+            ? SpnegoNtlmAuthenticator.CreateAnonymous(_options.Workstation)
+            : new SpnegoNtlmAuthenticator(Credentials.UserName, Credentials.Domain, Credentials.Password, _options.Workstation);
 
         // 3.1.1 pre-auth integrity (MS-SMB2 §3.2.5.3.1): the session's hash starts from the connection's
         // (NEGOTIATE request and response) and takes in every SESSION_SETUP request and every response but the last.
@@ -138,7 +129,7 @@ internal sealed class SmbSession : IAsyncDisposable
 
         var token = authenticator.Initiate(negotiated.SecurityBuffer);
         ulong sessionId = 0;
-        var securityMode = SecurityMode.SigningEnabled | (_requireSigning ? SecurityMode.SigningRequired : 0);
+        var securityMode = SecurityMode.SigningEnabled | (_options.RequireSigning ? SecurityMode.SigningRequired : 0);
         for (var leg = 0; ; leg++)
         {
             if (leg > MaxLegs)
@@ -169,14 +160,14 @@ internal sealed class SmbSession : IAsyncDisposable
             authenticator.Complete(final.SecurityBuffer);
 
             var guestOrNull = final.IsGuest || final.IsNull;
-            if (guestOrNull && !Credentials.IsAnonymous && !_allowGuest)
+            if (guestOrNull && !Credentials.IsAnonymous && !_options.AllowGuest)
             {
                 // Never a silent fallback to guest when credentials were given (DESIGN §7).
                 throw new SmbAuthenticationException(NtStatus.LogonFailure,
                     $"Server {Connection.Host}:{Connection.Port} logged '{Credentials}' on as guest instead of checking the password; refused");
             }
 
-            var signingRequired = !guestOrNull && (_requireSigning || negotiated.ServerRequiresSigning);
+            var signingRequired = !guestOrNull && (_options.RequireSigning || negotiated.ServerRequiresSigning);
             SessionSigner? signer = null;
             SessionTransform? transform = null;
             var sessionKey = authenticator.SessionKey;
@@ -210,12 +201,12 @@ internal sealed class SmbSession : IAsyncDisposable
                     throw new SmbProtocolException("The final SESSION_SETUP response is not signed although signing is required.");
                 }
             }
-            else if (_requireSigning)
+            else if (_options.RequireSigning)
             {
                 throw new SmbSecurityException("Signing was required but this session has no key (guest or anonymous).");
             }
             // Encryption for the whole session: the server asks for it (SMB2_SESSION_FLAG_ENCRYPT_DATA, 3.x only) or the caller does.
-            var encryptData = _requireEncryption || (final.EncryptData && dialect.IsSmb3());
+            var encryptData = _options.RequireEncryption || (final.EncryptData && dialect.IsSmb3());
             if (encryptData && transform is null)
             {
                 signer?.Dispose();

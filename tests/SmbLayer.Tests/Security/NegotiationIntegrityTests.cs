@@ -35,8 +35,8 @@ public class NegotiationIntegrityTests
     }
 
     private static Task<SmbSession> SetupAsync(SmbConnection connection) =>
-        SmbSession.SetupAsync(connection, new SmbCredentials(User, Password, Domain), "WS", requireSigning: false, allowGuest: false,
-            NullLoggerFactory.Instance, CancellationToken.None);
+        SmbSession.SetupAsync(connection, new SessionSetupOptions { Credentials = new SmbCredentials(User, Password, Domain), Workstation = "WS" },
+            CancellationToken.None);
 
     [Theory]
     [InlineData(false)]

@@ -56,8 +56,8 @@ public class ReplayerTests
         var negotiate = connection.NegotiateAsync(CancellationToken.None);
         await server.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
         await negotiate.WaitAsync(Bound);
-        var setup = SmbSession.SetupAsync(connection, new SmbCredentials("alice", "Secret-1", "DOM"), "WS", requireSigning: false,
-            allowGuest: false, NullLoggerFactory.Instance, CancellationToken.None);
+        var setup = SmbSession.SetupAsync(connection, new SessionSetupOptions { Credentials = new SmbCredentials("alice", "Secret-1", "DOM"), Workstation = "WS" },
+            CancellationToken.None);
         await server.SessionSetupAsync(SmbDialect.Smb302);
         var session = await setup.WaitAsync(Bound);
         var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
