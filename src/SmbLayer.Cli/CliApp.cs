@@ -96,10 +96,17 @@ internal static class CliApp
             Credentials = credentials,
             RequireSigning = options.RequireSigning,
             RequireEncryption = options.RequireEncryption,
-            FailureMode = options.FailureMode ?? SmbFailureMode.Soft,
-            SoftTimeout = options.SoftTimeout ?? TimeSpan.FromSeconds(30),
             LoggerFactory = loggerFactory,
         };
+        // What the command line leaves out keeps the library's default.
+        if (options.FailureMode is { } mode)
+        {
+            clientOptions.FailureMode = mode;
+        }
+        if (options.SoftTimeout is { } soft)
+        {
+            clientOptions.SoftTimeout = soft;
+        }
         if (options.MinDialect is { } min)
         {
             clientOptions.MinDialect = min;

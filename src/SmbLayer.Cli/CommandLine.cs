@@ -27,7 +27,7 @@ internal sealed record CliOptions
     /// <summary><c>--encrypt</c>: encrypt everything; fail if the server cannot.</summary>
     public bool RequireEncryption { get; init; }
 
-    /// <summary><c>--hard</c> / <c>--soft SECONDS</c>: what calls do while the connection is down; null keeps the library default (soft, 30 s).</summary>
+    /// <summary><c>--hard</c> / <c>--soft SECONDS</c>: what calls do while the connection is down; null keeps the library default (<see cref="SmbClientOptions.FailureMode"/>, <see cref="SmbClientOptions.SoftTimeout"/>).</summary>
     public SmbFailureMode? FailureMode { get; init; }
 
     /// <summary>The <c>--soft</c> timeout.</summary>

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text;
+using SmbLayer.Protocol;
 
 namespace SmbLayer.Cli;
 
@@ -43,7 +44,10 @@ internal static class HelpText
                 }
             }
             text.AppendLine();
-            text.AppendLine("""
+            // The defaults shown are the library's own.
+            var defaults = new SmbClientOptions();
+            var failureDefault = defaults.FailureMode == SmbFailureMode.Soft ? $"soft, {defaults.SoftTimeout.TotalSeconds:0.#} s" : "hard";
+            text.AppendLine($$"""
                 Options (anywhere on the line; '--' ends them):
                   -U, --user [DOMAIN\]USER[%PASSWORD]
                       user as smbclient takes it ('/' also separates the domain)
@@ -53,8 +57,8 @@ internal static class HelpText
                   -N, --no-pass
                       never prompt: no password means an empty one; with no user given
                       (URL, -U, -A) the session is anonymous
-                  --min-dialect D    lowest dialect accepted (default 2.0.2)
-                  --max-dialect D    highest dialect offered (default 3.1.1)
+                  --min-dialect D    lowest dialect accepted (default {{defaults.MinDialect.ToDisplay()}})
+                  --max-dialect D    highest dialect offered (default {{defaults.MaxDialect.ToDisplay()}})
                                      D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1
                   --sign             require message signing
                   -r, --recursive    get and put copy a directory tree, many files at once
@@ -62,7 +66,7 @@ internal static class HelpText
                   --json             ls and stat print one JSON document (below) instead of text
                   --hard             if the server goes away, wait (reconnecting) until it is back
                   --soft SECONDS     if the server goes away, give up once the connection has been
-                                     unusable this long (default: soft, 30 s); see docs/SEMANTICS.md
+                                     unusable this long (default: {{failureDefault}}); see docs/SEMANTICS.md
                   -v, --verbose      log to stderr with timestamps, connection state changes included
                                      (-vv: more), and show stack traces
                   -h, --help         show this help

@@ -1,20 +1,26 @@
-using SmbLayer.Transport;
 using Microsoft.Extensions.Logging;
 using SmbLayer.Protocol;
+using SmbLayer.Transport;
 
 namespace SmbLayer;
 
 /// <summary>Settings for an <see cref="SmbClient"/>.</summary>
 public sealed class SmbClientOptions
 {
+    /// <summary>
+    /// The options a connection takes over (dialects, timeouts, liveness, reconnect backoff) start from the
+    /// transport's own defaults: <see cref="ConnectionSettings"/> declares each of them once.
+    /// </summary>
+    private static readonly ConnectionSettings TransportDefaults = new();
+
     /// <summary>Credentials used for every server unless a URL carries its own.</summary>
     public SmbCredentials? Credentials { get; set; }
 
     /// <summary>Lowest dialect accepted; a server that offers less is refused.</summary>
-    public SmbDialect MinDialect { get; set; } = SmbDialect.Smb202;
+    public SmbDialect MinDialect { get; set; } = TransportDefaults.MinDialect;
 
     /// <summary>Highest dialect offered.</summary>
-    public SmbDialect MaxDialect { get; set; } = SmbDialect.Smb311;
+    public SmbDialect MaxDialect { get; set; } = TransportDefaults.MaxDialect;
 
     /// <summary>Require message signing even if the server does not.</summary>
     public bool RequireSigning { get; set; }
@@ -40,10 +46,10 @@ public sealed class SmbClientOptions
     public bool AllowGuest { get; set; }
 
     /// <summary>Time allowed for the TCP connect of one attempt.</summary>
-    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan ConnectTimeout { get; set; } = TransportDefaults.ConnectTimeout;
 
     /// <summary>Upper bound for one request (after STATUS_PENDING too); <see cref="Timeout.InfiniteTimeSpan"/> disables it.</summary>
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan RequestTimeout { get; set; } = TransportDefaults.RequestTimeout;
 
     /// <summary>A pooled connection with no user for this long is closed.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
@@ -89,16 +95,16 @@ public sealed class SmbClientOptions
     public TimeSpan SoftTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Liveness: while requests are outstanding and the server has been silent this long, an ECHO probes it.</summary>
-    public TimeSpan ProbeDelay { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan ProbeDelay { get; set; } = TransportDefaults.ProbeDelay;
 
     /// <summary>Liveness: an ECHO with no answer (and nothing else received) for this long means the server is gone.</summary>
-    public TimeSpan EchoTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan EchoTimeout { get; set; } = TransportDefaults.EchoTimeout;
 
     /// <summary>Liveness: an idle connection is probed after this much silence.</summary>
-    public TimeSpan IdleProbeInterval { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan IdleProbeInterval { get; set; } = TransportDefaults.IdleProbeInterval;
 
     /// <summary>Reconnect backoff cap (first attempt at once, then doubling steps with ±25 % jitter up to this): 750 ms keeps the worst wait under 1 s.</summary>
-    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromMilliseconds(750);
+    public TimeSpan ReconnectMaxDelay { get; set; } = TransportDefaults.ReconnectMaxDelay;
 
     /// <summary>Ask servers for durable handles on files opened as streams, so they survive reconnects.</summary>
     public bool DurableHandles { get; set; } = true;
