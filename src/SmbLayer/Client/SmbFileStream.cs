@@ -1,7 +1,6 @@
 using System.Buffers;
 using SmbLayer.Protocol;
 using SmbLayer.Session;
-using SmbLayer.Transport;
 
 namespace SmbLayer.Client;
 
@@ -35,7 +34,7 @@ internal sealed class SmbFileStream : Stream
     private long _writeBufferOffset;
     private Exception? _writeFailure;
     private bool _closed;
-    private SinkTarget? _sinkTarget;
+    private DownloadFile? _download;
 
     /// <summary>Every request of the stream runs under the call options <paramref name="open"/> was created with (<see cref="SmbOpen.Call"/>).</summary>
     public SmbFileStream(SmbOpen open, TreeLease lease, bool canRead, bool canWrite, SmbClientOptions options)
@@ -126,9 +125,14 @@ internal sealed class SmbFileStream : Stream
     public async Task<long> CopyToAsync(Stream destination, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
-        if (SpliceTarget(destination) is { } file)
+        if (destination is FileStream file)
         {
-            return await CopyToFileAsync(file, progress, cancellationToken).ConfigureAwait(false);
+            // The session layer takes the data past this process where it can (a plain local file on Linux).
+            await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (DownloadFile.TryOpen(file, _position) is { } download)
+            {
+                return await CopyToFileAsync(file, download, progress, cancellationToken).ConfigureAwait(false);
+            }
         }
         long total = 0;
         while (await NextChunkAsync(cancellationToken).ConfigureAwait(false) is { } chunk)
@@ -145,30 +149,17 @@ internal sealed class SmbFileStream : Stream
     public override Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken) =>
         CopyToAsync(destination, null, cancellationToken);
 
-    /// <summary>A plain local file opened for writing at an offset: the reader may splice READ data into it.</summary>
-    private static FileStream? SpliceTarget(Stream destination) =>
-        SplicePipe.IsSupported && destination.GetType() == typeof(FileStream) && destination is FileStream { CanWrite: true, CanSeek: true } file
-        && !file.SafeFileHandle.IsClosed && !SplicePipe.IsAppendOnly(file.SafeFileHandle)
-            ? file
-            : null;
-
     /// <summary>
-    /// Downloads into a local file with every READ carrying a <see cref="FileSink"/>: where the
-    /// transport can (a plain, unsigned, unencrypted answer on Linux), the data moves from the socket
-    /// into the file inside the kernel and never through this process's memory; other answers arrive
-    /// as usual and are written here at their offset. READs stay in flight as for any read-ahead, and
-    /// complete in order. On any way out (end, error, cancellation), the sinks still in flight are
-    /// detached before this returns, so nothing lands in the file afterwards.
+    /// Downloads into a local file with every READ a <see cref="FileRead"/> of <paramref name="download"/>: where the
+    /// transport can, the data moves from the socket into the file inside the kernel and never through this
+    /// process's memory; other answers arrive as usual and are written here at their offset. READs stay in flight
+    /// as for any read-ahead, and complete in order. On any way out (end, error, cancellation), the reads still in
+    /// flight are detached before this returns, so nothing lands in the file afterwards.
     /// </summary>
-    private async Task<long> CopyToFileAsync(FileStream destination, IProgress<long>? progress, CancellationToken cancellationToken)
+    private async Task<long> CopyToFileAsync(FileStream destination, DownloadFile download, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
         DiscardReadAhead();
-        var handle = destination.SafeFileHandle;
-        var fileBase = destination.Position - _position; // the local offset of the remote file's byte 0
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        _sinkTarget = new SinkTarget(handle, fileBase);
+        _download = download;
         long total = 0;
         try
         {
@@ -177,19 +168,19 @@ internal sealed class SmbFileStream : Stream
                 var n = chunk.Available;
                 if (!chunk.Data.InFile)
                 {
-                    await RandomAccess.WriteAsync(handle, chunk.Data.Data.Slice(chunk.Consumed, n), fileBase + _position, cancellationToken).ConfigureAwait(false);
+                    await download.WriteAsync(chunk.Data.Data.Slice(chunk.Consumed, n), _position, cancellationToken).ConfigureAwait(false);
                 }
                 Consume(chunk, n);
                 total += n;
                 progress?.Report(total);
             }
-            destination.Position = fileBase + _position;
+            destination.Position = download.FileBase + _position;
         }
         finally
         {
-            _sinkTarget = null;
+            _download = null;
             DiscardReadAhead();
-            handle.DangerousRelease();
+            download.Dispose();
         }
         return total;
     }
@@ -207,9 +198,6 @@ internal sealed class SmbFileStream : Stream
         }
         chunk.Release();
     }
-
-    /// <summary>The file <see cref="CopyToFileAsync"/> is filling, and the local offset of the remote file's byte 0.</summary>
-    private sealed record SinkTarget(Microsoft.Win32.SafeHandles.SafeFileHandle File, long FileBase);
 
     /// <summary>The chunk holding <see cref="_position"/>, with read-ahead topped up; null at end of file.</summary>
     private async Task<ReadChunk?> NextChunkAsync(CancellationToken cancellationToken)
@@ -262,11 +250,15 @@ internal sealed class SmbFileStream : Stream
         {
             var length = ChunkSize(_maxReadChunk);
             var chunk = new ReadChunk(_nextReadOffset, length);
-            if (_sinkTarget is { } target)
+            if (_download is { } download)
             {
-                chunk.Sink = new FileSink(target.File, target.FileBase + chunk.Offset, length);
+                chunk.IntoFile = download.Read(_open, chunk.Offset, length, _lifetime.Token);
+                chunk.Request = chunk.IntoFile.Answer;
             }
-            chunk.Request = _open.ReadBufferAsync(chunk.Offset, length, _lifetime.Token, chunk.Sink);
+            else
+            {
+                chunk.Request = _open.ReadBufferAsync(chunk.Offset, length, _lifetime.Token);
+            }
             _readAhead.Enqueue(chunk);
             _nextReadOffset += length;
         }
@@ -297,7 +289,7 @@ internal sealed class SmbFileStream : Stream
     {
         while (_readAhead.TryDequeue(out var chunk))
         {
-            chunk.Sink?.Detach();
+            chunk.IntoFile?.Detach();
             _ = ReleaseWhenAnsweredAsync(chunk);
         }
     }
@@ -309,8 +301,8 @@ internal sealed class SmbFileStream : Stream
         public int Requested { get; } = requested;
         public Task<ReadData> Request { get; set; } = Task.FromResult(default(ReadData));
 
-        /// <summary>Where the transport may put the data directly (<see cref="CopyToFileAsync"/>); null for ordinary read-ahead.</summary>
-        public FileSink? Sink { get; set; }
+        /// <summary>The read when its data may go straight into a local file (<see cref="CopyToFileAsync"/>); null for ordinary read-ahead.</summary>
+        public FileRead? IntoFile { get; set; }
         public ReadData Data { get; set; }
         public int Received => Data.Length;
         public int Consumed { get; set; }
@@ -376,9 +368,9 @@ internal sealed class SmbFileStream : Stream
         ThrowIfClosed();
         await SubmitWriteBufferAsync(cancellationToken).ConfigureAwait(false);
         var total = 0L;
-        if (SendFileSource(source) is { } file && SendFile.TryOpen(file) is { } sendFile)
+        if (UploadFile.TryOpen(source, _open) is { } upload)
         {
-            total = await CopyFromFileAsync(file, sendFile, progress, cancellationToken).ConfigureAwait(false);
+            total = await CopyFromFileAsync((FileStream)source, upload, progress, cancellationToken).ConfigureAwait(false);
         }
         // The rest as usual: a source that is not a local file, or what a local file grew by meanwhile.
         while (true)
@@ -410,20 +402,13 @@ internal sealed class SmbFileStream : Stream
         return total;
     }
 
-    /// <summary>A plain local file to read, on a connection whose WRITEs are neither signed nor encrypted (those need the bytes in memory).</summary>
-    private FileStream? SendFileSource(Stream source) =>
-        SplicePipe.IsSupported && source.GetType() == typeof(FileStream) && source is FileStream { CanRead: true, CanSeek: true } file
-        && _open.Tree.Context is { Signer: null, Transform: null }
-            ? file
-            : null;
-
     /// <summary>
     /// Uploads <paramref name="source"/> from its position to the length it has now, each WRITE's data a
-    /// <see cref="FileRange"/> that the writer sends with sendfile: the bytes go from the page cache to
-    /// the socket without a copy through this process (two copies fewer than read + send). WRITEs stay
-    /// in flight as for any write-behind; the source's position ends where the upload stopped.
+    /// <see cref="FileSpan"/> of <paramref name="upload"/> that the transport sends from the page cache to the
+    /// socket without a copy through this process (two copies fewer than read + send). WRITEs stay in flight as
+    /// for any write-behind; the source's position ends where the upload stopped.
     /// </summary>
-    private async Task<long> CopyFromFileAsync(FileStream source, SendFile sendFile, IProgress<long>? progress, CancellationToken cancellationToken)
+    private async Task<long> CopyFromFileAsync(FileStream source, UploadFile upload, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         long total = 0;
         try
@@ -433,7 +418,7 @@ internal sealed class SmbFileStream : Stream
             while (at < end)
             {
                 var n = (int)Math.Min(ChunkSize(_maxFileWriteChunk), end - at);
-                await SubmitFileWriteAsync(sendFile.Range(at, n), _position, cancellationToken).ConfigureAwait(false);
+                await SubmitFileWriteAsync(upload.Take(at, n), _position, cancellationToken).ConfigureAwait(false);
                 at += n;
                 _position += n;
                 _length = Math.Max(_length, _position);
@@ -444,13 +429,13 @@ internal sealed class SmbFileStream : Stream
         }
         finally
         {
-            sendFile.Release();
+            upload.Release();
         }
         return total;
     }
 
-    /// <summary>Queues a WRITE of <paramref name="range"/> (owned from here on), first waiting for the oldest when the pipeline is full.</summary>
-    private async Task SubmitFileWriteAsync(FileRange range, long offset, CancellationToken cancellationToken)
+    /// <summary>Queues a WRITE of <paramref name="span"/> (owned from here on), first waiting for the oldest when the pipeline is full.</summary>
+    private async Task SubmitFileWriteAsync(FileSpan span, long offset, CancellationToken cancellationToken)
     {
         try
         {
@@ -458,10 +443,10 @@ internal sealed class SmbFileStream : Stream
         }
         catch
         {
-            range.Release();
+            span.Release();
             throw;
         }
-        _writes.Enqueue(WriteChunkAsync(new FileChunk(range), offset));
+        _writes.Enqueue(WriteChunkAsync(new FileChunk(span), offset));
     }
 
     private async Task SubmitWriteBufferAsync(CancellationToken cancellationToken)
@@ -554,29 +539,15 @@ internal sealed class SmbFileStream : Stream
         public void Release() => ArrayPool<byte>.Shared.Return(buffer);
     }
 
-    /// <summary>A range of a local file, sent from the file; after a short write the rest goes as a range of its own.</summary>
-    private readonly struct FileChunk(FileRange range) : IWriteChunk
+    /// <summary>A span of a local file, sent from the file; after a short write the rest goes as a span of its own.</summary>
+    private readonly struct FileChunk(FileSpan span) : IWriteChunk
     {
-        public int Length => range.Length;
+        public int Length => span.Length;
 
         public Task<int> WriteRestAsync(SmbOpen open, long offset, int done, CancellationToken cancellationToken) =>
-            done == 0
-                ? open.WriteAsync(offset, range, cancellationToken)
-                : WriteAndReleaseAsync(open, offset, range.File.Range(range.Offset + done, range.Length - done), cancellationToken);
+            span.WriteAsync(open, offset, done, cancellationToken);
 
-        private static async Task<int> WriteAndReleaseAsync(SmbOpen open, long offset, FileRange rest, CancellationToken cancellationToken)
-        {
-            try
-            {
-                return await open.WriteAsync(offset, rest, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                rest.Release();
-            }
-        }
-
-        public void Release() => range.Release();
+        public void Release() => span.Release();
     }
 
     private async Task FlushWritesAsync(CancellationToken cancellationToken)
