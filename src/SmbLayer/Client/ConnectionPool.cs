@@ -209,6 +209,7 @@ internal sealed class PooledConnection : IAsyncDisposable
 
     private readonly SmbClient _events;
     private readonly ILogger _logger;
+    private readonly ConnectionRecovery _recovery;
 
     public PooledConnection(SmbConnection connection, SmbClientOptions options, ILoggerFactory loggerFactory, SmbClient events)
     {
@@ -219,7 +220,7 @@ internal sealed class PooledConnection : IAsyncDisposable
         _logger = loggerFactory.CreateLogger<PooledConnection>();
         Breaks = new BreakDispatcher(connection, loggerFactory);
         // Recovery runs up the layers after NEGOTIATE: sessions, then trees, then open handles (DESIGN §6).
-        connection.AddRecoveryStep(RecoverAsync);
+        _recovery = new ConnectionRecovery(connection);
         connection.StateChanged += OnStateChanged;
     }
 
@@ -242,38 +243,6 @@ internal sealed class PooledConnection : IAsyncDisposable
         catch (Exception ex)
         {
             _logger.ConnectionEventHandlerFailed(ex);
-        }
-    }
-
-    private async Task RecoverAsync(CancellationToken cancellationToken)
-    {
-        SmbSession[] sessions;
-        SmbTree[] trees;
-        lock (_sessions)
-        {
-            sessions = [.. _sessions.Values];
-            trees = [.. _trees.Values];
-        }
-        foreach (var session in sessions)
-        {
-            await session.RecoverAsync(cancellationToken).ConfigureAwait(false);
-        }
-        foreach (var tree in trees)
-        {
-            try
-            {
-                await tree.RecoverAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (SmbStatusException ex)
-            {
-                // The share is gone (or refused now): its handles cannot come back; its users are told.
-                tree.LoseAllOpens($"the share could not be connected again: {ex.Message}");
-            }
-        }
-        var budget = new ReclaimRetryBudget();
-        foreach (var tree in trees)
-        {
-            await tree.RecoverOpensAsync(budget, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -403,6 +372,7 @@ internal sealed class PooledConnection : IAsyncDisposable
                 {
                     _sessions[userKey] = session;
                 }
+                _recovery.Register(session);
             }
             tree = await SmbInstruments.TraceAsync("smb.tree_connect", Connection.Host, Connection.Port, span =>
             {
@@ -414,6 +384,7 @@ internal sealed class PooledConnection : IAsyncDisposable
             {
                 _trees[treeKey] = tree;
             }
+            _recovery.Register(tree);
             return tree;
         }
     }

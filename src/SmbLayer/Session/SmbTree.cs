@@ -118,6 +118,19 @@ internal sealed partial class SmbTree : IAsyncDisposable
         _logger.TreeReconnected(Share, treeId);
     }
 
+    /// <summary>After a reconnect: connects the share again; when the server refuses it now, its handles cannot come back and their users are told.</summary>
+    public async Task RecoverOrLoseOpensAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RecoverAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (SmbStatusException ex)
+        {
+            LoseAllOpens($"the share could not be connected again: {ex.Message}");
+        }
+    }
+
     /// <summary>
     /// After a reconnect: reclaims every durable open; the others are lost (their users get <see cref="SmbHandleLostException"/>).
     /// <paramref name="budget"/> is the recovery's shared patience with a server still letting go of the old connection
