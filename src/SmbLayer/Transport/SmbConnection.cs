@@ -23,6 +23,9 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     private Exception? _failure;
     private Task _timerTask = Task.CompletedTask;
 
+    /// <summary>Requests with a <see cref="FileSink"/> whose callers still wait (the reader then reads frame heads with splicing in mind).</summary>
+    private int _sinkRequests;
+
     public SmbConnection(string host, int port, ConnectionSettings settings, IMessageFamily? family = null)
     {
         Host = host;
@@ -43,7 +46,9 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     public int InFlightCount => _link?.InFlight ?? 0;
 
     /// <summary>Requests with a <see cref="FileSink"/> not yet completed (tests).</summary>
-    internal int SinkRequestsInFlight => _link?.SinkRequests ?? 0;
+    internal int SinkRequestsInFlight => Volatile.Read(ref _sinkRequests);
+
+    int ILinkOwner.SinkRequests => Volatile.Read(ref _sinkRequests);
 
     /// <summary>Highest credit balance the server granted; upper layers size I/O so one request fits.</summary>
     public long CreditHighWaterMark => _link?.CreditHighWaterMark ?? 0;
@@ -151,8 +156,19 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     /// <see cref="SmbConnectionLostException"/> (saying whether the request was sent); it never
     /// waits for a reconnect itself — the session layer decides whether to wait and replay.
     /// </summary>
-    public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false) =>
-        SendMembers([new PendingRequest(body, context, CreditChargeFor(body.PayloadSize))], priority, cancellationToken)[0];
+    public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false)
+    {
+        if (context.Sink is null)
+        {
+            return SendMembers([new PendingRequest(body, context, CreditChargeFor(body.PayloadSize))], priority, cancellationToken)[0];
+        }
+        // While such requests are out, the reader looks at large frames for data it can splice into a file.
+        Interlocked.Increment(ref _sinkRequests);
+        var sent = SendMembers([new PendingRequest(body, context, CreditChargeFor(body.PayloadSize))], priority, cancellationToken)[0];
+        sent.ContinueWith(static (_, state) => Interlocked.Decrement(ref ((SmbConnection)state!)._sinkRequests), this,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return sent;
+    }
 
     /// <summary>
     /// Sends requests as one compound frame (MS-SMB2 §3.2.4.1.4). With <paramref name="related"/>,

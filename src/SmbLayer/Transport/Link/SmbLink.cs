@@ -27,6 +27,9 @@ internal interface ILinkOwner
 
     /// <summary>True once a 3.x dialect is negotiated: requests carry the ChannelSequence in the Status field.</summary>
     bool WritesChannelSequence { get; }
+
+    /// <summary>Requests with a <see cref="FileSink"/> whose callers still wait (the reader then reads frame heads with splicing in mind).</summary>
+    int SinkRequests { get; }
 }
 
 /// <summary>
@@ -55,9 +58,6 @@ internal sealed partial class SmbLink
     private bool _failed;
     private Task _reader = Task.CompletedTask;
     private Task _writer = Task.CompletedTask;
-
-    /// <summary>Requests with a <see cref="FileSink"/> not yet completed (the reader then reads frame heads with splicing in mind).</summary>
-    private int _sinkRequests;
 
     public SmbLink(Stream stream, ILinkOwner owner, string peer, ConnectionSettings settings, IMessageFamily family, ILogger logger,
         TransportMetrics metrics, CancellationToken lifetime)
@@ -95,7 +95,8 @@ internal sealed partial class SmbLink
     /// <summary>Requests sent and not yet answered (including abandoned ones).</summary>
     public int InFlight => _pending.Count;
 
-    public int SinkRequests => Volatile.Read(ref _sinkRequests);
+    /// <summary>Requests with a <see cref="FileSink"/> whose callers still wait, on this connection.</summary>
+    public int SinkRequests => _owner.SinkRequests;
 
     /// <summary>Highest credit balance the server granted.</summary>
     public long CreditHighWaterMark => _credits.HighWaterMark;
@@ -157,43 +158,20 @@ internal sealed partial class SmbLink
             throw _owner.NotSentError();
         }
         var totalCharge = 0;
-        var sinks = 0;
         foreach (var m in members)
         {
             m.SetState(RequestState.Queued);
             totalCharge += Math.Max((int)m.CreditCharge, 1);
-            sinks += m.Context.Sink is null ? 0 : 1;
         }
-        if (sinks > 0)
+        var credits = _credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken);
+        if (!credits.IsCompleted)
         {
-            // While such requests are out, the reader looks at large frames for data it can splice into a file.
-            Interlocked.Add(ref _sinkRequests, sinks);
+            _metrics.RecordCreditWait(members.Length);
         }
-        try
-        {
-            var credits = _credits.AcquireAsync(totalCharge, members.Length, priority, cancellationToken);
-            if (!credits.IsCompleted)
-            {
-                _metrics.RecordCreditWait(members.Length);
-            }
-            await credits.ConfigureAwait(false);
-            Enqueue(members);
-        }
-        catch
-        {
-            if (sinks > 0)
-            {
-                Interlocked.Add(ref _sinkRequests, -sinks);
-            }
-            throw;
-        }
+        await credits.ConfigureAwait(false);
+        Enqueue(members);
         foreach (var m in members)
         {
-            if (m.Context.Sink is not null)
-            {
-                _ = m.Completion.Task.ContinueWith(static (_, state) => Interlocked.Decrement(ref ((SmbLink)state!)._sinkRequests), this,
-                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
             if (cancellationToken.CanBeCanceled)
             {
                 m.CancellationRegistration = cancellationToken.UnsafeRegister(static (state, token) =>
