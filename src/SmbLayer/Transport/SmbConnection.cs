@@ -12,7 +12,7 @@ namespace SmbLayer.Transport;
 internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
 {
     /// <summary>Guards the state with the current link and the readiness waiters.</summary>
-    private readonly Lock _stateLock = new();
+    private readonly object _stateLock = new();
     private readonly IMessageFamily _family;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;

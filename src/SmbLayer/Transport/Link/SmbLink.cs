@@ -41,7 +41,8 @@ internal interface ILinkOwner
 /// </summary>
 internal sealed partial class SmbLink
 {
-    private readonly Lock _lock = new();
+    /// <summary>Guards sending against failing: MessageIds, the pending entries of a send, the queue's completion.</summary>
+    private readonly object _lock = new();
     private readonly Stream _stream;
     private readonly Socket? _socket;
     private readonly ILinkOwner _owner;
@@ -55,7 +56,7 @@ internal sealed partial class SmbLink
     private readonly ConcurrentDictionary<ulong, PendingRequest> _pending = new();
     private readonly CreditManager _credits = new(initialBalance: 1);
     private ulong _nextMessageId;
-    private bool _failed;
+    private volatile bool _failed;
     private Task _reader = Task.CompletedTask;
     private Task _writer = Task.CompletedTask;
 
@@ -81,16 +82,8 @@ internal sealed partial class SmbLink
     /// <summary>Cancelled when the link fails or its connection closes.</summary>
     public CancellationToken Token => _cancellation.Token;
 
-    public bool Failed
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _failed;
-            }
-        }
-    }
+    /// <summary>True once the link has failed or been closed (set under the lock, read without it).</summary>
+    public bool Failed => _failed;
 
     /// <summary>Requests sent and not yet answered (including abandoned ones).</summary>
     public int InFlight => _pending.Count;
