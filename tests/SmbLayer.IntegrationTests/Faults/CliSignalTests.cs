@@ -20,7 +20,7 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         var proxy = FaultProxy.Start(Server.Port);
         var directory = Directory.CreateTempSubdirectory("smb-sigint-").FullName;
         var local = Path.Combine(directory, "copy.bin");
-        var psi = SmbProgram.StartInfo(["--hard", "get", $"smb://{Server.UserName}@127.0.0.1:{proxy.Port}/share/{name}", local]);
+        var psi = WithDefaultSigint(SmbProgram.StartInfo(["--hard", "get", $"smb://{Server.UserName}@127.0.0.1:{proxy.Port}/share/{name}", local]));
         psi.Environment["SMB_PASSWORD"] = Server.Password;
         // Slow enough that the download is still running when the proxy goes silent.
         proxy.BytesPerSecond = 8 * 1024 * 1024;
@@ -38,6 +38,19 @@ public sealed class CliSignalTests(FaultsSambaFixture fixture) : FaultTestBase(f
         Assert.True(Directory.EnumerateFiles(directory).Any(), "the download never started");
         proxy.BlackHole();
         return (process, proxy, directory);
+    }
+
+    /// <summary>
+    /// Starts the program through `env --default-signal=INT`: a suite launched in the background of a
+    /// non-interactive shell (`cmd &`) inherits SIGINT ignored, every process it starts would too, and the
+    /// runtime then never delivers the signal these tests send (both fail on time, not on behaviour).
+    /// </summary>
+    private static ProcessStartInfo WithDefaultSigint(ProcessStartInfo psi)
+    {
+        psi.ArgumentList.Insert(0, psi.FileName);
+        psi.ArgumentList.Insert(0, "--default-signal=INT");
+        psi.FileName = TestPrograms.Require("env");
+        return psi;
     }
 
     private static void Sigint(Process process)
