@@ -158,13 +158,14 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     /// </summary>
     public Task<SmbResponse> SendAsync(ISmb2Request body, RequestContext context, CancellationToken cancellationToken, bool priority = false)
     {
+        PendingRequest[] members = [new PendingRequest(body, context, CreditChargeFor(body.PayloadSize))];
         if (context.Sink is null)
         {
-            return SendMembers([new PendingRequest(body, context, CreditChargeFor(body.PayloadSize))], priority, cancellationToken)[0];
+            return SendMembers(members, priority, cancellationToken)[0];
         }
         // While such requests are out, the reader looks at large frames for data it can splice into a file.
         Interlocked.Increment(ref _sinkRequests);
-        var sent = SendMembers([new PendingRequest(body, context, CreditChargeFor(body.PayloadSize))], priority, cancellationToken)[0];
+        var sent = SendMembers(members, priority, cancellationToken)[0];
         sent.ContinueWith(static (_, state) => Interlocked.Decrement(ref ((SmbConnection)state!)._sinkRequests), this,
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return sent;

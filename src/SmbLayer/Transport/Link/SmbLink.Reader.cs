@@ -34,7 +34,7 @@ internal sealed partial class SmbLink
                 frames.Consume(DirectTcp.FrameHeaderSize);
                 _metrics.RecordNetworkIo(DirectTcp.FrameHeaderSize + length, received: true);
 
-                if (length > FrameReader.StagingSize && SinkRequests > 0 && SpliceReceiver() is { } receiver)
+                if (length > FrameReader.StagingSize && SinkRequests > 0 && Splicer() is { } receiver)
                 {
                     // A large frame while downloads into files run: stage enough of it to tell whether its data can go
                     // straight from the socket into a file.
@@ -78,12 +78,12 @@ internal sealed partial class SmbLink
     }
 
     /// <summary>The link's splice receiver, made on first use; null where splicing is not possible.</summary>
-    private SpliceReceiver? SpliceReceiver()
+    private SpliceReceiver? Splicer()
     {
         if (!_spliceTried)
         {
             _spliceTried = true;
-            _splice = Transport.SpliceReceiver.TryCreate(_stream);
+            _splice = SpliceReceiver.TryCreate(_stream);
         }
         return _splice;
     }

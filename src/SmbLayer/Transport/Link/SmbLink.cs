@@ -354,9 +354,7 @@ internal sealed partial class SmbLink
         {
             if (_pending.TryRemove(id, out _))
             {
-                p.SetState(RequestState.Failed);
-                p.CancellationRegistration.Dispose();
-                p.Completion.TrySetException(errorFor(p));
+                EndWith(p, errorFor(p));
                 if (!p.Abandoned)
                 {
                     // An abandoned request was counted when its caller stopped waiting (timeout, cancellation).
@@ -371,10 +369,16 @@ internal sealed partial class SmbLink
     {
         if (_pending.TryRemove(request.MessageId, out _))
         {
-            request.SetState(RequestState.Failed);
-            request.CancellationRegistration.Dispose();
-            request.Completion.TrySetException(error);
+            EndWith(request, error);
         }
+    }
+
+    /// <summary>Ends a request already taken out of the pending table with <paramref name="error"/>.</summary>
+    private static void EndWith(PendingRequest request, Exception error)
+    {
+        request.SetState(RequestState.Failed);
+        request.CancellationRegistration.Dispose();
+        request.Completion.TrySetException(error);
     }
 
     /// <summary>How a failure that ended one of the loops is reported: a protocol violation, or a network error.</summary>
