@@ -55,6 +55,29 @@ internal sealed class ConnectionPool : IAsyncDisposable
     public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CallOptions call, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
+        call = call.Begin();
+        if (call.Remaining is not { } left)
+        {
+            return await AcquireTreeCoreAsync(path, call, cancellationToken).ConfigureAwait(false);
+        }
+        // Connecting, negotiating, authenticating and connecting the tree end by the call's deadline. They can all
+        // be abandoned midway (nothing is registered until they succeed), so a timer on the token bounds them.
+        var what = $"Connecting to {path.Host}:{path.Port}, share '{path.Share}'";
+        call.ThrowIfExpired(what);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(left);
+        try
+        {
+            return await AcquireTreeCoreAsync(path, call, limit.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && limit.IsCancellationRequested)
+        {
+            throw call.DeadlineError(what, ex);
+        }
+    }
+
+    private async Task<TreeLease> AcquireTreeCoreAsync(SmbPath path, CallOptions call, CancellationToken cancellationToken)
+    {
         var credentials = CredentialsFor(path);
         var key = new ConnectionKey(path.Host.ToLowerInvariant(), path.Port, _options.MinDialect, _options.MaxDialect, _options.RequireSigning,
             _options.RequireEncryption, _options.Ciphers is { } c ? string.Join(",", c) : "");
@@ -334,7 +357,7 @@ internal sealed class PooledConnection : IAsyncDisposable
             for (var attempt = 1; ; attempt++)
             {
                 // A new session or tree needs a Ready connection: wait for a reconnect like any call would.
-                await Connection.WaitForReadyAsync(call.SoftLimit, cancellationToken).ConfigureAwait(false);
+                await Connection.WaitForReadyAsync(call.SoftLimit, cancellationToken, deadline: call.Deadline).ConfigureAwait(false);
                 try
                 {
                     return await SetUpTreeAsync(credentials, userKey, treeKey, host, share, cancellationToken).ConfigureAwait(false);

@@ -43,10 +43,11 @@ public sealed partial class SmbClient
     }
 
     /// <summary>
-    /// This client's hard/soft setting (read from <see cref="Options"/> at each call), as the session layer takes it:
-    /// each call leases its tree with it, and the opens, streams and listings made through the lease keep it.
+    /// This client's hard/soft setting and time limit (read from <see cref="Options"/> at each call), as the session
+    /// layer takes them: each call leases its tree with them, and the opens, streams and listings made through the
+    /// lease keep them. The pool begins the call's deadline when it leases the tree.
     /// </summary>
-    private CallOptions CallOptions => new(Options.FailureMode, Options.SoftTimeout);
+    private CallOptions CallOptions => new(Options.FailureMode, Options.SoftTimeout, Options.OperationTimeout);
 
     private bool _disposed;
 

@@ -37,6 +37,17 @@ public sealed partial class SmbClient : IAsyncDisposable
         return new SmbClient(_owner, options);
     }
 
+    /// <summary>
+    /// The same client (same pooled connections, same events) with another <see cref="SmbClientOptions.OperationTimeout"/>
+    /// for the calls made through the returned object (null: none). Disposing the view does nothing; dispose the original.
+    /// </summary>
+    public SmbClient WithOperationTimeout(TimeSpan? timeout)
+    {
+        var options = Options.Clone();
+        options.OperationTimeout = timeout; // refuses a limit that is not positive
+        return new SmbClient(_owner, options);
+    }
+
     /// <summary>A connection to a server was lost; calls wait (hard) or fail after the soft timeout while it reconnects.</summary>
     public event EventHandler<SmbConnectionEventArgs>? ConnectionLost;
 

@@ -94,6 +94,26 @@ public sealed class SmbClientOptions
     /// <summary>For soft mode: how long a connection may be unusable before calls fail.</summary>
     public TimeSpan SoftTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long one call may take in all, whatever it waits for: replies (STATUS_PENDING included), reconnects,
+    /// "try again" answers, connecting and authenticating. A call is one <see cref="SmbClient"/> method that
+    /// returns once done (GetInfo, Delete, Rename, the open of OpenRead/OpenWrite …), or one request made through
+    /// a stream or listing it returned (a read, a write, a flush, a page of entries), so a whole-file copy is
+    /// many calls: bound that with a <see cref="CancellationToken"/>. A call past its limit fails with
+    /// <see cref="SmbTimeoutException"/>; one that was sending a write reports it as not written, as any timeout
+    /// does. Null (default): no limit beyond <see cref="RequestTimeout"/> per request and the failure mode.
+    /// Override per call with <see cref="SmbClient.WithOperationTimeout"/>.
+    /// </summary>
+    public TimeSpan? OperationTimeout
+    {
+        get => _operationTimeout;
+        set => _operationTimeout = value is { } t && t <= TimeSpan.Zero
+            ? throw new ArgumentOutOfRangeException(nameof(value), value, "An operation timeout must be positive.")
+            : value;
+    }
+
+    private TimeSpan? _operationTimeout;
+
     /// <summary>Liveness: while requests are outstanding and the server has been silent this long, an ECHO probes it.</summary>
     public TimeSpan ProbeDelay { get; set; } = TransportDefaults.ProbeDelay;
 

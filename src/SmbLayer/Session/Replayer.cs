@@ -83,6 +83,7 @@ internal static class Replayer
         var open = request.Open;
         var connection = request.Tree.Connection;
         var started = Environment.TickCount64;
+        var call = request.Call.Begin();
         StatusRecovery? recovery = null; // made only when a recoverable answer arrives: nothing extra per request
         ReconnectWaits? waits = null; // made only when the connection is lost
         var replay = false;
@@ -90,7 +91,11 @@ internal static class Replayer
         while (true)
         {
             open?.ThrowIfLost(request.What);
-            var context = request.Tree.ContextFor(open, replay, onAbandoned: request.OnAbandoned, sink: request.Sink);
+            if (call.Expired)
+            {
+                throw call.DeadlineError(recovery?.LastStatus is { } last ? $"{request.What} (the server last answered {NtStatusText.Describe(last)})" : request.What);
+            }
+            var context = request.Tree.ContextFor(open, replay, onAbandoned: request.OnAbandoned, sink: request.Sink, callDeadline: call.Deadline);
             var generation = connection.Generation;
             SmbResponse response;
             try
@@ -99,7 +104,7 @@ internal static class Replayer
             }
             catch (SmbConnectionLostException lost)
             {
-                replay |= await AwaitRecoveryAsync(connection, lost, request.Rule, request.What, request.Call, waits ??= new(), cancellationToken).ConfigureAwait(false);
+                replay |= await AwaitRecoveryAsync(connection, lost, request.Rule, request.What, call, waits ??= new(), cancellationToken).ConfigureAwait(false);
                 continue;
             }
             if (response.Status == NtStatus.FileClosed && open is { IsClosed: false } && !fileClosedChecked)
@@ -121,12 +126,12 @@ internal static class Replayer
                     // An exiting server closed the handle (keeping it for reclaim) and then answered the request it
                     // had taken: it did not act on it. Send it again once the recovery has reclaimed the handle.
                     response.Dispose();
-                    await (waits ??= new()).WaitAsync(connection, request.Call, cancellationToken).ConfigureAwait(false);
+                    await (waits ??= new()).WaitAsync(connection, call, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
             }
             if (StatusRecovery.IsRecoverable(response.Status)
-                && (recovery ??= new StatusRecovery(request.Tree, request.Call, started)).CanRecover(response.Status))
+                && (recovery ??= new StatusRecovery(request.Tree, call, started)).CanRecover(response.Status))
             {
                 var status = response.Status;
                 response.Dispose();
@@ -220,7 +225,7 @@ internal sealed class ReconnectWaits
         var began = Environment.TickCount64 - (long)(connection.UnusableFor ?? TimeSpan.Zero).TotalMilliseconds;
         try
         {
-            await connection.WaitForReadyAsync(call.SoftLimit, cancellationToken, Total).ConfigureAwait(false);
+            await connection.WaitForReadyAsync(call.SoftLimit, cancellationToken, Total, call.Deadline).ConfigureAwait(false);
         }
         finally
         {
@@ -243,10 +248,13 @@ internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callSt
     private static readonly TimeSpan TryAgainInitialDelay = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan TryAgainMaxDelay = TimeSpan.FromSeconds(1);
 
-    private readonly long _tryAgainDeadline = callStartedTicks +
-        (long)(call.SoftLimit ?? tree.Connection.Settings.RequestTimeout).TotalMilliseconds;
+    private readonly long _tryAgainDeadline = Math.Min(call.Deadline, callStartedTicks +
+        (long)(call.SoftLimit ?? tree.Connection.Settings.RequestTimeout).TotalMilliseconds);
     private TimeSpan _tryAgainDelay = TryAgainInitialDelay;
     private int _recoveries;
+
+    /// <summary>The last answer recovered from, for the error of a call that ran out of time while recovering.</summary>
+    public NtStatus? LastStatus { get; private set; }
 
     /// <summary>True once a session recovery ran: the next attempt repeats a request the server has seen.</summary>
     public bool SessionRecovered { get; private set; }
@@ -266,6 +274,7 @@ internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callSt
     /// <summary>Recovers from a status <see cref="CanRecover"/> accepted; the caller then sends the request again.</summary>
     public async Task RecoverAsync(NtStatus status, CancellationToken cancellationToken)
     {
+        LastStatus = status;
         switch (status)
         {
             case NtStatus.NetworkNameDeleted:
@@ -278,12 +287,17 @@ internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callSt
                 // with PreviousSessionId, trees, durable handles).
                 _recoveries++;
                 tree.Connection.DropLink(new SmbConnectionException($"Server answered {NtStatusText.Describe(status)}; re-establishing the session."));
-                await tree.Connection.WaitForReadyAsync(call.SoftLimit, cancellationToken).ConfigureAwait(false);
+                await tree.Connection.WaitForReadyAsync(call.SoftLimit, cancellationToken, deadline: call.Deadline).ConfigureAwait(false);
                 SessionRecovered = true;
                 break;
             default:
-                // "Try again": the same bounded backoff as reconnect.
-                await Task.Delay(_tryAgainDelay, cancellationToken).ConfigureAwait(false);
+                // "Try again": the same bounded backoff as reconnect, never past the call's deadline.
+                var delay = _tryAgainDelay;
+                if (call.Remaining is { } left && left < delay)
+                {
+                    delay = left;
+                }
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 _tryAgainDelay = TimeSpan.FromTicks(Math.Min(_tryAgainDelay.Ticks * 2, TryAgainMaxDelay.Ticks));
                 break;
         }

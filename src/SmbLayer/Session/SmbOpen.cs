@@ -18,7 +18,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable, CallOptions call)
     {
         Tree = tree;
-        Call = call;
+        Call = call.ForLaterCalls();
         Template = template;
         Name = template.Name;
         _fileId = response.FileId;

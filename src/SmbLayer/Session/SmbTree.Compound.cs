@@ -18,6 +18,7 @@ internal sealed partial class SmbTree
     {
         // The whole compound is one unit for replay: after a connection loss it is sent again (its members
         // use the related handle, so nothing stale is in it) unless it had been sent and is not repeatable.
+        call = call.Begin();
         var recovery = new StatusRecovery(this, call, Environment.TickCount64);
         ReconnectWaits? waits = null;
         var replay = false;
@@ -25,7 +26,12 @@ internal sealed partial class SmbTree
         {
             try
             {
-                return await CreateCompoundOnceAsync(create, middle, replay, cancellationToken).ConfigureAwait(false);
+                if (call.Expired)
+                {
+                    throw call.DeadlineError(recovery.LastStatus is { } last
+                        ? $"{OpenWhat(create.Name)} (the server last answered {NtStatusText.Describe(last)})" : OpenWhat(create.Name));
+                }
+                return await CreateCompoundOnceAsync(create, middle, replay, call.Deadline, cancellationToken).ConfigureAwait(false);
             }
             catch (SmbStatusException ex) when (recovery.CanRecover(ex.Status))
             {
@@ -40,7 +46,8 @@ internal sealed partial class SmbTree
         }
     }
 
-    private async Task<CompoundResponses> CreateCompoundOnceAsync(CreateRequest create, IReadOnlyList<ISmb2Request> middle, bool replay, CancellationToken cancellationToken)
+    private async Task<CompoundResponses> CreateCompoundOnceAsync(CreateRequest create, IReadOnlyList<ISmb2Request> middle, bool replay,
+        long callDeadline, CancellationToken cancellationToken)
     {
         var bodies = new ISmb2Request[middle.Count + 2];
         bodies[0] = create;
@@ -49,7 +56,7 @@ internal sealed partial class SmbTree
             bodies[i + 1] = middle[i];
         }
         bodies[^1] = new CloseRequest(Smb2FileId.Related);
-        var tasks = Connection.SendCompound(bodies, ContextFor(null, replay), related: true, cancellationToken);
+        var tasks = Connection.SendCompound(bodies, ContextFor(null, replay, callDeadline: callDeadline), related: true, cancellationToken);
         var responses = new SmbResponse?[tasks.Length];
         Exception? failure = null;
         for (var i = 0; i < tasks.Length; i++)

@@ -59,7 +59,8 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// connection's ChannelSequence, and SMB2_FLAGS_REPLAY_OPERATION when the request is sent
     /// again after a connection loss (MS-SMB2 §3.2.4.1.1).
     /// </summary>
-    public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null, FileSink? sink = null)
+    public RequestContext ContextFor(SmbOpen? open, bool replay, bool duringSetup = false, Action<SmbResponse>? onAbandoned = null, FileSink? sink = null,
+        long callDeadline = CallOptions.NoDeadline)
     {
         var smb3 = Connection.Negotiated?.Dialect.IsSmb3() == true;
         var plain = Session.Context(TreeId, EncryptData);
@@ -74,6 +75,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
             DuringSetup = duringSetup,
             OnAbandonedResponse = onAbandoned,
             Sink = sink,
+            CallDeadline = callDeadline,
         };
     }
 

@@ -27,6 +27,12 @@ internal sealed class RequestContext
     public TimeSpan? Timeout { get; init; }
 
     /// <summary>
+    /// The deadline of the call the request belongs to (monotonic, <see cref="Environment.TickCount64"/> ms;
+    /// long.MaxValue for none): the request expires by then at the latest, STATUS_PENDING extensions included.
+    /// </summary>
+    public long CallDeadline { get; init; } = long.MaxValue;
+
+    /// <summary>
     /// Called on the reader loop with a successful response that arrived after the caller stopped waiting
     /// (cancelled or timed out), so the upper layer can compensate (e.g. CLOSE a handle a late CREATE opened).
     /// </summary>

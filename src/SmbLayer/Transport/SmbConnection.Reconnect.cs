@@ -69,9 +69,12 @@ internal sealed partial class SmbConnection
     /// Waits until the connection is Ready. <paramref name="softTimeout"/> null waits through any outage
     /// (hard); otherwise the wait fails with <see cref="SmbTimeoutException"/> once the connection has
     /// been unusable that long (soft), less <paramref name="waitedBefore"/>: what the same call already
-    /// spent waiting in earlier outages. Throws at once when the connection is closed for good.
+    /// spent waiting in earlier outages. Either way it fails with that error at the call's
+    /// <paramref name="deadline"/> (monotonic ms; long.MaxValue for none). Throws at once when the
+    /// connection is closed for good.
     /// </summary>
-    public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken, TimeSpan waitedBefore = default)
+    public async Task WaitForReadyAsync(TimeSpan? softTimeout, CancellationToken cancellationToken, TimeSpan waitedBefore = default,
+        long deadline = long.MaxValue)
     {
         var waited = waitedBefore;
         while (true)
@@ -89,6 +92,12 @@ internal sealed partial class SmbConnection
                 }
                 waiter = _readyWaiters;
             }
+            var untilDeadline = deadline == long.MaxValue ? Timeout.InfiniteTimeSpan
+                : TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64));
+            if (untilDeadline == TimeSpan.Zero)
+            {
+                throw DeadlineError();
+            }
             if (softTimeout is { } soft)
             {
                 var unusable = UnusableFor ?? TimeSpan.Zero;
@@ -97,24 +106,37 @@ internal sealed partial class SmbConnection
                 {
                     throw SoftTimeoutError(soft, waited);
                 }
+                var byDeadline = untilDeadline != Timeout.InfiniteTimeSpan && untilDeadline < remaining;
                 var started = Environment.TickCount64;
                 try
                 {
-                    await waiter.Task.WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+                    await waiter.Task.WaitAsync(byDeadline ? untilDeadline : remaining, cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
-                    throw SoftTimeoutError(soft, waited);
+                    throw byDeadline ? DeadlineError() : SoftTimeoutError(soft, waited);
                 }
                 // Ready again; should it be lost again before this caller runs, that outage comes on top.
                 waited += unusable + TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
             }
             else
             {
-                await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await waiter.Task.WaitAsync(untilDeadline, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    throw DeadlineError();
+                }
             }
         }
     }
+
+    private SmbTimeoutException DeadlineError() => new(
+        $"Connection to {Host}:{Port} still unusable when the call's time limit ran out " +
+        $"[state {State}, last byte from the server {SinceLastReceive.TotalSeconds:0.0} s ago, " +
+        $"{ReconnectAttempts} reconnect attempts; lost because: {_lastLoss?.Message ?? "unknown"}]", _lastLoss);
 
     private SmbTimeoutException SoftTimeoutError(TimeSpan soft, TimeSpan waitedBefore) => new(
         $"Connection to {Host}:{Port} unusable for more than the soft timeout of {soft.TotalSeconds:0.#} s " +

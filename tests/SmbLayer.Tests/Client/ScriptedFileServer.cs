@@ -80,6 +80,15 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
     /// <summary>How many bytes to answer a READ(offset, asked) with, at most what the content holds; all of them when null.</summary>
     public Func<long, int, int>? ReadLength { get; set; }
 
+    /// <summary>
+    /// The status to answer a READ(offset, length) with instead of the data; null or success reads <see cref="Content"/>.
+    /// <see cref="NtStatus.Pending"/> sends the interim answer (with an AsyncId) and never the final one.
+    /// </summary>
+    public Func<long, int, NtStatus>? ReadStatus { get; set; }
+
+    /// <summary>A hung server: from now on it takes connections and requests and answers none, NEGOTIATE and ECHO included.</summary>
+    public bool Unresponsive { get; set; }
+
     /// <summary>The status to answer a WRITE(offset, length) with; success when null. Data of a failed WRITE is not kept.</summary>
     public Func<long, int, NtStatus>? WriteStatus { get; set; }
 
@@ -183,6 +192,10 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
             Record(new Seen(null, Detail: Seen.Connected));
             try
             {
+                while (Unresponsive)
+                {
+                    await _peer.ReadFrameAsync(Timeout.InfiniteTimeSpan); // taken, never answered
+                }
                 await _smb.NegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
                 await _smb.SessionSetupAsync(SmbDialect.Smb302);
                 while (true)
@@ -209,8 +222,13 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
 
     private async Task AnswerAsync(ReceivedMessage request)
     {
+        if (Unresponsive)
+        {
+            return;
+        }
         var body = request.Body;
         var status = NtStatus.Success;
+        ulong asyncId = 0;
         byte[] reply;
         switch (request.Header.Command)
         {
@@ -226,6 +244,11 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
                 break;
             case Smb2Command.Create:
                 reply = CreateBody(durable: request.Message.AsSpan().IndexOf("DH2Q"u8) > 0);
+                break;
+            case Smb2Command.Read when ReadStatus?.Invoke(BinaryPrimitives.ReadInt64LittleEndian(body[8..]), BinaryPrimitives.ReadInt32LittleEndian(body[4..]))
+                is { } readStatus && readStatus != NtStatus.Success:
+                (status, reply) = (readStatus, ErrorBody);
+                asyncId = readStatus == NtStatus.Pending ? 0x7000 + request.Header.MessageId : 0;
                 break;
             case Smb2Command.Read:
                 (status, reply) = ReadBody(BinaryPrimitives.ReadInt64LittleEndian(body[8..]), BinaryPrimitives.ReadInt32LittleEndian(body[4..]));
@@ -246,7 +269,7 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
                 (status, reply) = (NtStatus.NotSupported, ErrorBody);
                 break;
         }
-        var response = ScriptedPeer.Response(request, status, credits: Math.Max((ushort)1, request.Header.Credits), body: reply);
+        var response = ScriptedPeer.Response(request, status, credits: Math.Max((ushort)1, request.Header.Credits), body: reply, asyncId: asyncId);
         if (request.Header.Command == Smb2Command.TreeConnect)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(response.AsSpan(36), Interlocked.Increment(ref _nextTreeId) - 1);

@@ -313,7 +313,7 @@ internal sealed partial class SmbLink
         if (timeout != Timeout.InfiniteTimeSpan)
         {
             var limit = pending.SentTicks + ((long)timeout.TotalMilliseconds * _settings.MaxPendingExtensions);
-            pending.DeadlineTicks = Math.Min(Environment.TickCount64 + (long)timeout.TotalMilliseconds, limit);
+            pending.DeadlineTicks = Math.Min(Math.Min(Environment.TickCount64 + (long)timeout.TotalMilliseconds, limit), pending.Context.CallDeadline);
         }
         if (pending.CancelSent)
         {

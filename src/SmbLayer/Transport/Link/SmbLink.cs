@@ -194,7 +194,8 @@ internal sealed partial class SmbLink
                 var timeout = m.Context.Timeout ?? _settings.RequestTimeout;
                 m.SentTicks = now;
                 m.SentTimestamp = timestamp;
-                m.DeadlineTicks = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : now + (long)timeout.TotalMilliseconds;
+                m.DeadlineTicks = Math.Min(timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : now + (long)timeout.TotalMilliseconds,
+                    m.Context.CallDeadline);
                 m.SetState(RequestState.Sent);
                 _pending[m.MessageId] = m;
             }
@@ -229,7 +230,8 @@ internal sealed partial class SmbLink
             }
             p.Abandoned = true;
             var error = new SmbTimeoutException(
-                $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Peer} within its timeout " +
+                $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Peer} within " +
+                (p.DeadlineTicks == p.Context.CallDeadline ? "its call's time limit " : "its timeout ") +
                 $"[connection {state}, {_pending.Count} requests in flight, last byte from the server {Clock.SinceLastReceive.TotalSeconds:0.0} s ago]");
             _logger.RequestExpired(error.Message);
             if (p.Completion.TrySetException(error))
