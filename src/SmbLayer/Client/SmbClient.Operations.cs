@@ -78,7 +78,7 @@ public sealed partial class SmbClient
     private async Task<T> WithOpenAsync<T>(SmbPath path, CreateRequest request, Func<SmbOpen, Task<T>> action, CancellationToken cancellationToken)
     {
         using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
-        var open = await lease.Tree.CreateAsync(request, lease.Call, cancellationToken).ConfigureAwait(false);
+        var open = await lease.Tree.CreateAsync(request, lease.Call, HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
         try
         {
             var result = await action(open).ConfigureAwait(false);
@@ -106,7 +106,7 @@ public sealed partial class SmbClient
                 ShareAccess = ShareAll,
                 CreateDisposition = CreateDisposition.Open,
                 CreateOptions = CreateOptions.NonDirectoryFile,
-            }, lease.Call, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
+            }, lease.Call, Options.DurableHandles ? HandleDurability.Durable : HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
             return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options);
         }
         catch
@@ -132,7 +132,7 @@ public sealed partial class SmbClient
                 CreateDisposition = overwrite ? CreateDisposition.OverwriteIf : CreateDisposition.Create,
                 CreateOptions = CreateOptions.NonDirectoryFile,
                 FileAttributes = FileAttributes.Normal,
-            }, lease.Call, cancellationToken, durable: Options.DurableHandles).ConfigureAwait(false);
+            }, lease.Call, Options.DurableHandles ? HandleDurability.Durable : HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
             return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options);
         }
         catch
@@ -186,7 +186,7 @@ public sealed partial class SmbClient
                 ShareAccess = ShareAll,
                 CreateDisposition = CreateDisposition.Open,
                 CreateOptions = CreateOptions.DirectoryFile,
-            }, lease.Call, cancellationToken).ConfigureAwait(false);
+            }, lease.Call, HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
             var finished = false;
             try
             {
@@ -196,7 +196,7 @@ public sealed partial class SmbClient
                     List<DirectoryEntry> entries;
                     try
                     {
-                        entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart, cancellationToken).ConfigureAwait(false);
+                        entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart ? QueryDirectoryFlags.RestartScans : 0, cancellationToken).ConfigureAwait(false);
                     }
                     catch (SmbHandleLostException) when (restarts < MaxRestarts)
                     {

@@ -16,6 +16,9 @@ internal sealed record DurableState(bool IsDurable, bool V2, Guid? CreateGuid, G
 /// </summary>
 internal sealed class OpenDurability
 {
+    /// <summary>What <paramref name="asked"/> gives on <paramref name="dialect"/>: <see cref="None"/> for a plain handle.</summary>
+    public static OpenDurability For(SmbDialect dialect, HandleDurability asked) => asked == HandleDurability.Durable ? For(dialect) : None;
+
     private const LeaseState CachingLease = LeaseState.ReadCaching | LeaseState.WriteCaching | LeaseState.HandleCaching;
 
     private OpenDurability(SmbDialect? dialect, Guid? createGuid, Guid? leaseKey)
@@ -97,4 +100,11 @@ internal sealed class OpenDurability
         }
         return template.With(state.OplockLevel, contexts);
     }
+}
+
+/// <summary>Whether an open asks the server for a durable handle, one a reconnect can reclaim.</summary>
+internal enum HandleDurability
+{
+    Plain,
+    Durable,
 }

@@ -233,12 +233,12 @@ internal sealed class SmbOpen : IAsyncDisposable
 
     /// <summary>
     /// One QUERY_DIRECTORY round trip; returns the entries, or an empty list at the end
-    /// (STATUS_NO_MORE_FILES). The first call should pass <paramref name="restart"/>.
+    /// (STATUS_NO_MORE_FILES). The first call should pass <see cref="QueryDirectoryFlags.RestartScans"/> in <paramref name="flags"/>.
     /// FileDirectoryInformation carries everything a listing reports (name, size, times,
     /// attributes) in 64 bytes plus the name; the Id/Both classes add 40 bytes an entry and make
     /// the server find a file id and an 8.3 name for each, which nothing here uses.
     /// </summary>
-    public Task<List<DirectoryEntry>> QueryDirectoryAsync(string pattern, int outputBufferLength, bool restart, CancellationToken cancellationToken)
+    public Task<List<DirectoryEntry>> QueryDirectoryAsync(string pattern, int outputBufferLength, QueryDirectoryFlags flags, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         var what = $"Listing '{Name}'";
@@ -246,12 +246,12 @@ internal sealed class SmbOpen : IAsyncDisposable
         {
             Build = _ => new QueryDirectoryRequest(FileId, pattern, FileInformationClass.FileDirectoryInformation, outputBufferLength)
             {
-                Flags = restart ? QueryDirectoryFlags.RestartScans : 0,
+                Flags = flags,
             },
             Complete = response =>
             {
                 // NO_MORE_FILES ends a listing; NO_SUCH_FILE on the first call means the pattern matched nothing.
-                if (response.Status == NtStatus.NoMoreFiles || (restart && response.Status == NtStatus.NoSuchFile))
+                if (response.Status == NtStatus.NoMoreFiles || ((flags & QueryDirectoryFlags.RestartScans) != 0 && response.Status == NtStatus.NoSuchFile))
                 {
                     return [];
                 }

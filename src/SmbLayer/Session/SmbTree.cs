@@ -197,10 +197,9 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// (cancellation) and the server's success arrives anyway, the handle is closed (DESIGN §4).
     /// The open keeps <paramref name="call"/> for every operation on it.
     /// </summary>
-    public async Task<SmbOpen> CreateAsync(CreateRequest request, CallOptions call, CancellationToken cancellationToken, bool durable = false)
+    public async Task<SmbOpen> CreateAsync(CreateRequest request, CallOptions call, HandleDurability asked, CancellationToken cancellationToken)
     {
-        var dialect = Connection.Negotiated!.Dialect;
-        var durability = durable ? OpenDurability.For(dialect) : OpenDurability.None;
+        var durability = OpenDurability.For(Connection.Negotiated!.Dialect, asked);
         var rule = durability.CreateGuid is not null ? ReplayRule.CreateWithReplayFlag
             : request.CreateDisposition == CreateDisposition.Create ? ReplayRule.Never
             : ReplayRule.Always;

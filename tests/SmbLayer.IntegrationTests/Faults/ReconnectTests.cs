@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using SmbLayer.Protocol;
+using SmbLayer.Session;
 
 namespace SmbLayer.IntegrationTests.Faults;
 
@@ -62,7 +63,7 @@ public sealed class ReconnectTests(FaultsSambaFixture fixture) : FaultTestBase(f
             ShareAccess = ShareAccess.Read | ShareAccess.Write | ShareAccess.Delete,
             CreateOptions = CreateOptions.NonDirectoryFile,
             RequestedOplockLevel = OplockLevel.Batch,
-        }, lease.Call, default, durable: true);
+        }, lease.Call, HandleDurability.Durable, default);
         Assert.Equal(OplockLevel.Batch, open.CreateResponse.OplockLevel);
         Assert.True(open.Durable.IsDurable, "Samba granted no durable handle");
         var before = open.FileId;

@@ -33,7 +33,7 @@ public sealed class SessionLayerTests(DefaultSambaFixture fixture)
         await using var open = await lease.Tree.CreateAsync(new CreateRequest(name)
         {
             DesiredAccess = AccessMask.FileReadAttributes | AccessMask.FileReadData | AccessMask.Synchronize,
-        }, lease.Call, default);
+        }, lease.Call, HandleDurability.Plain, default);
 
         var basic = await open.QueryBasicAsync(default);
         var standard = await open.QueryStandardAsync(default);
@@ -93,7 +93,7 @@ public sealed class SessionLayerTests(DefaultSambaFixture fixture)
             DesiredAccess = AccessMask.FileReadData | AccessMask.FileWriteData | AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAccess.Read | ShareAccess.Write | ShareAccess.Delete,
             RequestedOplockLevel = OplockLevel.Batch,
-        }, lease.Call, default);
+        }, lease.Call, HandleDurability.Plain, default);
         Assert.Equal(OplockLevel.Batch, open.CreateResponse.OplockLevel);
 
         // A second client (its own connection) opening the file makes Samba break the batch oplock.

@@ -205,7 +205,7 @@ public class ReplayerTests
         {
             DesiredAccess = AccessMask.FileReadData,
             CreateOptions = CreateOptions.NonDirectoryFile,
-        }, call, CancellationToken.None, durable: true);
+        }, call, HandleDurability.Durable, CancellationToken.None);
         var first = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Create, first.Header.Command);
         Assert.False(first.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation));
@@ -265,7 +265,7 @@ public class ReplayerTests
         {
             DesiredAccess = AccessMask.FileReadData,
             CreateOptions = CreateOptions.NonDirectoryFile,
-        }, call, CancellationToken.None, durable: true);
+        }, call, HandleDurability.Durable, CancellationToken.None);
         var request = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Create, request.Header.Command);
         await peer.ReplyAsync(request, credits: 8, body: HandBuiltResponses.CreateWithContexts()[Smb2Header.Size..]);
