@@ -8,7 +8,8 @@ internal readonly record struct IncomingMessageInfo(
     ulong AsyncId,
     bool IsServerInitiated,
     uint Status,
-    bool IsSigned);
+    bool IsSigned,
+    ushort Command);
 
 /// <summary>
 /// The dialect family's framing rules, kept out of the connection's core loop so the loop

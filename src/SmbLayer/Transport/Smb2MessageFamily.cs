@@ -51,7 +51,7 @@ internal sealed class Smb2MessageFamily : IMessageFamily
         {
             throw new SmbProtocolException($"Unsolicited {header.Command} message from the server.");
         }
-        return new IncomingMessageInfo(header.MessageId, header.Credits, interim, header.AsyncId, unsolicited, header.Status, header.IsSigned);
+        return new IncomingMessageInfo(header.MessageId, header.Credits, interim, header.AsyncId, unsolicited, header.Status, header.IsSigned, (ushort)header.Command);
     }
 
     public int BulkPrefixSize => ReadResponse.PrefixSize;

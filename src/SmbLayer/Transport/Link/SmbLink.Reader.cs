@@ -244,6 +244,15 @@ internal sealed partial class SmbLink
         {
             throw new SmbProtocolException($"Response for MessageId {info.MessageId}, which has no request outstanding.");
         }
+        // MS-SMB2 §3.2.5.1: the answer carries its request's command. One that names another is not this request's
+        // answer (a broken or hostile server): nothing in it may be read as this request's outcome.
+        if (info.Command != (ushort)pending.Body.Command)
+        {
+            var error = new SmbProtocolException(
+                $"The response to {pending.Body.Command} (MessageId {info.MessageId}) says it answers {(Smb2Command)info.Command}.");
+            FailOne(pending, error);
+            throw error;
+        }
         if (info.IsInterim)
         {
             OnInterim(pending, info.AsyncId);
