@@ -12,6 +12,7 @@ public class ConnectionLossReasonTests
         { "server closes", SmbConnectionLossReason.ServerClosed },
         { "server resets", SmbConnectionLossReason.NetworkError },
         { "malformed frame", SmbConnectionLossReason.ProtocolViolation },
+        { "another command's answer", SmbConnectionLossReason.ProtocolViolation },
         { "session gone", SmbConnectionLossReason.SessionInvalidated },
         { "server silent", SmbConnectionLossReason.ServerUnresponsive },
     };
@@ -33,7 +34,7 @@ public class ConnectionLossReasonTests
             }
         };
         var request = connection.SendAsync(new TestRequest(), RequestContext.None, default, priority: true);
-        await peer.ReadRequestAsync();
+        var received = await peer.ReadRequestAsync();
         switch (how)
         {
             case "server closes":
@@ -44,6 +45,11 @@ public class ConnectionLossReasonTests
                 break;
             case "malformed frame":
                 await peer.SendRawAsync([0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+                break;
+            case "another command's answer":
+                var reply = ScriptedPeer.Response(received);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(reply.AsSpan(12), (ushort)SmbLayer.Protocol.Smb2Command.Write);
+                await peer.SendMessagesAsync(reply);
                 break;
             case "session gone":
                 connection.DropLink(new SmbConnectionException("Server answered STATUS_USER_SESSION_DELETED."));
