@@ -61,6 +61,9 @@ internal sealed class SmbFileStream : Stream
         return (int)Math.Max(4096, Math.Min(max, creditCap));
     }
 
+    /// <summary>Size of the next WRITE: <see cref="ChunkSize"/>, and no more than leaves within half the probe delay at the measured send rate.</summary>
+    private int WriteChunkSize(int max) => ChunkSize(Math.Min(max, _open.Tree.Connection.WriteSizeLimit));
+
     public override bool CanRead => _canRead && !_closed;
     public override bool CanWrite => _canWrite && !_closed;
     public override bool CanSeek => !_closed;
@@ -340,7 +343,7 @@ internal sealed class SmbFileStream : Stream
         {
             if (_writeBuffer is null)
             {
-                _writeTarget = ChunkSize(_maxWriteChunk);
+                _writeTarget = WriteChunkSize(_maxWriteChunk);
                 _writeBuffer = ArrayPool<byte>.Shared.Rent(_writeTarget);
                 _writeCount = 0;
                 _writeBufferOffset = _position;
@@ -375,7 +378,7 @@ internal sealed class SmbFileStream : Stream
         // The rest as usual: a source that is not a local file, or what a local file grew by meanwhile.
         while (true)
         {
-            var size = ChunkSize(_maxWriteChunk);
+            var size = WriteChunkSize(_maxWriteChunk);
             var buffer = ArrayPool<byte>.Shared.Rent(size);
             int n;
             try
@@ -417,7 +420,7 @@ internal sealed class SmbFileStream : Stream
             var end = source.Length;
             while (at < end)
             {
-                var n = (int)Math.Min(ChunkSize(_maxFileWriteChunk), end - at);
+                var n = (int)Math.Min(WriteChunkSize(_maxFileWriteChunk), end - at);
                 await SubmitFileWriteAsync(upload.Take(at, n), _position, cancellationToken).ConfigureAwait(false);
                 at += n;
                 _position += n;

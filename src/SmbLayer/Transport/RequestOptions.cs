@@ -51,5 +51,8 @@ internal sealed class RequestContext
     /// </summary>
     public FileSink? Sink { get; init; }
 
+    /// <summary>An ECHO sent by liveness: the link notes when the server has its bytes (the probe's clock starts then).</summary>
+    public bool IsProbe { get; init; }
+
     public static RequestContext None { get; } = new();
 }

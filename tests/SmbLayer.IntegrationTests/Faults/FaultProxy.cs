@@ -6,8 +6,8 @@ namespace SmbLayer.IntegrationTests.Faults;
 /// <summary>
 /// A TCP proxy on 127.0.0.1 in front of a real server, for fault injection: black-hole (stop
 /// forwarding in both directions and never close, like a vanished host), refuse new connections
-/// (a stopped server), reset every connection (RST), delay and throttle. Everything it starts it
-/// stops on dispose; it only ever connects to 127.0.0.1.
+/// (a stopped server), reset every connection (RST), delay and throttle each direction. Everything
+/// it starts it stops on dispose; it only ever connects to 127.0.0.1.
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -20,16 +20,37 @@ public sealed class FaultProxy : IAsyncDisposable
     private TaskCompletionSource _flowing = NewOpenGate();
     private volatile bool _refusing;
 
-    private FaultProxy(int targetPort)
+    /// <summary>Receive buffer of both proxy sockets for a slow link (see <see cref="StartSlowLink"/>).</summary>
+    private const int SlowLinkReceiveBuffer = 128 * 1024;
+
+    private readonly int _receiveBuffer;
+
+    private FaultProxy(int targetPort, int receiveBuffer = 0)
     {
         _targetPort = targetPort;
+        _receiveBuffer = receiveBuffer;
         _listener = new TcpListener(IPAddress.Loopback, 0);
+        if (receiveBuffer > 0)
+        {
+            // Set before listen: accepted sockets inherit it, and the window they advertise is sized by it from the start.
+            _listener.Server.ReceiveBufferSize = receiveBuffer;
+        }
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
     public static FaultProxy Start(int targetPort) => new(targetPort);
+
+    /// <summary>
+    /// A proxy that is a slow link: <paramref name="uplinkBytesPerSecond"/> toward the server,
+    /// <paramref name="downlinkBytesPerSecond"/> back (0: unlimited). Its sockets get small receive buffers, so
+    /// what the link cannot carry yet waits in the sender's socket, as behind a real bottleneck. With the default
+    /// buffers (megabytes on loopback) the proxy would acknowledge seconds of data at once and hold it: a queue
+    /// the sender cannot see.
+    /// </summary>
+    public static FaultProxy StartSlowLink(int targetPort, int uplinkBytesPerSecond, int downlinkBytesPerSecond = 0) =>
+        new(targetPort, SlowLinkReceiveBuffer) { UplinkBytesPerSecond = uplinkBytesPerSecond, DownlinkBytesPerSecond = downlinkBytesPerSecond };
 
     public int Port { get; }
 
@@ -39,8 +60,18 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>Extra delay before each forwarded chunk.</summary>
     public TimeSpan Delay { get; set; }
 
-    /// <summary>Bytes per second in each direction; 0 for unlimited.</summary>
-    public int BytesPerSecond { get; set; }
+    /// <summary>Bytes per second in each direction; 0 for unlimited. Sets both of the limits below.</summary>
+    public int BytesPerSecond
+    {
+        get => Math.Max(UplinkBytesPerSecond, DownlinkBytesPerSecond);
+        set => UplinkBytesPerSecond = DownlinkBytesPerSecond = value;
+    }
+
+    /// <summary>Bytes per second from the client to the server; 0 for unlimited.</summary>
+    public int UplinkBytesPerSecond { get; set; }
+
+    /// <summary>Bytes per second from the server to the client; 0 for unlimited.</summary>
+    public int DownlinkBytesPerSecond { get; set; }
 
     /// <summary>Stops forwarding on every connection, existing and new; nothing is closed.</summary>
     public void BlackHole()
@@ -128,6 +159,10 @@ public sealed class FaultProxy : IAsyncDisposable
     private async Task ServeAsync(Socket client)
     {
         var server = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (_receiveBuffer > 0)
+        {
+            server.ReceiveBufferSize = _receiveBuffer;
+        }
         client.NoDelay = true;
         try
         {
@@ -145,7 +180,7 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             _pairs.Add(pair);
         }
-        await Task.WhenAll(PumpAsync(client, server, pair), PumpAsync(server, client, pair));
+        await Task.WhenAll(PumpAsync(client, server, pair, () => UplinkBytesPerSecond), PumpAsync(server, client, pair, () => DownlinkBytesPerSecond));
         lock (_lock)
         {
             _pairs.Remove(pair);
@@ -153,7 +188,7 @@ public sealed class FaultProxy : IAsyncDisposable
         pair.Dispose();
     }
 
-    private async Task PumpAsync(Socket from, Socket to, Pair pair)
+    private async Task PumpAsync(Socket from, Socket to, Pair pair, Func<int> rate)
     {
         var buffer = new byte[64 * 1024];
         try
@@ -161,7 +196,10 @@ public sealed class FaultProxy : IAsyncDisposable
             while (!_stop.IsCancellationRequested)
             {
                 await GateAsync().WaitAsync(_stop.Token);
-                var n = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                // A throttled direction moves small pieces (a twentieth of a second each), so the pace is even.
+                var bytesPerSecond = rate();
+                var piece = bytesPerSecond > 0 ? Math.Clamp(bytesPerSecond / 20, 1024, buffer.Length) : buffer.Length;
+                var n = await from.ReceiveAsync(buffer.AsMemory(0, piece), SocketFlags.None, _stop.Token);
                 if (n == 0)
                 {
                     to.Shutdown(SocketShutdown.Send);
@@ -173,9 +211,9 @@ public sealed class FaultProxy : IAsyncDisposable
                 {
                     await Task.Delay(Delay, _stop.Token);
                 }
-                if (BytesPerSecond > 0)
+                if (rate() is > 0 and var limit)
                 {
-                    await Task.Delay(TimeSpan.FromSeconds((double)n / BytesPerSecond), _stop.Token);
+                    await Task.Delay(TimeSpan.FromSeconds((double)n / limit), _stop.Token);
                 }
                 await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token);
             }

@@ -46,10 +46,18 @@ internal sealed class ScriptedPeer : IAsyncDisposable
     /// Opens the connection; <see cref="SmbConnection.ConnectAsync"/> when null. A test that needs the connection opened in
     /// a particular async flow passes its own, so the peer's own work stays out of that flow.
     /// </param>
+    /// <param name="receiveBuffer">
+    /// The peer socket's receive buffer (0: the system's, megabytes on loopback). A small one makes what the peer has not
+    /// read yet wait in the client's send buffer, as behind a slow link, instead of being acknowledged at once.
+    /// </param>
     public static async Task<(SmbConnection Connection, ScriptedPeer Peer)> StartAsync(ConnectionSettings? settings = null, bool largeMtu = true, bool markReady = true,
-        Func<SmbConnection, Task>? connect = null)
+        Func<SmbConnection, Task>? connect = null, int receiveBuffer = 0)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
+        if (receiveBuffer > 0)
+        {
+            listener.Server.ReceiveBufferSize = receiveBuffer; // before listen: the accepted socket inherits it
+        }
         listener.Start();
         var peer = new ScriptedPeer(listener);
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
@@ -94,15 +102,34 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         (await prime.WaitAsync(StepTimeout)).Dispose();
     }
 
+    /// <summary>How fast the peer reads what the client sends (bytes per second; 0: as fast as it comes): a slow uplink.</summary>
+    public int ReadBytesPerSecond { get; set; }
+
+    private async Task ReadExactlyAsync(byte[] buffer, CancellationToken cancellationToken)
+    {
+        var done = 0;
+        while (done < buffer.Length)
+        {
+            var rate = ReadBytesPerSecond;
+            var piece = rate > 0 ? Math.Min(buffer.Length - done, Math.Max(1024, rate / 20)) : buffer.Length - done;
+            await _stream!.ReadExactlyAsync(buffer.AsMemory(done, piece), cancellationToken);
+            done += piece;
+            if (rate > 0)
+            {
+                await Task.Delay(TimeSpan.FromSeconds((double)piece / rate), cancellationToken);
+            }
+        }
+    }
+
     /// <summary>Reads one frame and returns each message in it.</summary>
     public async Task<List<ReceivedMessage>> ReadFrameAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? StepTimeout);
         var header = new byte[4];
-        await _stream!.ReadExactlyAsync(header, cts.Token);
+        await ReadExactlyAsync(header, cts.Token);
         var length = (int)BinaryPrimitives.ReadUInt32BigEndian(header);
         var frame = new byte[length];
-        await _stream.ReadExactlyAsync(frame, cts.Token);
+        await ReadExactlyAsync(frame, cts.Token);
         var messages = new List<ReceivedMessage>();
         var offset = 0;
         while (true)

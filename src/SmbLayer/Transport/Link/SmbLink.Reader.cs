@@ -244,6 +244,14 @@ internal sealed partial class SmbLink
         {
             throw new SmbProtocolException($"Response for MessageId {info.MessageId}, which has no request outstanding.");
         }
+        if (pending.Wire is WireState.Queued or WireState.Withdrawn)
+        {
+            // The writer has not begun to send it: no server can be answering it (a broken or hostile one).
+            var early = new SmbProtocolException(
+                $"Response for {pending.Body.Command} (MessageId {info.MessageId}) arrived before the request was sent.");
+            FailOne(pending, early);
+            throw early;
+        }
         // MS-SMB2 §3.2.5.1: the answer carries its request's command. One that names another is not this request's
         // answer (a broken or hostile server): nothing in it may be read as this request's outcome.
         if (info.Command != (ushort)pending.Body.Command)
@@ -297,15 +305,20 @@ internal sealed partial class SmbLink
         {
             pending.SetState(RequestState.Cancelled);
             response.Dispose();
-            pending.Completion.TrySetCanceled();
+            pending.Release(static r => r.Completion.TrySetCanceled(), withdraw: false);
         }
         else
         {
             pending.SetState(RequestState.Completed);
-            if (!pending.Completion.TrySetResult(response))
+            // A response can overtake the writer's own bookkeeping (the kernel took the last bytes, the server answered,
+            // and the writer's continuation has not run yet): the caller gets it once the writer let go of its memory.
+            pending.Release(r =>
             {
-                response.Dispose();
-            }
+                if (!r.Completion.TrySetResult(response))
+                {
+                    response.Dispose();
+                }
+            }, withdraw: false);
         }
         return true;
     }
@@ -318,17 +331,16 @@ internal sealed partial class SmbLink
     {
         pending.AsyncId = asyncId;
         pending.TryTransition(RequestState.Sent, RequestState.Interim);
+        var now = Environment.TickCount64;
+        MarkDelivered(pending, now);
         var timeout = pending.Context.Timeout ?? _settings.RequestTimeout;
         if (timeout != Timeout.InfiniteTimeSpan)
         {
             var limit = pending.SentTicks + ((long)timeout.TotalMilliseconds * _settings.MaxPendingExtensions);
-            pending.DeadlineTicks = Math.Min(Math.Min(Environment.TickCount64 + (long)timeout.TotalMilliseconds, limit), pending.Context.CallDeadline);
+            pending.DeadlineTicks = Math.Min(Math.Min(now + (long)timeout.TotalMilliseconds, limit), pending.Context.CallDeadline);
         }
-        if (pending.CancelSent)
-        {
-            // The CANCEL may have gone out before the AsyncId was known; repeat it by AsyncId.
-            QueueCancel(pending);
-        }
+        // A CANCEL already sent by MessageId is not repeated by AsyncId: the server finds the request by MessageId after
+        // it went async too (MS-SMB2 §3.3.5.16), and a second signed CANCEL would reuse the AES-GMAC nonce (QueueCancel).
     }
 
     /// <summary>

@@ -43,12 +43,72 @@ internal sealed partial class SmbLink
 
     private async ValueTask WriteItemAsync(OutgoingItem item, ArrayBufferWriter<byte> batch, CancellationToken cancellationToken)
     {
+        if (item.Members is not { } members)
+        {
+            await WriteFrameAsync(item, batch, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        // From here the writer reads the members' memory; a caller released meanwhile waits until EndWrite.
+        if (_failed || !BeginWrite(members))
+        {
+            return; // withdrawn: the link failed before the writer got to it
+        }
+        try
+        {
+            await WriteFrameAsync(item, batch, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var m in members)
+            {
+                m.EndWrite();
+            }
+        }
+    }
+
+    private static bool BeginWrite(PendingRequest[] members)
+    {
+        for (var i = 0; i < members.Length; i++)
+        {
+            if (!members[i].BeginWrite())
+            {
+                for (var j = 0; j < i; j++)
+                {
+                    members[j].EndWrite();
+                }
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Notes where <paramref name="item"/>'s frame ends in the outgoing byte stream (for delivery and the probe).</summary>
+    private void Place(OutgoingItem item, int frameLength)
+    {
+        _streamOffset += frameLength;
+        if (item.Members is not { } members)
+        {
+            return;
+        }
+        foreach (var m in members)
+        {
+            m.WireEnd = _streamOffset;
+            if (m.Context.IsProbe)
+            {
+                Interlocked.Exchange(ref _probeWireEnd, _streamOffset);
+            }
+        }
+    }
+
+    private async ValueTask WriteFrameAsync(OutgoingItem item, ArrayBufferWriter<byte> batch, CancellationToken cancellationToken)
+    {
         var frameLength = FrameLength(item);
         _metrics.RecordNetworkIo(frameLength, received: false);
         if (_socket is { } socket && IsFromFile(item, out var range) && range.Length >= FileSender.Minimum)
         {
             // Bulk WRITE, unsigned, whose data is in a local file: header from a small buffer, data by sendfile.
             await FlushAsync(batch, cancellationToken).ConfigureAwait(false);
+            Place(item, frameLength);
             var request = item.Members![0];
             var headLength = frameLength - range.Length;
             SerializeHead(request, frameLength, batch.GetSpan(headLength)[..headLength]);
@@ -58,6 +118,7 @@ internal sealed partial class SmbLink
                 throw FailWrite(request, shortFile, cutShort: true);
             }
             batch.ResetWrittenCount();
+            Wrote(frameLength);
             _metrics.AddBytesFromFiles(range.Length);
             return;
         }
@@ -65,22 +126,26 @@ internal sealed partial class SmbLink
         {
             // Bulk WRITE, unsigned: header and fixed part from a small buffer, then the data from the caller's memory.
             await FlushAsync(batch, cancellationToken).ConfigureAwait(false);
+            Place(item, frameLength);
             var headLength = frameLength - payload.Length;
             SerializeHead(item.Members![0], frameLength, batch.GetSpan(headLength)[..headLength]);
             batch.Advance(headLength);
             await FlushAsync(batch, cancellationToken).ConfigureAwait(false);
             await _stream.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+            Wrote(payload.Length);
             return;
         }
         if (frameLength > CoalesceLimit)
         {
             // Large frames (signed or encrypted bulk writes) go straight from a pooled buffer.
             await FlushAsync(batch, cancellationToken).ConfigureAwait(false);
+            Place(item, frameLength);
             var rented = ArrayPool<byte>.Shared.Rent(frameLength);
             try
             {
                 SerializeOrFail(item, rented.AsSpan(0, frameLength));
                 await _stream.WriteAsync(rented.AsMemory(0, frameLength), cancellationToken).ConfigureAwait(false);
+                Wrote(frameLength);
             }
             finally
             {
@@ -92,9 +157,13 @@ internal sealed partial class SmbLink
         {
             await FlushAsync(batch, cancellationToken).ConfigureAwait(false);
         }
+        Place(item, frameLength);
         SerializeOrFail(item, batch.GetSpan(frameLength)[..frameLength]);
         batch.Advance(frameLength);
     }
+
+    /// <summary>Counts bytes the kernel took from us (what the send buffer holds of them is subtracted when sampling).</summary>
+    private void Wrote(int count) => Interlocked.Add(ref _bytesWritten, count);
 
     private async ValueTask FlushAsync(ArrayBufferWriter<byte> batch, CancellationToken cancellationToken)
     {
@@ -103,6 +172,7 @@ internal sealed partial class SmbLink
             return;
         }
         await _stream.WriteAsync(batch.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        Wrote(batch.WrittenCount);
         batch.ResetWrittenCount();
     }
 
@@ -137,7 +207,7 @@ internal sealed partial class SmbLink
         {
             return false;
         }
-        payload = p.Payload;
+        payload = m.OwnedPayload ?? p.Payload;
         return true;
     }
 
@@ -241,11 +311,23 @@ internal sealed partial class SmbLink
             var span = last ? messages[offset..] : messages.Slice(offset, Align8(size));
             span[size..].Clear();
             NewHeader(m, last ? 0u : (uint)span.Length).WriteTo(span);
-            m.Body.WriteBody(span.Slice(Smb2Header.Size, m.Body.BodySize));
+            WriteBody(m, span.Slice(Smb2Header.Size, m.Body.BodySize));
             m.Context.Signer?.Sign(span);
             m.Context.OnSent?.Invoke(span);
             offset += span.Length;
         }
+    }
+
+    /// <summary>The body as the request has it, or with the copy of its payload the link took when the caller was released early.</summary>
+    private static void WriteBody(PendingRequest m, Span<byte> body)
+    {
+        if (m.OwnedPayload is { } owned && m.Body is ISmb2PayloadRequest p)
+        {
+            p.WriteFixedPart(body[..p.FixedPartSize]);
+            owned.CopyTo(body[p.FixedPartSize..]);
+            return;
+        }
+        m.Body.WriteBody(body);
     }
 
     /// <summary>MS-SMB2 §3.2.4.24: CANCEL reuses the target's MessageId (or AsyncId) and consumes no credit.</summary>

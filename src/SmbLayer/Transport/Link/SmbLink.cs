@@ -57,6 +57,19 @@ internal sealed partial class SmbLink
     private readonly CreditManager _credits = new(initialBalance: 1);
     private ulong _nextMessageId;
     private volatile bool _failed;
+
+    // What the server has taken of our bytes (DESIGN §5: the server is judged on what it received). The writer counts
+    // what it wrote and where each frame ends; the timer samples how much of that the kernel's send buffer still holds.
+    private long _streamOffset;
+    private long _bytesWritten;
+    private long _probeWireEnd;
+    private long _probeDeliveredTicks;
+    private long _acknowledged;
+    private long _lastSendProgressTicks = Environment.TickCount64;
+    private long _lastSampleTicks;
+    private long _lastSampleAcknowledged;
+    private bool _lastSampleBacklogged;
+    private long _sendRate;
     private Task _reader = Task.CompletedTask;
     private Task _writer = Task.CompletedTask;
 
@@ -129,6 +142,81 @@ internal sealed partial class SmbLink
         }
     }
 
+    /// <summary>Bytes written whose TCP acknowledgement has not come back (SIOCOUTQ), as last sampled.</summary>
+    public long UnacknowledgedBytes => Math.Max(0, Interlocked.Read(ref _bytesWritten) - Interlocked.Read(ref _acknowledged));
+
+    /// <summary>When the server last took bytes from us (its TCP acknowledged more): a link whose peer takes nothing is stuck.</summary>
+    public long LastSendProgressTicks => Interlocked.Read(ref _lastSendProgressTicks);
+
+    /// <summary>When the server had the last byte of the outstanding probe (TickCount64 ms), or 0 while it still waits on our side.</summary>
+    public long ProbeDeliveredTicks => Interlocked.Read(ref _probeDeliveredTicks);
+
+    /// <summary>The rate at which the server took our bytes while we had more to send (bytes/s, smoothed); 0 until measured.</summary>
+    public long SendRate => Interlocked.Read(ref _sendRate);
+
+    /// <summary>A probe is about to be queued: its delivery is judged from now.</summary>
+    public void ExpectProbe()
+    {
+        Interlocked.Exchange(ref _probeWireEnd, 0);
+        Interlocked.Exchange(ref _probeDeliveredTicks, 0);
+    }
+
+    /// <summary>
+    /// Samples what the server has taken of our bytes: written minus what the kernel's send buffer holds unacknowledged
+    /// (SIOCOUTQ). Notes progress, when the probe and each request reached the server, and the send rate while backlogged.
+    /// Runs on the timer loop only.
+    /// </summary>
+    public void SampleSend(long now)
+    {
+        var written = Interlocked.Read(ref _bytesWritten);
+        var unacknowledged = SendQueue.Unacknowledged(_socket);
+        var previous = Interlocked.Read(ref _acknowledged);
+        var acknowledged = Math.Max(previous, written - unacknowledged);
+        Interlocked.Exchange(ref _acknowledged, acknowledged);
+        if (acknowledged > previous)
+        {
+            Interlocked.Exchange(ref _lastSendProgressTicks, now);
+        }
+        // The rate is measured only over intervals the socket was backlogged at both ends: otherwise it measures how much
+        // we had to send, not how fast the path carries it.
+        var backlogged = unacknowledged >= SendQueue.BackloggedBytes;
+        if (backlogged && _lastSampleBacklogged && now > _lastSampleTicks)
+        {
+            var sample = (acknowledged - _lastSampleAcknowledged) * 1000 / (now - _lastSampleTicks);
+            var rate = Interlocked.Read(ref _sendRate);
+            Interlocked.Exchange(ref _sendRate, rate == 0 ? sample : (rate * 3 + sample) / 4);
+        }
+        _lastSampleBacklogged = backlogged;
+        _lastSampleTicks = now;
+        _lastSampleAcknowledged = acknowledged;
+        var probeEnd = Interlocked.Read(ref _probeWireEnd);
+        if (probeEnd != 0 && acknowledged >= probeEnd && Interlocked.Read(ref _probeDeliveredTicks) == 0)
+        {
+            Interlocked.Exchange(ref _probeDeliveredTicks, now);
+        }
+        foreach (var (_, p) in _pending)
+        {
+            if (p.SentTicks == 0 && p.WireEnd != 0 && acknowledged >= p.WireEnd)
+            {
+                MarkDelivered(p, now);
+            }
+        }
+    }
+
+    /// <summary>The server has <paramref name="p"/> (acknowledged, or answered): its timeout starts counting.</summary>
+    private static void MarkDelivered(PendingRequest p, long now)
+    {
+        if (p.SentTicks != 0)
+        {
+            return;
+        }
+        p.SentTicks = now;
+        if (p.TimeoutMilliseconds != long.MaxValue)
+        {
+            p.DeadlineTicks = Math.Min(now + p.TimeoutMilliseconds, p.Context.CallDeadline);
+        }
+    }
+
     /// <summary>Starts the reader and the writer.</summary>
     public void Start()
     {
@@ -192,10 +280,11 @@ internal sealed partial class SmbLink
                 _nextMessageId += (ulong)Math.Max((int)m.CreditCharge, 1);
                 m.CreditRequest = CreditRequestFor(m.CreditCharge);
                 var timeout = m.Context.Timeout ?? _settings.RequestTimeout;
-                m.SentTicks = now;
+                // Its timeout counts once the server has it (SampleSend): time in our queue and our socket is ours.
+                m.QueuedTicks = now;
                 m.SentTimestamp = timestamp;
-                m.DeadlineTicks = Math.Min(timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : now + (long)timeout.TotalMilliseconds,
-                    m.Context.CallDeadline);
+                m.TimeoutMilliseconds = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : (long)timeout.TotalMilliseconds;
+                m.DeadlineTicks = m.Context.CallDeadline;
                 m.SetState(RequestState.Sent);
                 _pending[m.MessageId] = m;
             }
@@ -219,27 +308,44 @@ internal sealed partial class SmbLink
         return (ushort)Math.Min(ushort.MaxValue, Math.Max((int)charge, 1) + extra);
     }
 
-    /// <summary>Fails, with a timeout, every request past its deadline, and sends a CANCEL for it (DESIGN §4, §5).</summary>
+    /// <summary>
+    /// Fails, with a timeout, every request past its deadline, and sends a CANCEL for it (DESIGN §4, §5). A request's
+    /// timeout counts from when the server had it; before that, it waits on our side for as long as the server keeps
+    /// taking our bytes (a slow uplink), and fails after its timeout without progress.
+    /// </summary>
     public void ExpireOverdue(long now, ConnectionState state)
     {
+        var progress = LastSendProgressTicks;
         foreach (var (_, p) in _pending)
         {
-            if (p.Abandoned || now < p.DeadlineTicks)
+            if (p.Abandoned)
+            {
+                continue;
+            }
+            var delivered = p.SentTicks != 0;
+            var stuck = !delivered && p.TimeoutMilliseconds != long.MaxValue && now - Math.Max(p.QueuedTicks, progress) >= p.TimeoutMilliseconds;
+            if (now < p.DeadlineTicks && !stuck)
             {
                 continue;
             }
             p.Abandoned = true;
             var error = new SmbTimeoutException(
-                $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Peer} within " +
-                (p.DeadlineTicks == p.Context.CallDeadline ? "its call's time limit " : "its timeout ") +
-                $"[connection {state}, {_pending.Count} requests in flight, last byte from the server {Clock.SinceLastReceive.TotalSeconds:0.0} s ago]");
+                (stuck && now < p.DeadlineTicks
+                    ? $"{p.Body.Command} (MessageId {p.MessageId}) could not be sent: {Peer} took none of our bytes within its timeout "
+                    : $"{p.Body.Command} (MessageId {p.MessageId}) got no answer from {Peer} within " +
+                      (p.DeadlineTicks == p.Context.CallDeadline ? "its call's time limit " : "its timeout ")) +
+                $"[connection {state}, {_pending.Count} requests in flight, last byte from the server {Clock.SinceLastReceive.TotalSeconds:0.0} s ago, " +
+                $"{UnacknowledgedBytes} bytes sent unacknowledged]");
             _logger.RequestExpired(error.Message);
-            if (p.Completion.TrySetException(error))
+            p.Release(r =>
             {
-                p.SetState(RequestState.Failed);
-                _metrics.RecordUnanswered(p, SmbInstruments.ReasonTimeout);
-                QueueCancel(p);
-            }
+                if (r.Completion.TrySetException(error))
+                {
+                    r.SetState(RequestState.Failed);
+                    _metrics.RecordUnanswered(r, SmbInstruments.ReasonTimeout);
+                }
+            }, withdraw: false);
+            QueueCancel(p);
         }
     }
 
@@ -266,24 +372,33 @@ internal sealed partial class SmbLink
             // The link failed or the connection closed: the request failed with it.
             return;
         }
-        if (!pending.Completion.Task.IsCompleted)
+        if (!pending.Completion.Task.IsCompleted && !pending.Abandoned)
         {
             pending.Abandoned = true;
-            if (pending.Completion.TrySetCanceled(token))
+            // The caller is released only once the writer no longer reads its memory (PendingRequest.Release).
+            pending.Release(r =>
             {
-                pending.SetState(RequestState.Cancelled);
-                _metrics.RecordUnanswered(pending, SmbInstruments.ReasonCancelled);
-                _logger.CancelGraceExpired(pending);
-            }
+                if (r.Completion.TrySetCanceled(token))
+                {
+                    r.SetState(RequestState.Cancelled);
+                    _metrics.RecordUnanswered(r, SmbInstruments.ReasonCancelled);
+                    _logger.CancelGraceExpired(r);
+                }
+            }, withdraw: false);
         }
     }
 
-    /// <summary>Queues an SMB2 CANCEL for a request that is on the wire (by MessageId, or by AsyncId once known).</summary>
+    /// <summary>
+    /// Queues an SMB2 CANCEL for a request that is on the wire (by MessageId, or by AsyncId once known); at most one per
+    /// request. A signed CANCEL is signed under its target's MessageId, and with AES-GMAC (3.1.1) the nonce is made of that
+    /// MessageId (MS-SMB2 §3.1.4.1): a second one would reuse the nonce for other bytes, which breaks GMAC. The server
+    /// finds the request by MessageId even after it went async (§3.3.5.16), so the first CANCEL is enough.
+    /// </summary>
     private void QueueCancel(PendingRequest pending)
     {
         lock (_lock)
         {
-            if (_failed || !_pending.TryGetValue(pending.MessageId, out var current) || current != pending)
+            if (_failed || pending.CancelSent || !_pending.TryGetValue(pending.MessageId, out var current) || current != pending)
             {
                 return;
             }
@@ -375,12 +490,15 @@ internal sealed partial class SmbLink
         }
     }
 
-    /// <summary>Ends a request already taken out of the pending table with <paramref name="error"/>.</summary>
+    /// <summary>
+    /// Ends a request already taken out of the pending table with <paramref name="error"/>: the link failed or is about
+    /// to, so one the writer has not reached yet is withdrawn, and one it is writing releases its caller when written.
+    /// </summary>
     private static void EndWith(PendingRequest request, Exception error)
     {
         request.SetState(RequestState.Failed);
         request.CancellationRegistration.Dispose();
-        request.Completion.TrySetException(error);
+        request.Release(r => r.Completion.TrySetException(error), withdraw: true);
     }
 
     /// <summary>How a failure that ended one of the loops is reported: a protocol violation, or a network error.</summary>

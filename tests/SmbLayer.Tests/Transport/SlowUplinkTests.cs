@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using SmbLayer.Protocol;
+using SmbLayer.Transport;
+
+namespace SmbLayer.Tests.Transport;
+
+/// <summary>
+/// Liveness judges the server only on what it has received (issue 16, item 1). The peer's small receive buffer and slow
+/// reads make our bytes wait in our own socket, as behind a slow uplink: an ECHO queued behind them starts no clock, a
+/// request's timeout counts from when the peer has it, and a peer that takes none of our bytes is still found dead.
+/// </summary>
+public class SlowUplinkTests
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private const int SmallReceiveBuffer = 64 * 1024;
+
+    [Fact]
+    public async Task ProbeQueuedBehindOurOwnBytes_PeerTakingThem_NotTakenForADeadServer_RequestTimeoutCountsFromDelivery()
+    {
+        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(200), EchoTimeout = TimeSpan.FromMilliseconds(500) };
+        var (connection, peer) = await ScriptedPeer.StartAsync(settings, receiveBuffer: SmallReceiveBuffer);
+        await using var _ = connection;
+        await using var __ = peer;
+        await peer.GrantCreditsAsync(connection, 500);
+        peer.ReadBytesPerSecond = 1_000_000;
+        // 3 MiB at 1 MB/s: about 3 s to reach the peer, far past probe delay + echo timeout (0.7 s) and past its own
+        // timeout (1.5 s). Before the fix the link was declared dead at 0.7 s and the WRITE expired at 1.5 s.
+        var data = new byte[3 * 1024 * 1024];
+        var sw = Stopwatch.StartNew();
+        var write = connection.SendAsync(new WriteRequest(default, 0, data), new RequestContext { Timeout = TimeSpan.FromMilliseconds(1500) }, default);
+        var written = await peer.ReadRequestAsync(Bound);
+        var delivered = sw.Elapsed;
+        Assert.Equal(Smb2Command.Write, written.Header.Command);
+        var limit = connection.WriteSizeLimit;
+        peer.ReadBytesPerSecond = 0;
+        var probe = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Echo, probe.Header.Command);
+        await peer.ReplyAsync(probe, credits: 1);
+        await peer.ReplyAsync(written, body: [17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        using var response = await write.WaitAsync(Bound);
+        Assert.Equal(NtStatus.Success, response.Status);
+        Assert.Equal(ConnectionState.Ready, connection.State);
+        Assert.True(delivered > TimeSpan.FromSeconds(1.5), $"the WRITE reached the peer after {delivered.TotalSeconds:0.0} s: too fast to show anything");
+        // Measured while backlogged: about 1 MB/s, so a frame that leaves within half the 0.2 s probe delay is ~100 KB
+        // (64 KiB at least). Unmeasured it would be int.MaxValue.
+        Assert.InRange(limit, 64 * 1024, 1024 * 1024);
+    }
+
+    [Fact]
+    public async Task PeerTakesNoneOfOurBytes_ProbeStuckBehindThem_DeclaredDeadWithinBound()
+    {
+        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(200), EchoTimeout = TimeSpan.FromMilliseconds(500) };
+        var (connection, peer) = await ScriptedPeer.StartAsync(settings, receiveBuffer: SmallReceiveBuffer);
+        await using var _ = connection;
+        await using var __ = peer;
+        await peer.GrantCreditsAsync(connection, 500);
+        // The peer reads nothing more: once its window and our send buffer are full, no byte moves.
+        var sw = Stopwatch.StartNew();
+        var write = connection.SendAsync(new WriteRequest(default, 0, new byte[8 * 1024 * 1024]), RequestContext.None, default);
+        var error = await Assert.ThrowsAsync<SmbConnectionException>(() => write.WaitAsync(Bound));
+        sw.Stop();
+        Assert.Contains("stopped answering", error.Message, StringComparison.Ordinal);
+        Assert.Contains("bytes waiting to reach it", error.Message, StringComparison.Ordinal);
+        // 0.2 s probe delay + 0.5 s without progress, and the 250 ms timer ticks; well under the 5 min request timeout.
+        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(600), TimeSpan.FromSeconds(10));
+    }
+}
