@@ -194,6 +194,18 @@ internal sealed class SmbSession : IAsyncDisposable
                         throw new SmbProtocolException("Bad signature on the final SESSION_SETUP response.");
                     }
                 }
+                else if (dialect == SmbDialect.Smb311)
+                {
+                    // MS-SMB2 §3.2.5.3.1: on 3.1.1 an unsigned final response MUST fail the setup, signing required or not.
+                    // Its signature, under a key derived from the pre-auth integrity hash, is the only proof that NEGOTIATE
+                    // and SESSION_SETUP reached the server unaltered; accepting it unsigned would let someone on the path
+                    // rewrite NEGOTIATE (its SecurityMode, say) and then simply leave the signature off.
+                    signer.Dispose();
+                    transform?.Dispose();
+                    throw new SmbSecurityException(
+                        $"The final SESSION_SETUP response from {Connection.Host}:{Connection.Port} for '{Credentials}' is not signed; " +
+                        "on SMB 3.1.1 it must be (MS-SMB2 §3.2.5.3.1), so the negotiation cannot be trusted.");
+                }
                 else if (signingRequired && dialect.IsSmb3())
                 {
                     signer.Dispose();

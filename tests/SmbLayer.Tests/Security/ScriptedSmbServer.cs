@@ -67,8 +67,11 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
         await peer.SendMessagesAsync(response);
     }
 
-    /// <summary>Runs both SESSION_SETUP legs; the final response is signed with the key the server derived.</summary>
-    public async Task SessionSetupAsync(SmbDialect dialect, SessionFlags flags = 0)
+    /// <summary>
+    /// Runs both SESSION_SETUP legs; the final response is signed with the key the server derived, unless
+    /// <paramref name="signFinal"/> is false (what someone on the path who strips the signature would deliver).
+    /// </summary>
+    public async Task SessionSetupAsync(SmbDialect dialect, SessionFlags flags = 0, bool signFinal = true)
     {
         var first = await peer.ReadRequestAsync();
         _hash?.Update(first.Message);
@@ -91,7 +94,10 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
         SigningKey = (byte[])keys.SigningKey.Clone();
 
         var final = Reply(second, NtStatus.Success, new Le().U16(9).U16((int)flags).U16(72).U16(0).U8(0).ToArray(), SessionId);
-        Sign(final, dialect);
+        if (signFinal)
+        {
+            Sign(final, dialect);
+        }
         await peer.SendMessagesAsync(final);
     }
 

@@ -164,4 +164,23 @@ public class ReconnectValidationTests
         Assert.False(read.IsCompleted);
         peer.Abort(); // no READ answer to script; the call is left to the disposal
     }
+
+    [Fact]
+    public async Task Reconnect_Smb311_FinalSessionSetupResponseUnsigned_ConnectionClosed_WaitingCallGetsSecurityError()
+    {
+        // The NEGOTIATE answer matches; the recovered session's final SESSION_SETUP response arrives unsigned.
+        var first = Answer.First(SmbDialect.Smb311) with { SecurityMode = SecurityMode.SigningEnabled };
+        var (connection, peer, tree, server) = await ConnectedTreeAsync(first);
+        await using var _ = connection;
+        await using var __ = peer;
+
+        var read = await ReadThenResetAsync(peer, tree);
+        await first.SendAsync(server);
+        await server.SessionSetupAsync(SmbDialect.Smb311, signFinal: false);
+
+        Assert.True(await peer.ClosedByClientWithNothingMoreAsync(), "the client used a session whose final SESSION_SETUP response was unsigned");
+        var error = await Assert.ThrowsAsync<SmbSecurityException>(() => read.WaitAsync(Bound));
+        Assert.Contains("not signed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(ConnectionState.Closed, connection.State);
+    }
 }
