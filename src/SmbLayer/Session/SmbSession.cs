@@ -167,7 +167,19 @@ internal sealed class SmbSession : IAsyncDisposable
                     $"Server {Connection.Host}:{Connection.Port} logged '{Credentials}' on as guest instead of checking the password; refused");
             }
 
-            var signingRequired = !guestOrNull && (_options.RequireSigning || negotiated.ServerRequiresSigning);
+            if (guestOrNull && previousSessionId != 0 && !IsGuest)
+            {
+                // A session that authenticated (and so could sign) does not come back as guest, whatever AllowGuest says:
+                // that would drop its signing, the very thing someone on the path who reset the connection may be after.
+                throw new SmbSecurityException(
+                    $"Server {Connection.Host}:{Connection.Port} logged '{Credentials}' on as guest when re-establishing the session " +
+                    $"(was 0x{previousSessionId:X}, authenticated); refused.");
+            }
+
+            // A recovered session signs at least as its first setup did: a reconnect must not weaken that, whatever the new
+            // link's NEGOTIATE says (it is also compared with the first one, Negotiation.Settle; this holds if that changes).
+            var signingRequired = !guestOrNull
+                && (_options.RequireSigning || negotiated.ServerRequiresSigning || (previousSessionId != 0 && _signingRequired));
             SessionSigner? signer = null;
             SessionTransform? transform = null;
             var sessionKey = authenticator.SessionKey;

@@ -183,4 +183,23 @@ public class ReconnectValidationTests
         Assert.Contains("not signed", error.Message, StringComparison.Ordinal);
         Assert.Equal(ConnectionState.Closed, connection.State);
     }
+
+    [Fact]
+    public async Task Reconnect_AuthenticatedSessionComesBackAsGuest_RefusedEvenWithAllowGuest_ConnectionClosed()
+    {
+        // AllowGuest lets a first logon be a guest one; it must not let a signing session come back as an unsigned guest.
+        var first = Answer.First(SmbDialect.Smb302);
+        var (connection, peer, tree, server) = await ConnectedTreeAsync(first, allowGuest: true);
+        await using var _ = connection;
+        await using var __ = peer;
+
+        var read = await ReadThenResetAsync(peer, tree);
+        await first.SendAsync(server);
+        await server.SessionSetupAsync(SmbDialect.Smb302, SessionFlags.IsGuest, signFinal: false);
+
+        Assert.True(await peer.ClosedByClientWithNothingMoreAsync(), "the client went on with the session as guest");
+        var error = await Assert.ThrowsAsync<SmbSecurityException>(() => read.WaitAsync(Bound));
+        Assert.Contains("as guest", error.Message, StringComparison.Ordinal);
+        Assert.Equal(ConnectionState.Closed, connection.State);
+    }
 }
