@@ -69,7 +69,7 @@ public class NegotiationIntegrityTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task Smb311_FinalSessionSetupResponseUnsigned_RefusedEvenWhenSigningIsNotRequired(bool signed)
+    public async Task Smb311_UnsignedFinalSessionSetup_Refused(bool signed)
     {
         // Neither side requires signing. MS-SMB2 §3.2.5.3.1 still fails an unsigned final response on 3.1.1: its
         // signature is what proves NEGOTIATE was not altered, and leaving it off is all a tamperer would have to do.
