@@ -167,7 +167,19 @@ internal sealed class SmbSession : IAsyncDisposable
                     $"Server {Connection.Host}:{Connection.Port} logged '{Credentials}' on as guest instead of checking the password; refused");
             }
 
-            var signingRequired = !guestOrNull && (_options.RequireSigning || negotiated.ServerRequiresSigning);
+            if (guestOrNull && previousSessionId != 0 && !IsGuest)
+            {
+                // A session that authenticated (and so could sign) does not come back as guest, whatever AllowGuest says:
+                // that would drop its signing, the very thing someone on the path who reset the connection may be after.
+                throw new SmbSecurityException(
+                    $"Server {Connection.Host}:{Connection.Port} logged '{Credentials}' on as guest when re-establishing the session " +
+                    $"(was 0x{previousSessionId:X}, authenticated); refused.");
+            }
+
+            // A recovered session signs at least as its first setup did: a reconnect must not weaken that, whatever the new
+            // link's NEGOTIATE says (it is also compared with the first one, Negotiation.Settle; this holds if that changes).
+            var signingRequired = !guestOrNull
+                && (_options.RequireSigning || negotiated.ServerRequiresSigning || (previousSessionId != 0 && _signingRequired));
             SessionSigner? signer = null;
             SessionTransform? transform = null;
             var sessionKey = authenticator.SessionKey;
@@ -193,6 +205,18 @@ internal sealed class SmbSession : IAsyncDisposable
                         transform?.Dispose();
                         throw new SmbProtocolException("Bad signature on the final SESSION_SETUP response.");
                     }
+                }
+                else if (dialect == SmbDialect.Smb311)
+                {
+                    // MS-SMB2 §3.2.5.3.1: on 3.1.1 an unsigned final response MUST fail the setup, signing required or not.
+                    // Its signature, under a key derived from the pre-auth integrity hash, is the only proof that NEGOTIATE
+                    // and SESSION_SETUP reached the server unaltered; accepting it unsigned would let someone on the path
+                    // rewrite NEGOTIATE (its SecurityMode, say) and then simply leave the signature off.
+                    signer.Dispose();
+                    transform?.Dispose();
+                    throw new SmbSecurityException(
+                        $"The final SESSION_SETUP response from {Connection.Host}:{Connection.Port} for '{Credentials}' is not signed; " +
+                        "on SMB 3.1.1 it must be (MS-SMB2 §3.2.5.3.1), so the negotiation cannot be trusted.");
                 }
                 else if (signingRequired && dialect.IsSmb3())
                 {

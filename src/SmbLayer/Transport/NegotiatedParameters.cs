@@ -28,6 +28,9 @@ internal sealed record NegotiatedParameters
     /// <summary>3.1.1: signing algorithm chosen by the server; null means the dialect default.</summary>
     public ushort? SigningAlgorithmId { get; init; }
 
+    /// <summary>3.1.1: pre-auth integrity hash algorithm chosen by the server (0 when none).</summary>
+    public ushort PreauthHashAlgorithmId { get; init; }
+
     /// <summary>Capabilities the client sent in NEGOTIATE (repeated in VALIDATE_NEGOTIATE_INFO).</summary>
     public uint ClientCapabilities { get; init; }
 

@@ -51,9 +51,12 @@ internal static class Negotiation
 
     /// <summary>
     /// Checks the server's answer to <paramref name="request"/> (sent as <paramref name="sentBytes"/>) and returns what it
-    /// settled; refuses any dialect outside the offered range and any algorithm that was not offered.
+    /// settled; refuses any dialect outside the offered range and any algorithm that was not offered. On a reconnect,
+    /// <paramref name="validated"/> is what the connection's earlier NEGOTIATE settled, and the answer must settle the same
+    /// (<see cref="ThrowIfChanged"/>).
     /// </summary>
-    public static NegotiatedParameters Settle(NegotiateRequest request, byte[] sentBytes, SmbResponse response, string server, ConnectionSettings settings)
+    public static NegotiatedParameters Settle(NegotiateRequest request, byte[] sentBytes, SmbResponse response, string server, ConnectionSettings settings,
+        NegotiatedParameters? validated = null)
     {
         var dialects = request.Dialects;
         if (response.Status == NtStatus.NotSupported)
@@ -66,6 +69,12 @@ internal static class Negotiation
             throw SmbStatusException.Create(response.Status, $"NEGOTIATE with {server} failed");
         }
         var parsed = NegotiateResponse.Parse(response.Message);
+        if (validated is not null)
+        {
+            // Before the checks below: on a reconnect any difference is a refusal to recover (SmbSecurityException, which
+            // ends reconnecting), not a protocol error the reconnect loop would meet again and again.
+            ThrowIfChanged(validated, parsed, server);
+        }
         var dialect = parsed.DialectRevision;
         if (!dialects.Contains(dialect))
         {
@@ -98,11 +107,75 @@ internal static class Negotiation
             PreauthMessages = dialect == SmbDialect.Smb311 ? [sentBytes, response.Message.ToArray()] : [],
             CipherId = (ushort)(parsed.Cipher ?? CipherId.None),
             SigningAlgorithmId = parsed.SigningAlgorithm is { } s ? (ushort)s : null,
+            PreauthHashAlgorithmId = (ushort)(parsed.PreauthHashAlgorithm ?? 0),
             ClientCapabilities = (uint)request.Capabilities,
             ClientSecurityMode = (ushort)request.SecurityMode,
             OfferedDialects = dialects,
         };
     }
+
+    /// <summary>
+    /// A reconnect's NEGOTIATE is as unsigned as the first one, but nothing validates it again: VALIDATE_NEGOTIATE_INFO
+    /// (3.0/3.0.2) runs once per connection, and the sessions recovered on the new link take their signing requirement
+    /// from it (MS-SMB2 §3.2.5.2: SMB2_NEGOTIATE_SIGNING_REQUIRED sets Connection.RequireSigning). Someone on the path
+    /// who resets the connection could otherwise answer the reconnect with signing no longer required. So the answer
+    /// must settle exactly what the earlier, validated one did: the four values VALIDATE_NEGOTIATE_INFO compares
+    /// (§3.2.5.14.12: Capabilities, ServerGuid, SecurityMode, Dialect) and, on 3.1.1, the negotiate contexts the
+    /// connection uses (cipher, signing algorithm, pre-auth integrity hash, §2.2.3.1). A match carries the earlier
+    /// validation over to the new link; a difference refuses the reconnect before any SESSION_SETUP goes out.
+    /// </summary>
+    private static void ThrowIfChanged(NegotiatedParameters validated, NegotiateResponse parsed, string server)
+    {
+        var changes = new List<string>();
+        if (parsed.DialectRevision != validated.Dialect)
+        {
+            changes.Add($"dialect was {validated.Dialect.ToDisplay()}, now {parsed.DialectRevision.ToDisplay()}");
+        }
+        if (parsed.ServerGuid != validated.ServerGuid)
+        {
+            changes.Add($"ServerGuid was {validated.ServerGuid}, now {parsed.ServerGuid}");
+        }
+        if ((ushort)parsed.SecurityMode != validated.SecurityMode)
+        {
+            changes.Add($"SecurityMode was {Describe((SecurityMode)validated.SecurityMode)}, now {Describe(parsed.SecurityMode)}");
+        }
+        if ((uint)parsed.Capabilities != validated.Capabilities)
+        {
+            changes.Add($"Capabilities was 0x{validated.Capabilities:X8} ({(GlobalCapabilities)validated.Capabilities}), " +
+                $"now 0x{(uint)parsed.Capabilities:X8} ({parsed.Capabilities})");
+        }
+        if (validated.Dialect == SmbDialect.Smb311)
+        {
+            var cipher = (ushort)(parsed.Cipher ?? CipherId.None);
+            if (cipher != validated.CipherId)
+            {
+                changes.Add($"cipher was {(CipherId)validated.CipherId}, now {(CipherId)cipher}");
+            }
+            var signing = parsed.SigningAlgorithm is { } s ? (ushort?)s : null;
+            if (signing != validated.SigningAlgorithmId)
+            {
+                changes.Add($"signing algorithm was {DescribeSigning(validated.SigningAlgorithmId)}, now {DescribeSigning(signing)}");
+            }
+            var preauth = (ushort)(parsed.PreauthHashAlgorithm ?? 0);
+            if (preauth != validated.PreauthHashAlgorithmId)
+            {
+                changes.Add($"pre-auth integrity hash algorithm was {DescribePreauth(validated.PreauthHashAlgorithmId)}, now {DescribePreauth(preauth)}");
+            }
+        }
+        if (changes.Count > 0)
+        {
+            throw new SmbSecurityException(
+                $"Server {server} answered the reconnect's NEGOTIATE differently from the connection's first, validated one " +
+                $"({string.Join("; ", changes)}); someone on the path may be altering it (for example to turn signing off). " +
+                "The sessions are not recovered and the connection is closed.");
+        }
+    }
+
+    private static string Describe(SecurityMode mode) => $"0x{(ushort)mode:X4} ({mode})";
+
+    private static string DescribeSigning(ushort? id) => id is { } v ? ((Smb2SigningAlgorithmId)v).ToString() : "none (the dialect's default)";
+
+    private static string DescribePreauth(ushort id) => id == 0 ? "none" : ((PreauthHashAlgorithm)id).ToString();
 
     private static int ClampIoSize(uint value) =>
         value < 512 ? throw new SmbProtocolException($"Server announced an I/O size of {value} bytes, below the minimum of 512.")

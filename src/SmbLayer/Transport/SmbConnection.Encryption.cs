@@ -19,7 +19,8 @@ internal sealed partial class SmbConnection
 
     /// <summary>
     /// True once FSCTL_VALIDATE_NEGOTIATE_INFO succeeded (3.0/3.0.2); set by the session layer.
-    /// Only the first caller of <see cref="TryBeginNegotiateValidation"/> runs it.
+    /// Only the first caller of <see cref="TryBeginNegotiateValidation"/> runs it. It holds across reconnects because
+    /// a reconnect's NEGOTIATE must settle the same values the validation compared (<see cref="Negotiation.Settle"/>).
     /// </summary>
     public bool NegotiateValidated => Volatile.Read(ref _negotiateValidated) == 2;
 

@@ -39,14 +39,17 @@ internal sealed partial class SmbConnection
         MarkReady(negotiated);
     }
 
-    /// <summary>One NEGOTIATE exchange on the current link (first connect or reconnect).</summary>
-    private async Task<NegotiatedParameters> NegotiateCoreAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// One NEGOTIATE exchange on the current link: on first connect (<paramref name="validated"/> null), or on a reconnect,
+    /// whose answer must settle what <paramref name="validated"/>, the connection's earlier NEGOTIATE, did.
+    /// </summary>
+    private async Task<NegotiatedParameters> NegotiateCoreAsync(CancellationToken cancellationToken, NegotiatedParameters? validated = null)
     {
         var request = Negotiation.Request(Settings);
         byte[]? sentBytes = null;
         var context = new RequestContext { OnSent = m => sentBytes = m.ToArray(), DuringSetup = true };
         using var response = await SendAsync(request, context, cancellationToken, priority: true).ConfigureAwait(false);
-        var negotiated = Negotiation.Settle(request, sentBytes!, response, $"{Host}:{Port}", Settings);
+        var negotiated = Negotiation.Settle(request, sentBytes!, response, $"{Host}:{Port}", Settings, validated);
         _logger.Negotiated(negotiated.Dialect.ToDisplay(), Host, Port, negotiated.MaxReadSize, negotiated.MaxWriteSize,
             negotiated.ServerRequiresSigning ? "required" : "enabled", negotiated.Cipher);
         return negotiated;

@@ -5,8 +5,9 @@ namespace SmbLayer.Transport;
 // Reconnect (DESIGN §6): Ready → Disconnected → Reconnecting → Ready | Closed. The first attempt
 // goes at once, then exponential steps with jitter capped at ReconnectMaxDelay (about 1 s), each
 // attempt bounded by ReconnectAttemptTimeout. An attempt is: TCP connect, NEGOTIATE (same
-// ClientGuid, same dialect), then the recovery steps the upper layers registered, in order
-// (sessions, then trees, then opens). Only then is the connection Ready again.
+// ClientGuid; the answer must settle what the first, validated one did), then the recovery
+// steps the upper layers registered, in order (sessions, then trees, then opens). Only then is
+// the connection Ready again.
 internal sealed partial class SmbConnection
 {
     private readonly List<Func<CancellationToken, Task>> _recoverySteps = [];
@@ -201,13 +202,9 @@ internal sealed partial class SmbConnection
         var link = StartLink(stream);
         try
         {
-            var previous = Negotiated!.Dialect;
-            var negotiated = await NegotiateCoreAsync(attempt.Token).ConfigureAwait(false);
-            if (negotiated.Dialect != previous)
-            {
-                throw new SmbSecurityException(
-                    $"Server {Host}:{Port} now negotiates dialect {negotiated.Dialect} instead of {previous}; the sessions cannot be recovered.");
-            }
+            // The earlier parameters are the first connect's in every value compared: each reconnect's had to match them.
+            // A difference is an SmbSecurityException: the loop closes the connection, nothing more goes out on this link.
+            var negotiated = await NegotiateCoreAsync(attempt.Token, validated: Negotiated!).ConfigureAwait(false);
             Negotiated = negotiated;
             Interlocked.Increment(ref _generation);
             Func<CancellationToken, Task>[] steps;

@@ -66,6 +66,59 @@ public class NegotiationIntegrityTests
         Assert.Contains("SESSION_SETUP", ex.Message);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Smb311_UnsignedFinalSessionSetup_Refused(bool signed)
+    {
+        // Neither side requires signing. MS-SMB2 §3.2.5.3.1 still fails an unsigned final response on 3.1.1: its
+        // signature is what proves NEGOTIATE was not altered, and leaving it off is all a tamperer would have to do.
+        var (connection, peer, server) = await StartAsync(SmbDialect.Smb311, SmbDialect.Smb311);
+        await using var _ = connection;
+        await using var __ = peer;
+        var negotiate = connection.NegotiateAsync(CancellationToken.None);
+        await server.NegotiateAsync(SmbDialect.Smb311, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        await negotiate.WaitAsync(Bound);
+
+        var setup = SetupAsync(connection);
+        await server.SessionSetupAsync(SmbDialect.Smb311, signFinal: signed);
+        if (signed)
+        {
+            var session = await setup.WaitAsync(Bound);
+            Assert.False(session.SigningRequired);
+            peer.Abort(); // no LOGOFF exchange to script
+            await session.DisposeAsync();
+            return;
+        }
+        var ex = await Assert.ThrowsAsync<SmbSecurityException>(() => setup.WaitAsync(Bound));
+        Assert.Contains("final SESSION_SETUP response", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("not signed", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Smb311_GuestSession_FinalSessionSetupResponseUnsigned_Accepted()
+    {
+        // A guest session has no session key, so there is nothing to sign its final response with: unsigned is its normal form.
+        var (connection, peer, server) = await StartAsync(SmbDialect.Smb311, SmbDialect.Smb311);
+        await using var _ = connection;
+        await using var __ = peer;
+        var negotiate = connection.NegotiateAsync(CancellationToken.None);
+        await server.NegotiateAsync(SmbDialect.Smb311, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
+        await negotiate.WaitAsync(Bound);
+
+        var setup = SmbSession.SetupAsync(connection, new SessionSetupOptions
+        {
+            Credentials = new SmbCredentials(User, Password, Domain),
+            Workstation = "WS",
+            AllowGuest = true,
+        }, CancellationToken.None);
+        await server.SessionSetupAsync(SmbDialect.Smb311, SessionFlags.IsGuest, signFinal: false);
+        var session = await setup.WaitAsync(Bound);
+        Assert.True(session.IsGuest);
+        peer.Abort();
+        await session.DisposeAsync();
+    }
+
     /// <summary>
     /// NEGOTIATE (the client sees <paramref name="securityMode"/>), SESSION_SETUP, then a TREE_CONNECT whose
     /// answer has gone out: the client's next request is its VALIDATE_NEGOTIATE_INFO, for the test to answer.

@@ -24,26 +24,38 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
     public static readonly Guid ServerGuid = new("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
 
     private PreauthIntegrityHash? _hash;
+    private SmbDialect _dialect = SmbDialect.Smb300;
+    private Smb2SigningAlgorithmId _signing = Smb2SigningAlgorithmId.AesGmac;
 
     /// <summary>The signing key the server derived (what it believes the session's key is).</summary>
     public byte[] SigningKey { get; private set; } = [];
 
     /// <summary>
     /// Answers NEGOTIATE. <paramref name="tamper"/> models a man in the middle: the server hashes the request
-    /// as the tamperer changed it, while the client hashed what it really sent.
+    /// as the tamperer changed it, while the client hashed what it really sent. On 3.1.1 the answer carries a
+    /// pre-auth integrity context (<paramref name="preauthHash"/>, SHA-512 by default), a signing context
+    /// (<paramref name="signing"/>) and, unless <paramref name="cipher"/> is None, an encryption context.
     /// </summary>
-    public async Task NegotiateAsync(SmbDialect dialect, SecurityMode securityMode, GlobalCapabilities capabilities, Func<byte[], byte[]>? tamper = null)
+    public async Task NegotiateAsync(SmbDialect dialect, SecurityMode securityMode, GlobalCapabilities capabilities, Func<byte[], byte[]>? tamper = null,
+        Guid? serverGuid = null, CipherId cipher = CipherId.None, Smb2SigningAlgorithmId signing = Smb2SigningAlgorithmId.AesGmac,
+        ushort preauthHash = (ushort)PreauthHashAlgorithm.Sha512)
     {
         var request = await peer.ReadRequestAsync();
         var seen = tamper?.Invoke((byte[])request.Message.Clone()) ?? request.Message;
-        var body = new Le().U16(65).U16((int)securityMode).U16((int)dialect).U16(dialect == SmbDialect.Smb311 ? 2 : 0)
-            .Guid(ServerGuid).U32((uint)capabilities).U32(1 << 20).U32(1 << 20).U32(1 << 20).U64(0).U64(0)
+        _dialect = dialect;
+        _signing = signing;
+        var body = new Le().U16(65).U16((int)securityMode).U16((int)dialect).U16(dialect != SmbDialect.Smb311 ? 0 : cipher == CipherId.None ? 2 : 3)
+            .Guid(serverGuid ?? ServerGuid).U32((uint)capabilities).U32(1 << 20).U32(1 << 20).U32(1 << 20).U64(0).U64(0)
             .U16(0).U16(0).U32(dialect == SmbDialect.Smb311 ? 128u : 0u);
         if (dialect == SmbDialect.Smb311)
         {
-            // Pre-auth integrity (SHA-512, 32-byte salt), then signing capabilities (AES-GMAC).
-            body.U16(1).U16(38).U32(0).U16(1).U16(32).U16(1).Zeros(32).PadTo8()
-                .U16(8).U16(4).U32(0).U16(1).U16((int)Smb2SigningAlgorithmId.AesGmac);
+            // Pre-auth integrity (32-byte salt), then the cipher if any, then signing capabilities.
+            body.U16(1).U16(38).U32(0).U16(1).U16(32).U16(preauthHash).Zeros(32).PadTo8();
+            if (cipher != CipherId.None)
+            {
+                body.U16(2).U16(4).U32(0).U16(1).U16((int)cipher).PadTo8();
+            }
+            body.U16(8).U16(4).U32(0).U16(1).U16((int)signing);
         }
         var response = Reply(request, NtStatus.Success, body.ToArray());
         if (dialect == SmbDialect.Smb311)
@@ -55,8 +67,11 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
         await peer.SendMessagesAsync(response);
     }
 
-    /// <summary>Runs both SESSION_SETUP legs; the final response is signed with the key the server derived.</summary>
-    public async Task SessionSetupAsync(SmbDialect dialect, SessionFlags flags = 0)
+    /// <summary>
+    /// Runs both SESSION_SETUP legs; the final response is signed with the key the server derived, unless
+    /// <paramref name="signFinal"/> is false (what someone on the path who strips the signature would deliver).
+    /// </summary>
+    public async Task SessionSetupAsync(SmbDialect dialect, SessionFlags flags = 0, bool signFinal = true)
     {
         var first = await peer.ReadRequestAsync();
         _hash?.Update(first.Message);
@@ -79,7 +94,10 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
         SigningKey = (byte[])keys.SigningKey.Clone();
 
         var final = Reply(second, NtStatus.Success, new Le().U16(9).U16((int)flags).U16(72).U16(0).U8(0).ToArray(), SessionId);
-        Sign(final, dialect);
+        if (signFinal)
+        {
+            Sign(final, dialect);
+        }
         await peer.SendMessagesAsync(final);
     }
 
@@ -91,7 +109,7 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
         BinaryPrimitives.WriteUInt32LittleEndian(response.AsSpan(36), treeId);
         if (request.Header.IsSigned)
         {
-            Sign(response, SmbDialect.Smb300);
+            Sign(response, _dialect);
         }
         await peer.SendMessagesAsync(response);
     }
@@ -128,7 +146,7 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
 
     private void Sign(byte[] message, SmbDialect dialect)
     {
-        var algorithm = dialect == SmbDialect.Smb311 ? SigningAlgorithm.AesGmac : dialect.IsSmb3() ? SigningAlgorithm.AesCmac : SigningAlgorithm.HmacSha256;
+        var algorithm = dialect == SmbDialect.Smb311 ? (SigningAlgorithm)_signing : dialect.IsSmb3() ? SigningAlgorithm.AesCmac : SigningAlgorithm.HmacSha256;
         using var signer = Smb2Signer.Create(algorithm, SigningKey);
         signer.Sign(message);
     }

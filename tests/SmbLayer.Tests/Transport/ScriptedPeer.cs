@@ -182,6 +182,28 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// True when the client ends the connection (EOF or reset) within <paramref name="timeout"/> without sending
+    /// another byte; false when a byte arrives first or the connection stays open.
+    /// </summary>
+    public async Task<bool> ClosedByClientWithNothingMoreAsync(TimeSpan? timeout = null)
+    {
+        var buffer = new byte[1];
+        using var cts = new CancellationTokenSource(timeout ?? StepTimeout);
+        try
+        {
+            return await _stream!.ReadAsync(buffer, cts.Token) == 0;
+        }
+        catch (IOException)
+        {
+            return true; // reset
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Builds a response message for <paramref name="request"/>.</summary>
     public static byte[] Response(ReceivedMessage request, NtStatus status = NtStatus.Success, ushort credits = 1,
         byte[]? body = null, Smb2HeaderFlags flags = Smb2HeaderFlags.None, ulong asyncId = 0, ulong? messageId = null)
