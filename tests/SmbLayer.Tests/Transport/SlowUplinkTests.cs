@@ -17,15 +17,17 @@ public class SlowUplinkTests
     [Fact]
     public async Task ProbeQueuedBehindOurOwnBytes_PeerTakingThem_NotTakenForADeadServer_RequestTimeoutCountsFromDelivery()
     {
-        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(200), EchoTimeout = TimeSpan.FromMilliseconds(500) };
+        // Echo timeout 2 s: the peer's paced reads may stall for a second on a loaded machine, and a peer that takes
+        // nothing for the echo timeout is dead by design.
+        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(300), EchoTimeout = TimeSpan.FromSeconds(2) };
         var (connection, peer) = await ScriptedPeer.StartAsync(settings, receiveBuffer: SmallReceiveBuffer);
         await using var _ = connection;
         await using var __ = peer;
         await peer.GrantCreditsAsync(connection, 500);
         peer.ReadBytesPerSecond = 1_000_000;
-        // 3 MiB at 1 MB/s: about 3 s to reach the peer, far past probe delay + echo timeout (0.7 s) and past its own
-        // timeout (1.5 s). Before the fix the link was declared dead at 0.7 s and the WRITE expired at 1.5 s.
-        var data = new byte[3 * 1024 * 1024];
+        // 4 MiB at 1 MB/s: about 4 s to reach the peer, past probe delay + echo timeout (2.3 s) and past its own
+        // timeout (1.5 s). Before the fix the link was declared dead at 2.3 s and the WRITE expired at 1.5 s.
+        var data = new byte[4 * 1024 * 1024];
         var sw = Stopwatch.StartNew();
         var write = connection.SendAsync(new WriteRequest(default, 0, data), new RequestContext { Timeout = TimeSpan.FromMilliseconds(1500) }, default);
         var written = await peer.ReadRequestAsync(Bound);
@@ -37,13 +39,15 @@ public class SlowUplinkTests
         Assert.Equal(Smb2Command.Echo, probe.Header.Command);
         await peer.ReplyAsync(probe, credits: 1);
         await peer.ReplyAsync(written, body: [17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        var answered = sw.Elapsed;
         using var response = await write.WaitAsync(Bound);
         Assert.Equal(NtStatus.Success, response.Status);
         Assert.Equal(ConnectionState.Ready, connection.State);
-        Assert.True(delivered > TimeSpan.FromSeconds(1.5), $"the WRITE reached the peer after {delivered.TotalSeconds:0.0} s: too fast to show anything");
-        // Measured while backlogged: about 1 MB/s, so a frame that leaves within half the 0.2 s probe delay is ~100 KB
+        Assert.True(delivered > TimeSpan.FromSeconds(2.5), $"the WRITE reached the peer after {delivered.TotalSeconds:0.0} s: too fast to show anything");
+        // Measured while backlogged: about 1 MB/s, so a frame that leaves within half the 0.3 s probe delay is ~150 KB
         // (64 KiB at least). Unmeasured it would be int.MaxValue.
-        Assert.InRange(limit, 64 * 1024, 1024 * 1024);
+        Assert.True(limit is >= 64 * 1024 and <= 1024 * 1024, $"WriteSizeLimit {limit} after a 1 MB/s upload");
+        Console.WriteLine($"MEASURE slow-uplink delivered {delivered.TotalSeconds:0.00} s, answered {answered.TotalSeconds:0.00} s, limit {limit}");
     }
 
     [Fact]
@@ -61,7 +65,8 @@ public class SlowUplinkTests
         sw.Stop();
         Assert.Contains("stopped answering", error.Message, StringComparison.Ordinal);
         Assert.Contains("bytes waiting to reach it", error.Message, StringComparison.Ordinal);
-        // 0.2 s probe delay + 0.5 s without progress, and the 250 ms timer ticks; well under the 5 min request timeout.
-        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(600), TimeSpan.FromSeconds(10));
+        // 0.2 s probe delay (counted from the credit grant, before this clock started) + 0.5 s without progress, and the
+        // 250 ms timer ticks; well under the 5 min request timeout.
+        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(10));
     }
 }

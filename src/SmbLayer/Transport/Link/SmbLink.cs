@@ -70,6 +70,9 @@ internal sealed partial class SmbLink
     private long _lastSampleAcknowledged;
     private bool _lastSampleBacklogged;
     private long _sendRate;
+
+    /// <summary>Shortest interval (ms) a send-rate sample is taken over.</summary>
+    private const long MinimumRateInterval = 200;
     private Task _reader = Task.CompletedTask;
     private Task _writer = Task.CompletedTask;
 
@@ -180,15 +183,21 @@ internal sealed partial class SmbLink
         // The rate is measured only over intervals the socket was backlogged at both ends: otherwise it measures how much
         // we had to send, not how fast the path carries it.
         var backlogged = unacknowledged >= SendQueue.BackloggedBytes;
-        if (backlogged && _lastSampleBacklogged && now > _lastSampleTicks)
+        var interval = now - _lastSampleTicks;
+        if (interval >= MinimumRateInterval || !backlogged)
         {
-            var sample = (acknowledged - _lastSampleAcknowledged) * 1000 / (now - _lastSampleTicks);
-            var rate = Interlocked.Read(ref _sendRate);
-            Interlocked.Exchange(ref _sendRate, rate == 0 ? sample : (rate * 3 + sample) / 4);
+            // Ticks that come close together (a timer catching up) would turn one socket read into a burst rate: the
+            // interval is at least MinimumRateInterval.
+            if (backlogged && _lastSampleBacklogged)
+            {
+                var sample = (acknowledged - _lastSampleAcknowledged) * 1000 / interval;
+                var rate = Interlocked.Read(ref _sendRate);
+                Interlocked.Exchange(ref _sendRate, rate == 0 ? sample : (rate * 3 + sample) / 4);
+            }
+            _lastSampleBacklogged = backlogged;
+            _lastSampleTicks = now;
+            _lastSampleAcknowledged = acknowledged;
         }
-        _lastSampleBacklogged = backlogged;
-        _lastSampleTicks = now;
-        _lastSampleAcknowledged = acknowledged;
         var probeEnd = Interlocked.Read(ref _probeWireEnd);
         if (probeEnd != 0 && acknowledged >= probeEnd && Interlocked.Read(ref _probeDeliveredTicks) == 0)
         {
