@@ -132,6 +132,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 EchoTimeout = _options.EchoTimeout,
                 IdleProbeInterval = _options.IdleProbeInterval,
                 ReconnectMaxDelay = _options.ReconnectMaxDelay,
+                RecoveryStepTimeout = _options.RecoveryStepTimeout,
             };
             var connection = new SmbConnection(key.Host, key.Port, settings);
             try

@@ -126,6 +126,14 @@ public sealed class SmbClientOptions
     /// <summary>Reconnect backoff cap (first attempt at once, then doubling steps with ±25 % jitter up to this): 750 ms keeps the worst wait under 1 s.</summary>
     public TimeSpan ReconnectMaxDelay { get; set; } = TransportDefaults.ReconnectMaxDelay;
 
+    /// <summary>
+    /// After a reconnect, the limit for each step of the recovery: one session's SESSION_SETUP, one tree's TREE_CONNECT,
+    /// one handle's reclaim (not the recovery as a whole, which grows with the handles). The connection is usable once
+    /// its sessions and trees are back; handles are reclaimed in parallel after that, and only a handle's own users
+    /// wait for it.
+    /// </summary>
+    public TimeSpan RecoveryStepTimeout { get; set; } = TransportDefaults.RecoveryStepTimeout;
+
     /// <summary>Ask servers for durable handles on files opened as streams, so they survive reconnects.</summary>
     public bool DurableHandles { get; set; } = true;
 

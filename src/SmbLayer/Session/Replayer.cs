@@ -78,6 +78,23 @@ internal readonly struct ReplayRequest<T>
 /// </summary>
 internal static class Replayer
 {
+    private static async Task WaitForReclaimAsync(Task reclaim, CallOptions call, string what, CancellationToken cancellationToken)
+    {
+        if (call.Remaining is not { } remaining)
+        {
+            await reclaim.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await reclaim.WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw call.DeadlineError($"{what} (waiting for its handle to be reclaimed)");
+        }
+    }
+
     public static async Task<T> RunAsync<T>(ReplayRequest<T> request, CancellationToken cancellationToken)
     {
         var open = request.Open;
@@ -94,6 +111,13 @@ internal static class Replayer
             if (call.Expired)
             {
                 throw call.DeadlineError(recovery?.LastStatus is { } last ? $"{request.What} (the server last answered {NtStatusText.Describe(last)})" : request.What);
+            }
+            if (open?.ReclaimPending is { } reclaim)
+            {
+                // The connection is back but this handle is not yet: wait for its reclaim (bounded by the recovery's
+                // step timeout and retry budget, and by the call's deadline), then look again.
+                await WaitForReclaimAsync(reclaim, call, request.What, cancellationToken).ConfigureAwait(false);
+                continue;
             }
             var context = request.Tree.ContextFor(open, replay, onAbandoned: request.OnAbandoned, sink: request.Sink, callDeadline: call.Deadline);
             var generation = connection.Generation;

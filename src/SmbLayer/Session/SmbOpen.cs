@@ -15,6 +15,9 @@ internal sealed class SmbOpen : IAsyncDisposable
     private string? _lostReason;
     private int _closed;
 
+    /// <summary>Not null while the handle waits for its reclaim after a reconnect (its users wait for it too).</summary>
+    private TaskCompletionSource? _reclaim;
+
     public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable, CallOptions call)
     {
         Tree = tree;
@@ -64,6 +67,34 @@ internal sealed class SmbOpen : IAsyncDisposable
 
     public bool IsLost => Volatile.Read(ref _lostReason) is not null;
 
+    /// <summary>
+    /// While the handle waits to be reclaimed after a reconnect: a task that ends once it is back, lost or closed. The
+    /// connection is Ready before every handle is back (recovery that scales); only this handle's users wait.
+    /// </summary>
+    public Task? ReclaimPending => Volatile.Read(ref _reclaim)?.Task;
+
+    /// <summary>
+    /// The connection is coming back: a durable handle's users wait until it is reclaimed (or lost). Any other handle is
+    /// lost at once, before the connection is Ready (a request on it would meet FILE_CLOSED): returns why, else null.
+    /// </summary>
+    public string? AwaitReclaim()
+    {
+        if (IsClosed || IsLost)
+        {
+            return null;
+        }
+        if (!Durable.IsDurable)
+        {
+            var why = IsDirectory ? "directory handles are not durable" : "the server did not grant a durable handle";
+            MarkLost($"the connection was lost and {why}");
+            return _lostReason;
+        }
+        Interlocked.CompareExchange(ref _reclaim, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+        return null;
+    }
+
+    private void EndReclaimWait() => Interlocked.Exchange(ref _reclaim, null)?.TrySetResult();
+
     internal void OnBreakAcknowledged(NtStatus status) => LastBreakAcknowledgment = status;
 
     private SmbConnection Connection => Tree.Connection;
@@ -80,6 +111,7 @@ internal sealed class SmbOpen : IAsyncDisposable
         {
             Tree.Breaks?.Untrack(this);
         }
+        EndReclaimWait();
     }
 
     public void ThrowIfLost(string what)
@@ -91,13 +123,16 @@ internal sealed class SmbOpen : IAsyncDisposable
     }
 
     /// <summary>
-    /// After a reconnect: CREATE with the durable reconnect context (DH2C on 3.x, DHnC before).
-    /// Returns null when the handle is back, or why it is lost.
+    /// After a reconnect: CREATE with the durable reconnect context (DH2C on 3.x, DHnC before), bounded by
+    /// <paramref name="stepTimeout"/>. Returns null when the handle is back (or closed meanwhile), or why it is lost. A
+    /// connection lost again meanwhile throws <see cref="SmbConnectionException"/>: the handle still waits, and the next
+    /// recovery reclaims it.
     /// </summary>
-    public async Task<string?> ReclaimAsync(ReclaimRetryBudget budget, CancellationToken cancellationToken)
+    public async Task<string?> ReclaimAsync(ReclaimRetryBudget budget, TimeSpan stepTimeout, CancellationToken cancellationToken)
     {
         if (IsClosed || IsLost)
         {
+            EndReclaimWait();
             return null;
         }
         if (!Durable.IsDurable)
@@ -106,34 +141,48 @@ internal sealed class SmbOpen : IAsyncDisposable
             MarkLost($"the connection was lost and {why}");
             return _lostReason;
         }
+        using var step = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        step.CancelAfter(stepTimeout);
         try
         {
             var request = OpenDurability.Reconnect(Template, FileId, Durable);
+            var backoff = budget.ForHandle();
             // The server may still be tearing down the old connection (it only now learns it is gone, e.g.
             // after a black-hole ended): until it has disconnected the durable open it answers NOT_FOUND or
             // FILE_NOT_AVAILABLE. Try again while the recovery's shared budget lasts before calling it lost.
             while (true)
             {
-                using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: true), cancellationToken).ConfigureAwait(false);
+                using var response = await Connection.SendAsync(request, Tree.ContextFor(this, replay: false, duringSetup: true), step.Token).ConfigureAwait(false);
                 if (response.Status == NtStatus.Success)
                 {
                     var parsed = CreateResponse.Parse(response.Message);
                     _fileId = parsed.FileId;
                     ReclaimCount++;
+                    EndReclaimWait();
+                    if (IsClosed)
+                    {
+                        // Closed while it waited (a Dispose lets go without replay): the server has it open again.
+                        await Tree.CloseQuietlyAsync(parsed.FileId).ConfigureAwait(false);
+                    }
                     return null;
                 }
-                var delay = response.Status is NtStatus.ObjectNameNotFound or NtStatus.FileNotAvailable ? budget.NextDelay() : null;
+                var delay = response.Status is NtStatus.ObjectNameNotFound or NtStatus.FileNotAvailable ? backoff.NextDelay() : null;
                 if (delay is null)
                 {
                     MarkLost($"the server refused to reclaim the durable handle: {NtStatusText.Describe(response.Status)}");
                     return _lostReason;
                 }
-                await Task.Delay(delay.Value, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(delay.Value, step.Token).ConfigureAwait(false);
             }
         }
         catch (SmbProtocolException ex)
         {
             MarkLost($"reclaiming the durable handle failed: {ex.Message}");
+            return _lostReason;
+        }
+        catch (OperationCanceledException) when (step.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            MarkLost($"the server did not answer its reclaim within {stepTimeout.TotalSeconds:0.#} s");
             return _lostReason;
         }
     }
@@ -386,6 +435,9 @@ internal sealed class SmbOpen : IAsyncDisposable
         return true;
     }
 
+    /// <summary>The handle's users stop waiting for a reclaim that will not come (the connection closed for good).</summary>
+    internal void AbandonReclaim() => EndReclaimWait();
+
     /// <summary>No more break notifications or reclaims for a handle being closed.</summary>
     private void Detach()
     {
@@ -416,37 +468,50 @@ internal readonly struct ReadData(SmbResponse? response, int offset, int length,
 }
 
 /// <summary>
-/// How long one recovery waits, in all, for the server to let go of the old connection before a durable
-/// handle it will not give back yet counts as lost. Shared by every handle reclaimed in that recovery:
-/// the first refusals are usually the server still tearing the old connection down (seconds on a loaded
-/// machine), after which every handle of it comes back at once; a handle the server has really lost
-/// then costs no further waiting. Delays double from 100 ms up to 800 ms, 3 s in all (it was 1.5 s per
-/// handle, which gave up too early on a starved machine and wasted N × 1.5 s when the server had lost
-/// them all). Not thread-safe: one recovery reclaims one handle at a time.
+/// How long one recovery waits for the server to let go of the old connection before a durable handle it will not give
+/// back yet counts as lost: <see cref="DefaultTotal"/> from the first refusal in that recovery, shared by every handle
+/// reclaimed in it (they are reclaimed in parallel, so the patience is wall time, not a sum of waits). The first
+/// refusals are usually the server still tearing the old connection down, and once it has, every handle comes back;
+/// a handle refused later has less time left, never a fresh budget. Each handle backs off on its own
+/// (<see cref="Backoff"/>: 100 ms doubling to 800 ms).
 /// </summary>
-internal sealed class ReclaimRetryBudget(TimeSpan total)
+internal sealed class ReclaimRetryBudget(TimeSpan total, Func<long>? clock = null)
 {
     public static readonly TimeSpan DefaultTotal = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(800);
 
-    private TimeSpan _left = total;
-    private TimeSpan _next = FirstDelay;
+    private readonly Func<long> _clock = clock ?? (static () => Environment.TickCount64);
+    private readonly long _total = (long)total.TotalMilliseconds;
+    private long _deadline = long.MinValue;
 
     public ReclaimRetryBudget() : this(DefaultTotal)
     {
     }
 
-    /// <summary>The wait before the next try, or null when the budget is spent.</summary>
-    public TimeSpan? NextDelay()
+    /// <summary>One handle's retries under this budget.</summary>
+    public Backoff ForHandle() => new(this);
+
+    /// <summary>The wait before a handle's next try, or null when the recovery's patience is spent.</summary>
+    private TimeSpan? Next(ref TimeSpan next)
     {
-        if (_left <= TimeSpan.Zero)
+        var now = _clock();
+        Interlocked.CompareExchange(ref _deadline, now + _total, long.MinValue); // the first refusal starts the clock
+        var left = Interlocked.Read(ref _deadline) - now;
+        if (left <= 0)
         {
             return null;
         }
-        var delay = _next < _left ? _next : _left;
-        _left -= delay;
-        _next = _next + _next < MaxDelay ? _next + _next : MaxDelay;
+        var delay = next.TotalMilliseconds < left ? next : TimeSpan.FromMilliseconds(left);
+        next = next + next < MaxDelay ? next + next : MaxDelay;
         return delay;
+    }
+
+    /// <summary>A handle's own doubling delays, bounded by the shared deadline.</summary>
+    public sealed class Backoff(ReclaimRetryBudget budget)
+    {
+        private TimeSpan _next = FirstDelay;
+
+        public TimeSpan? NextDelay() => budget.Next(ref _next);
     }
 }

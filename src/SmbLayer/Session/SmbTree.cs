@@ -133,22 +133,51 @@ internal sealed partial class SmbTree : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// After a reconnect: reclaims every durable open; the others are lost (their users get <see cref="SmbHandleLostException"/>).
-    /// <paramref name="budget"/> is the recovery's shared patience with a server still letting go of the old connection
-    /// (one per recovery, across trees); null: a new one for this tree.
-    /// </summary>
-    public async Task RecoverOpensAsync(ReclaimRetryBudget? budget, CancellationToken cancellationToken)
+    /// <summary>Most reclaims of one tree in flight at once (each is one CREATE; credits bound them too).</summary>
+    public const int ReclaimConcurrency = 64;
+
+    /// <summary>Every open of this tree waits for its reclaim from now: its users wait for it, not for the others.</summary>
+    public void AwaitReclaims()
     {
-        budget ??= new ReclaimRetryBudget();
         foreach (var open in _opens.Keys)
         {
-            var reason = await open.ReclaimAsync(budget, cancellationToken).ConfigureAwait(false);
+            if (open.AwaitReclaim() is { } reason)
+            {
+                _opens.TryRemove(open, out _);
+                HandleLost?.Invoke(open, reason);
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a reconnect: reclaims every durable open, up to <see cref="ReclaimConcurrency"/> at once, each within
+    /// <paramref name="stepTimeout"/>; the others are lost (their users get <see cref="SmbHandleLostException"/>).
+    /// <paramref name="budget"/> is the recovery's shared patience with a server still letting go of the old connection
+    /// (one per recovery, across trees); null: a new one for this tree. A connection lost again meanwhile ends the run
+    /// early with the handles not yet back still waiting: the next recovery reclaims them.
+    /// </summary>
+    public async Task RecoverOpensAsync(ReclaimRetryBudget? budget, TimeSpan stepTimeout, CancellationToken cancellationToken)
+    {
+        budget ??= new ReclaimRetryBudget();
+        AwaitReclaims();
+        var options = new ParallelOptions { MaxDegreeOfParallelism = ReclaimConcurrency, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(_opens.Keys, options, async (open, token) =>
+        {
+            var reason = await open.ReclaimAsync(budget, stepTimeout, token).ConfigureAwait(false);
             if (reason is not null)
             {
                 _opens.TryRemove(open, out _);
                 HandleLost?.Invoke(open, reason);
             }
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>The connection closed for good: no open of this tree waits for a reclaim any more.</summary>
+    public void AbandonReclaims()
+    {
+        foreach (var open in _opens.Keys)
+        {
+            open.AbandonReclaim();
         }
     }
 
@@ -182,7 +211,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
             Volatile.Write(ref _treeId, treeId);
             Interlocked.Increment(ref _treeGeneration);
             _logger.TreeReconnectedAfterNameDeleted(Share, treeId);
-            await RecoverOpensAsync(null, cancellationToken).ConfigureAwait(false);
+            await RecoverOpensAsync(null, Connection.Settings.RecoveryStepTimeout, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

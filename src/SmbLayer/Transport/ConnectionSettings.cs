@@ -47,8 +47,11 @@ internal sealed record ConnectionSettings
 
     public TimeSpan ReconnectInitialDelay { get; init; } = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Limit for one reconnect attempt: TCP connect, NEGOTIATE and the upper layers' recovery.</summary>
+    /// <summary>Limit for one reconnect attempt's TCP connect and NEGOTIATE (the recovery after it is bounded per step).</summary>
     public TimeSpan ReconnectAttemptTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Limit for each step of a recovery: a session's setup, a tree's connect, a handle's reclaim.</summary>
+    public TimeSpan RecoveryStepTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>STATUS_PENDING extends a request's expiry, but never past this multiple of its timeout from when it was sent.</summary>
     public int MaxPendingExtensions { get; init; } = 4;

@@ -3,11 +3,11 @@ using Microsoft.Extensions.Logging;
 namespace SmbLayer.Transport;
 
 // Reconnect (DESIGN §6): Ready → Disconnected → Reconnecting → Ready | Closed. The first attempt
-// goes at once, then exponential steps with jitter capped at ReconnectMaxDelay (about 1 s), each
-// attempt bounded by ReconnectAttemptTimeout. An attempt is: TCP connect, NEGOTIATE (same
-// ClientGuid; the answer must settle what the first, validated one did), then the recovery
-// steps the upper layers registered, in order (sessions, then trees, then opens). Only then is
-// the connection Ready again.
+// goes at once, then exponential steps with jitter capped at ReconnectMaxDelay (about 1 s). An
+// attempt is: TCP connect and NEGOTIATE (same ClientGuid; the answer must settle what the first,
+// validated one did), bounded together by ReconnectAttemptTimeout, then the recovery steps the
+// upper layers registered, each bounded by RecoveryStepTimeout (sessions, then trees); then the
+// connection is Ready again, and the handles are reclaimed after it (Session/ConnectionRecovery).
 internal sealed partial class SmbConnection
 {
     private readonly List<Func<CancellationToken, Task>> _recoverySteps = [];
@@ -207,6 +207,8 @@ internal sealed partial class SmbConnection
             var negotiated = await NegotiateCoreAsync(attempt.Token, validated: Negotiated!).ConfigureAwait(false);
             Negotiated = negotiated;
             Interlocked.Increment(ref _generation);
+            // The recovery bounds each of its steps itself: its length grows with the sessions and trees.
+            attempt.CancelAfter(Timeout.InfiniteTimeSpan);
             Func<CancellationToken, Task>[] steps;
             lock (_recoverySteps)
             {

@@ -290,7 +290,7 @@ public class ReplayerTests
         {
             await tree.Session.RecoverAsync(ct);
             await tree.RecoverAsync(ct);
-            await tree.RecoverOpensAsync(null, ct);
+            await tree.RecoverOpensAsync(null, TimeSpan.FromSeconds(5), ct);
         });
         var call = CallOptions.Hard;
         var open = await OpenDurableAsync(peer, tree, call);
