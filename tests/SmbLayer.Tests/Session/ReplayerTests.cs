@@ -14,7 +14,7 @@ namespace SmbLayer.Tests.Session;
 /// The replay rules (DESIGN §6) at the exact moment that matters: the connection drops after the
 /// request went out and before its answer. A scripted SMB server sets up a real session and tree first.
 /// </summary>
-public class ReplayerTests
+public partial class ReplayerTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
@@ -182,20 +182,48 @@ public class ReplayerTests
     }
 
     [Fact]
-    public async Task TryAgainStatus_RetriedWithBackoff_CallerSeesTheSuccess()
+    public async Task TryAgainStatus_RetriedWithBackoff_CappedAt1s_CallerSeesTheSuccess()
     {
-        var (connection, peer, tree) = await ConnectedTreeAsync();
+        var log = new ListLoggerFactory();
+        var (connection, peer, tree, _) = await ConnectedTreeWithServerAsync(loggers: log);
         await using var _ = connection;
         await using var __ = peer;
-        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
-        var read = ReadAsync(tree, call);
-        foreach (var busy in new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources })
+        var read = ReadAsync(tree, CallOptions.Hard);
+        // Seven "try again" answers, the three statuses in turn. The waits are the documented backoff (docs/SEMANTICS.md,
+        // "Try again"): 50 ms doubling, capped at 1 s. The last two are the cap itself, so a longer cap (2 s, or NFSv4's
+        // 30 s) fails here as well as a shorter one or none. The waits are read from the log, which names each one
+        // (exact, whatever the machine's load); the gaps the server sees prove they were waited, and not much longer.
+        int[] expected = [50, 100, 200, 400, 800, 1000, 1000];
+        var busy = new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources };
+        var request = await peer.ReadRequestAsync();
+        var gaps = new List<TimeSpan>();
+        for (var i = 0; i < expected.Length; i++)
         {
-            await peer.ReplyAsync(await peer.ReadRequestAsync(), busy, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+            await peer.ReplyAsync(request, busy[i % busy.Length], body: ErrorBody);
+            var answered = Stopwatch.GetTimestamp();
+            request = await peer.ReadRequestAsync();
+            gaps.Add(Stopwatch.GetElapsedTime(answered));
         }
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), NtStatus.Success);
+        await peer.ReplyAsync(request, NtStatus.Success);
         Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
+
+        var waits = log.Lines.Select(l => TryAgainWait().Match(l.Message)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).ToArray();
+        Assert.Equal(expected, waits);
+        var shown = string.Join(", ", gaps.Select(g => $"{g.TotalMilliseconds:0}"));
+        for (var i = 0; i < expected.Length; i++)
+        {
+            // A timer never fires early by more than its resolution (the reply can reach the client a moment before the
+            // clock here starts); late only by scheduling, generously bounded on a loaded 2-core machine.
+            Assert.True(gaps[i] >= TimeSpan.FromMilliseconds(expected[i] - 15) && gaps[i] <= TimeSpan.FromMilliseconds(expected[i] + 1000),
+                $"attempt {i + 2} came {gaps[i].TotalMilliseconds:0} ms after the answer, expected {expected[i]} (gaps: {shown} ms)");
+        }
+        // Visible: the first answer at Information, saying what the call does about it.
+        Assert.Contains(log.Lines, l => l.Level == LogLevel.Information && l.Message.Contains("answered STATUS_SERVER_UNAVAILABLE", StringComparison.Ordinal)
+            && l.Message.Contains("hard mode", StringComparison.Ordinal));
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"trying again in (\d+) ms")]
+    private static partial System.Text.RegularExpressions.Regex TryAgainWait();
 
     [Fact]
     public async Task TryAgainStatus_Hard_GoesOnPastTheRequestTimeout()
