@@ -461,6 +461,41 @@ public partial class ReplayerTests
     }
 
     [Fact]
+    public async Task Reclaim_AnsweredFileNotAvailable_TriedAgainFromTheBudget_AndLogged_ThenTheReadGoesOn()
+    {
+        var log = new ListLoggerFactory();
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync(loggers: log);
+        await using var _ = connection;
+        await using var __ = peer;
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+            await tree.RecoverOpensAsync(null, ct);
+        });
+        var open = await OpenDurableAsync(peer, tree, CallOptions.Hard);
+        var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
+        await peer.ReadRequestAsync();
+        peer.Abort();
+
+        // The server has not let go of the old connection's open yet: the first DH2C is refused FILE_NOT_AVAILABLE.
+        await TakeReconnectAsync(peer, server, treeId: 6);
+        var reclaim = await peer.ReadRequestAsync();
+        Assert.True(reclaim.Message.AsSpan().IndexOf("DH2C"u8) > 0, "the reclaim carries DH2C");
+        await peer.ReplyAsync(reclaim, NtStatus.FileNotAvailable, credits: 8, body: ErrorBody);
+        var again = await peer.ReadRequestAsync();
+        Assert.True(again.Message.AsSpan().IndexOf("DH2C"u8) > 0, "the reclaim is tried again");
+        await peer.ReplyAsync(again, credits: 8, body: HandBuiltResponses.CreateWithContexts()[Smb2Header.Size..]);
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 8, body: ReadResponseBody([1, 2, 3, 4]));
+
+        using var data = await read.WaitAsync(Bound);
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, data.Data.ToArray());
+        Assert.Equal(1, open.ReclaimCount);
+        Assert.Contains(log.Lines, l => l.Message.Contains("Reclaiming the durable handle of 'f.bin': the server answered STATUS_FILE_NOT_AVAILABLE", StringComparison.Ordinal)
+            && l.Message.Contains("trying again in 100 ms", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task FileClosed_OnALiveConnection_IsTheAnswer_NotSentAgain()
     {
         var (connection, peer, tree) = await ConnectedTreeAsync();
