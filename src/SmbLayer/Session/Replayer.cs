@@ -121,10 +121,11 @@ internal static class Replayer
             }
             var context = request.Tree.ContextFor(open, replay, onAbandoned: request.OnAbandoned, sink: request.Sink, callDeadline: call.Deadline);
             var generation = connection.Generation;
+            var body = request.Build(replay);
             SmbResponse response;
             try
             {
-                response = await connection.SendAsync(request.Build(replay), context, cancellationToken).ConfigureAwait(false);
+                response = await connection.SendAsync(body, context, cancellationToken).ConfigureAwait(false);
             }
             catch (SmbConnectionLostException lost)
             {
@@ -159,7 +160,7 @@ internal static class Replayer
             {
                 var status = response.Status;
                 response.Dispose();
-                await recovery.RecoverAsync(status, cancellationToken).ConfigureAwait(false);
+                await recovery.RecoverAsync(status, request.What, body.Command, replay, cancellationToken).ConfigureAwait(false);
                 replay |= recovery.SessionRecovered;
                 continue;
             }
@@ -260,21 +261,27 @@ internal sealed class ReconnectWaits
 
 /// <summary>
 /// The server answers one call recovers from by itself (DESIGN §6), within that call's bounds: "try again"
-/// statuses with the reconnect's backoff until the call's deadline, a disconnected share by connecting it
-/// again, a deleted or expired session by the full recovery a reconnect runs. Shared by single requests
-/// and compounds, so both recover from the same answers.
+/// statuses by asking again after <see cref="TryAgainBackoff"/> (soft: until the soft timeout from the call's
+/// start; hard: for as long as the server answers so; either way never past the call's deadline), a
+/// disconnected share by connecting it again, a deleted or expired session by the full recovery a reconnect
+/// runs. Shared by single requests and compounds, so both recover from the same answers. Every "try again"
+/// is logged: the first of a call at Information, the others at Debug, and a Warning every
+/// <see cref="TryAgainReminder"/> while they go on, so a call that waits on a busy server is never silent.
 /// </summary>
 internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callStartedTicks)
 {
     /// <summary>How many times a status-driven recovery (tree or session) is tried for one call.</summary>
     private const int MaxRecoveries = 3;
 
-    private static readonly TimeSpan TryAgainInitialDelay = TimeSpan.FromMilliseconds(50);
-    private static readonly TimeSpan TryAgainMaxDelay = TimeSpan.FromSeconds(1);
+    /// <summary>How often a call still answered "try again" says so at Warning.</summary>
+    internal static readonly TimeSpan TryAgainReminder = TimeSpan.FromSeconds(10);
 
-    private readonly long _tryAgainDeadline = Math.Min(call.Deadline, callStartedTicks +
-        (long)(call.SoftLimit ?? tree.Connection.Settings.RequestTimeout).TotalMilliseconds);
-    private TimeSpan _tryAgainDelay = TryAgainInitialDelay;
+    /// <summary>Soft: the call's "try again" answers end at its soft timeout from its start. Hard: only the call's deadline ends them.</summary>
+    private readonly long _tryAgainSoftEnd = call.SoftLimit is { } soft ? callStartedTicks + (long)soft.TotalMilliseconds : CallOptions.NoDeadline;
+    private TryAgainBackoff _backoff;
+    private int _tryAgainAnswers;
+    private long _firstTryAgainTicks;
+    private long _lastReminderTicks;
     private int _recoveries;
 
     /// <summary>The last answer recovered from, for the error of a call that ran out of time while recovering.</summary>
@@ -284,19 +291,26 @@ internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callSt
     public bool SessionRecovered { get; private set; }
 
     /// <summary>Whether <paramref name="status"/> is one of the answers a call may recover from at all.</summary>
-    public static bool IsRecoverable(NtStatus status) => status is NtStatus.ServerUnavailable or NtStatus.FileNotAvailable
-        or NtStatus.InsuffServerResources or NtStatus.NetworkNameDeleted or NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired;
+    public static bool IsRecoverable(NtStatus status) => IsTryAgain(status)
+        || status is NtStatus.NetworkNameDeleted or NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired;
 
-    /// <summary>Whether <paramref name="status"/> is an answer this call still recovers from (else it is the call's result).</summary>
-    public bool CanRecover(NtStatus status) => status switch
-    {
-        NtStatus.ServerUnavailable or NtStatus.FileNotAvailable or NtStatus.InsuffServerResources => Environment.TickCount64 < _tryAgainDeadline,
-        NtStatus.NetworkNameDeleted or NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired => _recoveries < MaxRecoveries,
-        _ => false,
-    };
+    /// <summary>The "try again" answers: the server did nothing and asks for the same request later.</summary>
+    public static bool IsTryAgain(NtStatus status) => status is NtStatus.ServerUnavailable or NtStatus.FileNotAvailable or NtStatus.InsuffServerResources;
 
-    /// <summary>Recovers from a status <see cref="CanRecover"/> accepted; the caller then sends the request again.</summary>
-    public async Task RecoverAsync(NtStatus status, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether <paramref name="status"/> is an answer this call still recovers from (else it is the call's result).
+    /// A "try again" answer always is: once its soft bound has passed, <see cref="RecoverAsync"/> ends the call with
+    /// <see cref="SmbTimeoutException"/> rather than handing the busy status over as if it were the request's outcome.
+    /// </summary>
+    public bool CanRecover(NtStatus status) => IsTryAgain(status)
+        || (status is NtStatus.NetworkNameDeleted or NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired && _recoveries < MaxRecoveries);
+
+    /// <summary>
+    /// Recovers from a status <see cref="CanRecover"/> accepted; the caller then sends the request again.
+    /// <paramref name="what"/>, <paramref name="command"/> and <paramref name="replayed"/> (the attempt was sent as a
+    /// repeat of one the server may have seen) say in the log and the error why the server answered so.
+    /// </summary>
+    public async Task RecoverAsync(NtStatus status, string what, Smb2Command command, bool replayed, CancellationToken cancellationToken)
     {
         LastStatus = status;
         switch (status)
@@ -315,15 +329,78 @@ internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callSt
                 SessionRecovered = true;
                 break;
             default:
-                // "Try again": the same bounded backoff as reconnect, never past the call's deadline.
-                var delay = _tryAgainDelay;
-                if (call.Remaining is { } left && left < delay)
-                {
-                    delay = left;
-                }
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                _tryAgainDelay = TimeSpan.FromTicks(Math.Min(_tryAgainDelay.Ticks * 2, TryAgainMaxDelay.Ticks));
+                await TryAgainAsync(status, what, command, replayed, cancellationToken).ConfigureAwait(false);
                 break;
         }
     }
+
+    /// <summary>One "try again" answer: give up at the soft bound, else log and wait the backoff (never past a bound).</summary>
+    private async Task TryAgainAsync(NtStatus status, string what, Smb2Command command, bool replayed, CancellationToken cancellationToken)
+    {
+        var now = Environment.TickCount64;
+        _tryAgainAnswers++;
+        if (_tryAgainAnswers == 1)
+        {
+            _firstTryAgainTicks = now;
+            _lastReminderTicks = now;
+        }
+        var why = TryAgainReason(status, command, replayed && tree.Connection.Negotiated?.Dialect.IsSmb3() == true);
+        var elapsed = TimeSpan.FromMilliseconds(now - _firstTryAgainTicks);
+        if (now >= _tryAgainSoftEnd)
+        {
+            throw new SmbTimeoutException(
+                $"{what}: the server answered {NtStatusText.Describe(status)} ({why}) to {_tryAgainAnswers} attempt(s) over " +
+                $"{elapsed.TotalSeconds:0.#} s; gave up at the soft timeout of {call.SoftTimeout.TotalSeconds:0.#} s from the call's start",
+                SmbStatusException.Create(status, what));
+        }
+        var delay = _backoff.Next();
+        var end = Math.Min(_tryAgainSoftEnd, call.Deadline);
+        if (end != CallOptions.NoDeadline && end - now < delay.TotalMilliseconds)
+        {
+            delay = TimeSpan.FromMilliseconds(Math.Max(0, end - now)); // the last attempt goes out at the bound
+        }
+        var logger = tree.Logger;
+        var statusText = NtStatusText.Describe(status);
+        if (_tryAgainAnswers == 1)
+        {
+            logger.TryAgainFirst(what, statusText, why, (long)delay.TotalMilliseconds, (long)TryAgainBackoff.Cap.TotalMilliseconds, TryAgainLimit());
+        }
+        else if (now - _lastReminderTicks >= (long)TryAgainReminder.TotalMilliseconds)
+        {
+            _lastReminderTicks = now;
+            logger.TryAgainStill(what, statusText, why, elapsed.TotalSeconds, _tryAgainAnswers, (long)TryAgainBackoff.Cap.TotalMilliseconds, TryAgainLimit());
+        }
+        else
+        {
+            logger.TryAgainAgain(what, statusText, _tryAgainAnswers, (long)delay.TotalMilliseconds);
+        }
+        await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>How long this call goes on asking, for the log.</summary>
+    private string TryAgainLimit() => call.SoftLimit is { } soft
+        ? $"until the soft timeout of {soft.TotalSeconds:0.#} s from the call's start"
+        : call.Deadline != CallOptions.NoDeadline
+            ? $"until the call's time limit of {(call.TimeLimit ?? TimeSpan.Zero).TotalSeconds:0.#} s"
+            : "for as long as the server answers so (hard mode)";
+
+    /// <summary>
+    /// Why the server answers "try again", as far as the protocol says. On 3.x a repeated request (sent with
+    /// SMB2_FLAGS_REPLAY_OPERATION) is refused with STATUS_FILE_NOT_AVAILABLE while the server still works on the
+    /// one it repeats: for a CREATE, the open with the same CreateGuid is still being made (MS-SMB2 §3.3.5.9.10;
+    /// Samba's replay cache, smb2srv_open_lookup_replay_cache); for a WRITE, SET_INFO or IOCTL, requests sent on
+    /// the handle before the reconnect are still outstanding (§3.3.5.2.10). The client is to send it again as a replay
+    /// (§3.2.5.12 WRITE, §3.2.5.14 IOCTL), which the loop does until the server is done. Without the flag, or
+    /// before 3.x, these statuses only say the server or file is not ready (§3.3.4.4).
+    /// </summary>
+    internal static string TryAgainReason(NtStatus status, Smb2Command command, bool replayed) => status switch
+    {
+        NtStatus.FileNotAvailable when replayed && command == Smb2Command.Create =>
+            "a replayed CREATE: the server is still making the open it repeats, same CreateGuid (MS-SMB2 §3.3.5.9.10)",
+        NtStatus.FileNotAvailable when replayed =>
+            $"a replayed {command.ToString().ToUpperInvariant()}: requests sent on the handle before the reconnect are still outstanding (MS-SMB2 §3.3.5.2.10)",
+        NtStatus.FileNotAvailable => "the file is not available for now",
+        NtStatus.ServerUnavailable => "the server is not available for now",
+        _ => "the server is short of resources for now",
+    };
 }

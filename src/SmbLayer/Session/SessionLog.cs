@@ -39,6 +39,18 @@ internal static partial class SessionLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignoring a malformed break notification: {Reason}")]
     public static partial void MalformedBreak(this ILogger logger, string reason);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "{What}: the server answered {Status} ({Why}); trying again in {DelayMs} ms, backing off to at most {CapMs} ms, {Limit}")]
+    public static partial void TryAgainFirst(this ILogger logger, string what, string status, string why, long delayMs, long capMs, string limit);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{What}: the server answered {Status} again (attempt {Attempt}); trying again in {DelayMs} ms")]
+    public static partial void TryAgainAgain(this ILogger logger, string what, string status, int attempt, long delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{What}: the server still answers {Status} ({Why}), {Seconds:0.#} s and {Attempts} attempts since the first; trying again every {CapMs} ms, {Limit}")]
+    public static partial void TryAgainStill(this ILogger logger, string what, string status, string why, double seconds, int attempts, long capMs, string limit);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reclaiming the durable handle of '{Name}': the server answered {Status} (it may still be letting go of the old connection); trying again in {DelayMs} ms from the recovery's budget")]
+    public static partial void ReclaimTryAgain(this ILogger logger, string name, string status, long delayMs);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Unexpected server-initiated message {Type}")]
     public static partial void UnexpectedServerMessage(this ILogger logger, string type);
 

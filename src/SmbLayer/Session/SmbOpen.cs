@@ -172,6 +172,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                     MarkLost($"the server refused to reclaim the durable handle: {NtStatusText.Describe(response.Status)}");
                     return _lostReason;
                 }
+                Tree.Logger.ReclaimTryAgain(Name, NtStatusText.Describe(response.Status), (long)delay.Value.TotalMilliseconds);
                 await Task.Delay(delay.Value, step.Token).ConfigureAwait(false);
             }
         }

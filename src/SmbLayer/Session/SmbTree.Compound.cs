@@ -36,7 +36,7 @@ internal sealed partial class SmbTree
             catch (SmbStatusException ex) when (recovery.CanRecover(ex.Status))
             {
                 // The CREATE was refused with an answer the call recovers from (nothing happened on the server).
-                await recovery.RecoverAsync(ex.Status, cancellationToken).ConfigureAwait(false);
+                await recovery.RecoverAsync(ex.Status, OpenWhat(create.Name), Smb2Command.Create, replay, cancellationToken).ConfigureAwait(false);
                 replay |= recovery.SessionRecovered;
             }
             catch (SmbConnectionLostException lost)

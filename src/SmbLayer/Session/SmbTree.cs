@@ -42,6 +42,9 @@ internal sealed partial class SmbTree : IAsyncDisposable
     public ShareType ShareType { get; private set; }
     public ShareFlags ShareFlags { get; private set; }
 
+    /// <summary>This tree's log, for what its calls do on its behalf (<see cref="StatusRecovery"/>).</summary>
+    internal ILogger Logger => _logger;
+
     /// <summary>Where opens holding an oplock or lease register for break notifications.</summary>
     public BreakDispatcher? Breaks { get; }
 

@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 namespace SmbLayer.IntegrationTests.Faults;
 
 /// <summary>
-/// The fault matrix of docs/SEMANTICS.md against real Samba: every fault × every phase × hard and
+/// The fault matrix of docs/FAULT-MATRIX.md against real Samba: every fault × every phase × hard and
 /// soft, each cell checking the documented outcome — hard, and soft with an outage shorter than the
 /// soft timeout: the operation completes with exact data; soft with an outage longer than the soft
 /// timeout: <see cref="SmbTimeoutException"/>, and later calls work once the fault is lifted. After

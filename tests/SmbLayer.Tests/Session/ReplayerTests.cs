@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SmbLayer.Protocol;
 using SmbLayer.Session;
@@ -12,7 +14,7 @@ namespace SmbLayer.Tests.Session;
 /// The replay rules (DESIGN §6) at the exact moment that matters: the connection drops after the
 /// request went out and before its answer. A scripted SMB server sets up a real session and tree first.
 /// </summary>
-public class ReplayerTests
+public partial class ReplayerTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
@@ -39,10 +41,12 @@ public class ReplayerTests
         await server.TreeConnectAsync(treeId);
     }
 
-    private static async Task<(SmbConnection, ScriptedPeer, SmbTree, ScriptedSmbServer)> ConnectedTreeWithServerAsync()
+    private static async Task<(SmbConnection, ScriptedPeer, SmbTree, ScriptedSmbServer)> ConnectedTreeWithServerAsync(
+        TimeSpan? requestTimeout = null, ILoggerFactory? loggers = null)
     {
         var settings = new ConnectionSettings
         {
+            RequestTimeout = requestTimeout ?? TimeSpan.FromMinutes(5),
             MinDialect = SmbDialect.Smb302,
             MaxDialect = SmbDialect.Smb302,
             Reconnect = true,
@@ -60,7 +64,7 @@ public class ReplayerTests
             CancellationToken.None);
         await server.SessionSetupAsync(SmbDialect.Smb302);
         var session = await setup.WaitAsync(Bound);
-        var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, NullLoggerFactory.Instance, CancellationToken.None);
+        var tree = SmbTree.ConnectAsync(session, "127.0.0.1", "share", null, loggers ?? NullLoggerFactory.Instance, CancellationToken.None);
         await server.TreeConnectAsync();
         await server.ValidateNegotiateAsync(SmbDialect.Smb302, SecurityMode.SigningEnabled, GlobalCapabilities.LargeMtu);
         return (connection, peer, await tree.WaitAsync(Bound), server);
@@ -178,19 +182,155 @@ public class ReplayerTests
     }
 
     [Fact]
-    public async Task TryAgainStatus_RetriedWithBackoff_CallerSeesTheSuccess()
+    public async Task TryAgainStatus_RetriedWithBackoff_CappedAt1s_CallerSeesTheSuccess()
+    {
+        var log = new ListLoggerFactory();
+        var (connection, peer, tree, _) = await ConnectedTreeWithServerAsync(loggers: log);
+        await using var _ = connection;
+        await using var __ = peer;
+        var read = ReadAsync(tree, CallOptions.Hard);
+        // Seven "try again" answers, the three statuses in turn. The waits are the documented backoff (docs/SEMANTICS.md,
+        // "Try again"): 50 ms doubling, capped at 1 s. The last two are the cap itself, so a longer cap (2 s, or NFSv4's
+        // 30 s) fails here as well as a shorter one or none. The waits are read from the log, which names each one
+        // (exact, whatever the machine's load); the gaps the server sees prove they were waited, and not much longer.
+        int[] expected = [50, 100, 200, 400, 800, 1000, 1000];
+        var busy = new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources };
+        var request = await peer.ReadRequestAsync();
+        var gaps = new List<TimeSpan>();
+        for (var i = 0; i < expected.Length; i++)
+        {
+            await peer.ReplyAsync(request, busy[i % busy.Length], body: ErrorBody);
+            var answered = Stopwatch.GetTimestamp();
+            request = await peer.ReadRequestAsync();
+            gaps.Add(Stopwatch.GetElapsedTime(answered));
+        }
+        await peer.ReplyAsync(request, NtStatus.Success);
+        Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
+
+        var waits = log.Lines.Select(l => TryAgainWait().Match(l.Message)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).ToArray();
+        Assert.Equal(expected, waits);
+        var shown = string.Join(", ", gaps.Select(g => $"{g.TotalMilliseconds:0}"));
+        for (var i = 0; i < expected.Length; i++)
+        {
+            // A timer never fires early by more than its resolution (the reply can reach the client a moment before the
+            // clock here starts); late only by scheduling, generously bounded on a loaded 2-core machine.
+            Assert.True(gaps[i] >= TimeSpan.FromMilliseconds(expected[i] - 15) && gaps[i] <= TimeSpan.FromMilliseconds(expected[i] + 1000),
+                $"attempt {i + 2} came {gaps[i].TotalMilliseconds:0} ms after the answer, expected {expected[i]} (gaps: {shown} ms)");
+        }
+        // Visible: the first answer at Information, saying what the call does about it.
+        Assert.Contains(log.Lines, l => l.Level == LogLevel.Information && l.Message.Contains("answered STATUS_SERVER_UNAVAILABLE", StringComparison.Ordinal)
+            && l.Message.Contains("hard mode", StringComparison.Ordinal));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"trying again in (\d+) ms")]
+    private static partial System.Text.RegularExpressions.Regex TryAgainWait();
+
+    [Fact]
+    public async Task TryAgainStatus_Hard_GoesOnPastTheRequestTimeout()
+    {
+        // Before, a hard call gave "try again" up after the request timeout (5 min by default) and returned the busy
+        // status as if it were the answer; hard means it waits as long as the server is busy (and says so in the log).
+        var (connection, peer, tree, _) = await ConnectedTreeWithServerAsync(requestTimeout: TimeSpan.FromSeconds(1));
+        await using var _ = connection;
+        await using var __ = peer;
+        var read = ReadAsync(tree, CallOptions.Hard);
+        var busyFor = Stopwatch.StartNew();
+        var request = await peer.ReadRequestAsync();
+        while (busyFor.Elapsed < TimeSpan.FromSeconds(2.5))
+        {
+            await peer.ReplyAsync(request, NtStatus.ServerUnavailable, body: ErrorBody);
+            request = await NextAttemptAsync(peer, read, busyFor);
+        }
+        await peer.ReplyAsync(request, NtStatus.Success);
+        Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
+    }
+
+    /// <summary>The call's next attempt; fails the test, with how the call ended, if it ends instead.</summary>
+    private static async Task<ReceivedMessage> NextAttemptAsync(ScriptedPeer peer, Task call, Stopwatch busyFor)
+    {
+        var next = peer.ReadRequestAsync();
+        if (await Task.WhenAny(next, call) == call)
+        {
+            var outcome = call.IsFaulted ? call.Exception!.InnerException!.Message : call is Task<NtStatus> t ? t.Result.ToString() : "completed";
+            Assert.Fail($"the call gave up after {busyFor.Elapsed.TotalSeconds:0.0} s of \"try again\": {outcome}");
+        }
+        return await next;
+    }
+
+    [Fact]
+    public async Task TryAgainStatus_Soft_TimesOutAtTheSoftTimeout_NamingTheStatus()
     {
         var (connection, peer, tree) = await ConnectedTreeAsync();
         await using var _ = connection;
         await using var __ = peer;
-        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
-        var read = ReadAsync(tree, call);
-        foreach (var busy in new[] { NtStatus.ServerUnavailable, NtStatus.FileNotAvailable, NtStatus.InsuffServerResources })
+        var soft = TimeSpan.FromSeconds(1.5);
+        var started = Stopwatch.StartNew();
+        var read = ReadAsync(tree, CallOptions.Soft(soft));
+        var attempts = 0;
+        while (!read.IsCompleted)
         {
-            await peer.ReplyAsync(await peer.ReadRequestAsync(), busy, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+            var next = peer.ReadRequestAsync();
+            if (await Task.WhenAny(next, read) == read)
+            {
+                break;
+            }
+            attempts++;
+            await peer.ReplyAsync(await next, NtStatus.FileNotAvailable, body: ErrorBody);
         }
-        await peer.ReplyAsync(await peer.ReadRequestAsync(), NtStatus.Success);
-        Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
+        var error = await Assert.ThrowsAsync<SmbTimeoutException>(() => read.WaitAsync(Bound));
+        var took = started.Elapsed;
+        Assert.Contains("STATUS_FILE_NOT_AVAILABLE", error.Message, StringComparison.Ordinal);
+        Assert.Contains("soft timeout of 1.5 s", error.Message, StringComparison.Ordinal);
+        Assert.Equal(NtStatus.FileNotAvailable, Assert.IsAssignableFrom<SmbStatusException>(error.InnerException).Status);
+        // The last attempt goes out at the soft timeout (50 + 100 + 200 + 400 + 800 ms, then the 1.5 s mark): it ends there, not a backoff later.
+        // (The client's clock counts whole milliseconds, hence the 20 ms.)
+        Assert.True(took >= soft - TimeSpan.FromMilliseconds(20) && took < soft + TimeSpan.FromSeconds(0.75), $"ended after {took.TotalSeconds:0.000} s");
+        Assert.True(attempts >= 5, $"{attempts} attempts");
+    }
+
+    [Fact]
+    public async Task DurableCreate_ReplayAnsweredFileNotAvailable_Hard_ReplayedUntilDone_Logged()
+    {
+        // The mid-create ordering: the CREATE reached the server and the connection dropped; the replay (same CreateGuid,
+        // SMB2_FLAGS_REPLAY_OPERATION) arrives while the server is still making the original open, so it answers
+        // STATUS_FILE_NOT_AVAILABLE (MS-SMB2 §3.3.5.9.10; Samba's replay cache) until that open is done. The call must go on
+        // asking, as a replay every time, past the request timeout (that ended hard "try again" before), and say why.
+        var log = new ListLoggerFactory();
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync(requestTimeout: TimeSpan.FromSeconds(1), loggers: log);
+        await using var _ = connection;
+        await using var __ = peer;
+        RecoverSessionThenTree(connection, tree);
+        var create = tree.CreateAsync(new CreateRequest("f.bin")
+        {
+            DesiredAccess = AccessMask.FileReadData,
+            CreateOptions = CreateOptions.NonDirectoryFile,
+        }, CallOptions.Hard, HandleDurability.Durable, CancellationToken.None);
+        var first = await peer.ReadRequestAsync();
+        peer.Abort();
+        await TakeReconnectAsync(peer, server, treeId: 7);
+
+        var busyFor = Stopwatch.StartNew();
+        var replays = 0;
+        ReceivedMessage again;
+        while (true)
+        {
+            again = await NextAttemptAsync(peer, create, busyFor);
+            Assert.Equal(Smb2Command.Create, again.Header.Command);
+            Assert.True(again.Header.Flags.HasFlag(Smb2HeaderFlags.ReplayOperation), $"attempt {replays + 1} after the reconnect is not a replay");
+            Assert.Equal(CreateGuidOf(first), CreateGuidOf(again));
+            replays++;
+            if (busyFor.Elapsed > TimeSpan.FromSeconds(2.5))
+            {
+                break;
+            }
+            await peer.ReplyAsync(again, NtStatus.FileNotAvailable, body: ErrorBody);
+        }
+        await peer.ReplyAsync(again, credits: 8, body: HandBuiltResponses.CreateWithContexts()[Smb2Header.Size..]);
+        var open = await create.WaitAsync(Bound);
+        Assert.True(open.Durable.IsDurable);
+        Assert.True(replays >= 5, $"{replays} replays in 2.5 s");
+        Assert.Contains(log.Lines, l => l.Level == LogLevel.Information && l.Message.Contains("answered STATUS_FILE_NOT_AVAILABLE", StringComparison.Ordinal)
+            && l.Message.Contains("replayed CREATE", StringComparison.Ordinal) && l.Message.Contains("§3.3.5.9.10", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -318,6 +458,41 @@ public class ReplayerTests
         Assert.Equal(new byte[] { 1, 2, 3, 4 }, data.Data.ToArray());
         Assert.Equal(1, open.ReclaimCount);
         Assert.Equal(1, connection.ReconnectCount);
+    }
+
+    [Fact]
+    public async Task Reclaim_AnsweredFileNotAvailable_TriedAgainFromTheBudget_AndLogged_ThenTheReadGoesOn()
+    {
+        var log = new ListLoggerFactory();
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync(loggers: log);
+        await using var _ = connection;
+        await using var __ = peer;
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+            await tree.RecoverOpensAsync(null, TimeSpan.FromSeconds(5), ct);
+        });
+        var open = await OpenDurableAsync(peer, tree, CallOptions.Hard);
+        var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
+        await peer.ReadRequestAsync();
+        peer.Abort();
+
+        // The server has not let go of the old connection's open yet: the first DH2C is refused FILE_NOT_AVAILABLE.
+        await TakeReconnectAsync(peer, server, treeId: 6);
+        var reclaim = await peer.ReadRequestAsync();
+        Assert.True(reclaim.Message.AsSpan().IndexOf("DH2C"u8) > 0, "the reclaim carries DH2C");
+        await peer.ReplyAsync(reclaim, NtStatus.FileNotAvailable, credits: 8, body: ErrorBody);
+        var again = await peer.ReadRequestAsync();
+        Assert.True(again.Message.AsSpan().IndexOf("DH2C"u8) > 0, "the reclaim is tried again");
+        await peer.ReplyAsync(again, credits: 8, body: HandBuiltResponses.CreateWithContexts()[Smb2Header.Size..]);
+        await peer.ReplyAsync(await peer.ReadRequestAsync(), credits: 8, body: ReadResponseBody([1, 2, 3, 4]));
+
+        using var data = await read.WaitAsync(Bound);
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, data.Data.ToArray());
+        Assert.Equal(1, open.ReclaimCount);
+        Assert.Contains(log.Lines, l => l.Message.Contains("Reclaiming the durable handle of 'f.bin': the server answered STATUS_FILE_NOT_AVAILABLE", StringComparison.Ordinal)
+            && l.Message.Contains("trying again in 100 ms", StringComparison.Ordinal));
     }
 
     [Fact]
