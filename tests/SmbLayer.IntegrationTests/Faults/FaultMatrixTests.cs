@@ -112,6 +112,34 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
         return data;
     }
 
+    /// <summary>The cell's client log, printed only when the cell hangs.</summary>
+    private readonly CapturingLoggerFactory DiagLog = new();
+
+    /// <summary>The client's connections, links and pending requests, read by reflection, for a hung cell's report.</summary>
+    private static string Internals(SmbClient client)
+    {
+        var sb = new System.Text.StringBuilder();
+        const System.Reflection.BindingFlags F = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public;
+        object? Get(object o, string name) => o.GetType().GetField(name, F)?.GetValue(o) ?? o.GetType().GetProperty(name, F)?.GetValue(o);
+        var pool = client.GetType().GetFields(F).Select(f => f.GetValue(client)).First(v => v?.GetType().Name == "ConnectionPool")!;
+        var entries = (System.Collections.IDictionary)Get(pool, "_entries")!;
+        foreach (var e in entries.Values)
+        {
+            var conn = (SmbLayer.Transport.SmbConnection)Get(e!, "Connection")!;
+            sb.AppendLine($"conn state {conn.State} probe {Get(conn, "_probeSentTicks")} now {Environment.TickCount64}");
+            var link = Get(conn, "_link")!;
+            sb.AppendLine($"link failed {Get(link, "Failed")} lastrecv {((SmbLayer.Transport.ReceiveClock)Get(link, "Clock")!).LastReceiveTicks} progress {Get(link, "LastSendProgressTicks")} unacked {Get(link, "UnacknowledgedBytes")} written {Get(link, "_bytesWritten")} offset {Get(link, "_streamOffset")} probeEnd {Get(link, "_probeWireEnd")} probeDelivered {Get(link, "ProbeDeliveredTicks")} active {Get(link, "HasActiveRequests")} stalled {Get(link, "CreditsStalled")} credits {Get(Get(link, "_credits")!, "Balance")}");
+            foreach (System.Collections.DictionaryEntry p in (System.Collections.IDictionary)Get(link, "_pending")!)
+            {
+                var r = p.Value!;
+                sb.AppendLine($"  pending {r} wire {Get(r, "Wire")} queued {Get(r, "QueuedTicks")} sent {Get(r, "SentTicks")} wireEnd {Get(r, "WireEnd")} deadline {Get(r, "DeadlineTicks")} abandoned {Get(r, "Abandoned")} done {((System.Threading.Tasks.Task)Get(Get(r, "Completion")!, "Task")!).IsCompleted}");
+            }
+            var q = Get(link, "_queue")!;
+            sb.AppendLine($"queue count {Get(Get(q, "Reader")!, "Count")}");
+        }
+        return sb.ToString();
+    }
+
     [SambaTheory]
     [MemberData(nameof(Cells))]
     public async Task Matrix_OutcomeAsDocumented(Fault fault, Phase phase, Mode mode)
@@ -131,6 +159,7 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 o.MaxIoSize = IoChunk;
                 o.MaxWriteSizeFromFile = IoChunk;
                 o.MaxRequestsInFlightPerStream = 2;
+                o.LoggerFactory = DiagLog;
             }))
         {
             client.ConnectionLost += (_, _) => Interlocked.Increment(ref lost);
@@ -150,7 +179,17 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                     Phase.MidUpload => run.UploadAsync(),
                     _ => throw new ArgumentOutOfRangeException(nameof(phase)),
                 };
-                outcome = await operation.WaitAsync(Bound); // a hard call that never came back fails the cell, not the run
+                try
+                {
+                    outcome = await operation.WaitAsync(Bound); // a hard call that never came back fails the cell, not the run
+                }
+                catch (TimeoutException)
+                {
+                    // A hang: what the client's connection was doing, and its log, go to the test's output.
+                    Console.WriteLine($"HANG {fault} {phase} {mode}: fault injected {injector.Injected}, {injector.SinceInjected.TotalSeconds:0.0} s ago\n" +
+                        $"{Internals(client)}\n{DiagLog.Text}");
+                    throw;
+                }
             }
             finally
             {

@@ -164,4 +164,31 @@ public class ConnectionPoolTests
             Assert.Equal(server.Content, data);
         }
     }
+
+    [Fact]
+    public async Task Reconnect_ReclaimRefused_Hard_TheHandlesUsersFailWithHandleLost_NoHang()
+    {
+        await using var server = ScriptedFileServer.Start();
+        server.Content = Pattern(10000);
+        var options = ScriptedFileServer.ClientOptions();
+        options.FailureMode = SmbFailureMode.Hard;
+        await using var client = new SmbClient(options);
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.HandleLost += (_, _) => lost.TrySetResult();
+        await using var reader = await client.OpenReadAsync(server.Location("one", "a.bin")).WaitAsync(Bound);
+        var writer = await client.OpenWriteAsync(server.Location("one", "w.bin")).WaitAsync(Bound);
+        server.ReclaimStatus = NtStatus.ObjectNameNotFound; // the server never gives the handles back
+        server.DropConnection();
+        await lost.Task.WaitAsync(Bound);
+        await Assert.ThrowsAsync<SmbHandleLostException>(() => reader.ReadAsync(new byte[100]).AsTask().WaitAsync(Bound));
+        // Data handed to the lost handle is reported as not written (IOException, wrapping the handle-lost error).
+        var error = await Assert.ThrowsAsync<IOException>(async () =>
+        {
+            await writer.WriteAsync(new byte[100]).AsTask().WaitAsync(Bound);
+            await writer.FlushAsync().WaitAsync(Bound);
+            await writer.DisposeAsync().AsTask().WaitAsync(Bound);
+        });
+        Assert.IsType<SmbHandleLostException>(error.InnerException);
+        await Assert.ThrowsAnyAsync<IOException>(() => writer.DisposeAsync().AsTask().WaitAsync(Bound));
+    }
 }

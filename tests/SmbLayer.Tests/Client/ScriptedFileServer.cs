@@ -89,6 +89,9 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
     /// <summary>A hung server: from now on it takes connections and requests and answers none, NEGOTIATE and ECHO included.</summary>
     public bool Unresponsive { get; set; }
 
+    /// <summary>When set, every durable reclaim (DH2C) is answered with this status.</summary>
+    public NtStatus? ReclaimStatus { get; set; }
+
     /// <summary>The status to answer a WRITE(offset, length) with; success when null. Data of a failed WRITE is not kept.</summary>
     public Func<long, int, NtStatus>? WriteStatus { get; set; }
 
@@ -241,6 +244,9 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
                     .U32(112).U32(0).U32(112).U32(24).U32(0).U32(0)
                     .U32((uint)GlobalCapabilities.LargeMtu).Guid(ScriptedSmbServer.ServerGuid).U16((int)SecurityMode.SigningEnabled).U16((int)SmbDialect.Smb302)
                     .ToArray();
+                break;
+            case Smb2Command.Create when ReclaimStatus is { } refused && request.Message.AsSpan().IndexOf("DH2C"u8) > 0:
+                (status, reply) = (refused, ErrorBody);
                 break;
             case Smb2Command.Create:
                 reply = CreateBody(durable: request.Message.AsSpan().IndexOf("DH2Q"u8) > 0);
