@@ -56,12 +56,17 @@ internal sealed class ConnectionPool : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
         call = call.Begin();
-        if (call.Remaining is not { } left)
+        // Connecting, negotiating, authenticating and connecting the tree end by the call's deadline, and in soft mode
+        // within the soft timeout (a server that does not get that far is unreachable for this call). They can all be
+        // abandoned midway (nothing is registered until they succeed), so a timer on the token bounds them.
+        var soft = call.SoftLimit;
+        var remaining = call.Remaining;
+        if (remaining is null && soft is null)
         {
             return await AcquireTreeCoreAsync(path, call, cancellationToken).ConfigureAwait(false);
         }
-        // Connecting, negotiating, authenticating and connecting the tree end by the call's deadline. They can all
-        // be abandoned midway (nothing is registered until they succeed), so a timer on the token bounds them.
+        var bySoftLimit = soft is { } s && (remaining is not { } r || s < r);
+        var left = bySoftLimit ? soft!.Value : remaining!.Value;
         var what = $"Connecting to {path.Host}:{path.Port}, share '{path.Share}'";
         call.ThrowIfExpired(what);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -72,7 +77,9 @@ internal sealed class ConnectionPool : IAsyncDisposable
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && limit.IsCancellationRequested)
         {
-            throw call.DeadlineError(what, ex);
+            throw bySoftLimit
+                ? new SmbTimeoutException($"{what}: not done within the soft timeout of {left.TotalSeconds:0.#} s (soft mode)", ex)
+                : call.DeadlineError(what, ex);
         }
     }
 

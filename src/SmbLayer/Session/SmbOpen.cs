@@ -404,7 +404,7 @@ internal sealed class SmbOpen : IAsyncDisposable
         NtStatus status;
         try
         {
-            status = await Tree.SendCloseAsync(FileId).ConfigureAwait(false);
+            status = await Tree.SendCloseAsync(FileId, Call.SoftLimit).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SmbConnectionException or SmbTimeoutException or OperationCanceledException)
         {

@@ -269,10 +269,16 @@ internal sealed partial class SmbTree : IAsyncDisposable
         _ = CloseQuietlyAsync(fileId);
     }
 
-    /// <summary>One CLOSE, never replayed: answered, failed as soon as the connection is lost, or given up after 30 s.</summary>
-    internal async Task<NtStatus> SendCloseAsync(Smb2FileId fileId)
+    /// <summary>Longest wait for a CLOSE that is never replayed (a soft call's soft timeout, when shorter).</summary>
+    private static readonly TimeSpan UnreplayedCloseLimit = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// One CLOSE, never replayed: answered, failed as soon as the connection is lost, or given up after 30 s, or after
+    /// <paramref name="softLimit"/> when that is shorter (a soft call's Dispose waits no longer than its soft timeout).
+    /// </summary>
+    internal async Task<NtStatus> SendCloseAsync(Smb2FileId fileId, TimeSpan? softLimit = null)
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(softLimit is { } soft && soft < UnreplayedCloseLimit ? soft : UnreplayedCloseLimit);
         using var response = await Connection.SendAsync(new CloseRequest(fileId), Context, cts.Token).ConfigureAwait(false);
         return response.Status;
     }

@@ -47,7 +47,15 @@ internal sealed partial class SmbConnection
     {
         var request = Negotiation.Request(Settings);
         byte[]? sentBytes = null;
-        var context = new RequestContext { OnSent = m => sentBytes = m.ToArray(), DuringSetup = true };
+        // Liveness cannot probe before NEGOTIATE (a server takes nothing else first, MS-SMB2 §3.3.5.2), so the NEGOTIATE
+        // itself is the probe: unanswered for probe delay + echo timeout after the server has it, the server is not there
+        // (a listener that accepts and never speaks SMB would otherwise hold the caller for the 5 min request timeout).
+        var context = new RequestContext
+        {
+            OnSent = m => sentBytes = m.ToArray(),
+            DuringSetup = true,
+            Timeout = Settings.ProbeDelay + Settings.EchoTimeout,
+        };
         using var response = await SendAsync(request, context, cancellationToken, priority: true).ConfigureAwait(false);
         var negotiated = Negotiation.Settle(request, sentBytes!, response, $"{Host}:{Port}", Settings, validated);
         _logger.Negotiated(negotiated.Dialect.ToDisplay(), Host, Port, negotiated.MaxReadSize, negotiated.MaxWriteSize,

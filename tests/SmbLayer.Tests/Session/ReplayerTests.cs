@@ -398,6 +398,24 @@ public partial class ReplayerTests
 
     // STATUS_FILE_CLOSED on an open handle: the server's word only if the connection it came on is still alive.
 
+    [Fact]
+    public async Task CloseWithoutReplay_ServerNeverAnswers_Soft_GivesUpAtTheSoftTimeout()
+    {
+        // A Dispose with nothing to commit lets the handle go with one CLOSE; a soft call waits no longer than its soft
+        // timeout for it (it waited 30 s, whatever the mode).
+        var (connection, peer, tree) = await ConnectedTreeAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        var open = await OpenDurableAsync(peer, tree, CallOptions.Soft(TimeSpan.FromSeconds(1)));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var close = open.CloseWithoutReplayAsync();
+        Assert.Equal(Smb2Command.Close, (await peer.ReadRequestAsync()).Header.Command); // and never answered
+        await close.WaitAsync(Bound);
+        sw.Stop();
+        // Under 4 s: without the bound it waited until liveness found the silent server dead (2 s + 5 s).
+        Assert.InRange(sw.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4));
+    }
+
     /// <summary>Opens 'f.bin' durably: the scripted server grants a lease and DH2Q (<see cref="HandBuiltResponses.CreateWithContexts"/>).</summary>
     private static async Task<SmbOpen> OpenDurableAsync(ScriptedPeer peer, SmbTree tree, CallOptions call)
     {
