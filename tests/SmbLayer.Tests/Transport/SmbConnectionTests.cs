@@ -145,7 +145,7 @@ public class SmbConnectionTests
     /// order, and hands a server-initiated message (here an oplock break) to the registered handlers only as it handles it.
     /// Registers a handler for good: for tests that send no server-initiated messages of their own.
     /// </summary>
-    private static async Task ReaderCaughtUpAsync(SmbConnection connection, ScriptedPeer peer)
+    internal static async Task ReaderCaughtUpAsync(SmbConnection connection, ScriptedPeer peer)
     {
         var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         connection.RegisterServerMessageHandler(_ => delivered.TrySetResult());
@@ -154,7 +154,7 @@ public class SmbConnectionTests
         await delivered.Task.WaitAsync(Bound);
     }
 
-    private static async Task WaitForStateAsync(SmbConnection connection, ConnectionState state)
+    internal static async Task WaitForStateAsync(SmbConnection connection, ConnectionState state)
     {
         var deadline = DateTime.UtcNow + Bound;
         while (connection.State != state && DateTime.UtcNow < deadline)
