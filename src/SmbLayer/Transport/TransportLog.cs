@@ -33,6 +33,9 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "Server-initiated message with no handler registered; dropped")]
     public static partial void ServerMessageDropped(this ILogger logger);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Host}:{Port} sent server-initiated messages faster than they are handled; more than {Limit} waiting; {Dropped} dropped so far")]
+    public static partial void ServerMessageOverflow(this ILogger logger, string host, int port, int limit, long dropped);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "Server-message handler failed")]
     public static partial void ServerMessageHandlerFailed(this ILogger logger, Exception exception);
 

@@ -462,7 +462,7 @@ public class SmbConnectionTests
         await using var _ = connection;
         await using var __ = peer;
         var delivered = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.RegisterServerMessageHandler(m => delivered.TrySetResult(m.ToArray()));
+        connection.RegisterServerMessageHandler(m => delivered.TrySetResult(m.Message.ToArray()));
         var fake = new ReceivedMessage(new Smb2Header { Command = Smb2Command.OplockBreak }, new byte[64]);
         await peer.SendMessagesAsync(ScriptedPeer.Response(fake, credits: 0, body: new byte[24], messageId: ulong.MaxValue));
         var message = await delivered.Task.WaitAsync(Bound);

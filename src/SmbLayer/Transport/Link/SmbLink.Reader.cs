@@ -17,6 +17,9 @@ internal sealed partial class SmbLink
     /// <summary>MS-SMB2 §2.2.42: a compression transform header starts with 0xFC 'S' 'M' 'B'.</summary>
     private const uint CompressionProtocolId = 0x424D53FC;
 
+    /// <summary>Largest server-initiated message taken: a lease break is 108 bytes (MS-SMB2 §2.2.23.2), with room for padding.</summary>
+    internal const int MaxServerMessageSize = 1024;
+
     private SpliceReceiver? _splice;
     private bool _spliceTried;
 
@@ -237,7 +240,14 @@ internal sealed partial class SmbLink
         }
         if (info.IsServerInitiated)
         {
-            _owner.OnServerMessage(message);
+            // The only unsolicited messages taken are break notifications (MS-SMB2 §2.2.23: 24- and 44-byte bodies); the
+            // handlers get a copy of each, so a larger one is refused before anything is copied or queued.
+            if (length > MaxServerMessageSize)
+            {
+                throw new SmbProtocolException(
+                    $"Unsolicited {(Smb2Command)info.Command} message of {length} bytes; a break notification is at most {MaxServerMessageSize}.");
+            }
+            _owner.OnServerMessage(message, decryptedFor);
             return false;
         }
         if (!_pending.TryGetValue(info.MessageId, out var pending))
