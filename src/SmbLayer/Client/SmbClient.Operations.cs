@@ -257,8 +257,9 @@ public sealed partial class SmbClient
         }, [QueryInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileNetworkOpenInformation, FileNetworkOpenInformation.Size)],
             lease.Call, cancellationToken).ConfigureAwait(false);
         responses.ThrowIfAnyFailed($"Querying information of '{path.Path}'");
-        var query = QueryInfoResponse.Parse(responses[1].Message);
-        var r = FileNetworkOpenInformation.Parse(responses[1].Message[query.OutputBufferRange]);
+        // A successful answer that does not read drops its link (SmbResponse.Parse), as the replay loop's do.
+        var query = responses[1].Parse(QueryInfoResponse.Parse);
+        var r = responses[1].Parse(m => FileNetworkOpenInformation.Parse(m[query.OutputBufferRange]));
         return new SmbFileInfo
         {
             Name = path.Name,
@@ -409,7 +410,7 @@ public sealed partial class SmbClient
             using var responses = await lease.Tree.CreateCompoundAsync(ReadOpenRequest(path),
                 [new ReadRequest(Smb2FileId.Related, 0, asked)], lease.Call, cancellationToken).ConfigureAwait(false);
             size = responses.Create.EndOfFile;
-            using var data = SmbOpen.ToReadData(responses[1], asked, $"Reading '{path.Path}' at offset 0");
+            using var data = ReadDataOf(responses[1], asked, $"Reading '{path.Path}' at offset 0");
             first = data.Length;
             if (first > 0)
             {
@@ -438,6 +439,20 @@ public sealed partial class SmbClient
         CreateOptions = CreateOptions.NonDirectoryFile,
     };
 
+    /// <summary>A compound's READ answer as data; one that does not read drops its link (SmbResponse.ReportUnreadable), as in the replay loop.</summary>
+    private static ReadData ReadDataOf(Transport.SmbResponse response, int asked, string what)
+    {
+        try
+        {
+            return SmbOpen.ToReadData(response, asked, what);
+        }
+        catch (SmbProtocolException unreadable)
+        {
+            response.ReportUnreadable(unreadable);
+            throw;
+        }
+    }
+
     /// <summary>CREATE (overwrite) + WRITE + CLOSE in one round trip; -1 when the data does not fit one compound.</summary>
     private async Task<long> TryUploadSmallAsync(Stream source, SmbPath path, CancellationToken cancellationToken)
     {
@@ -461,9 +476,9 @@ public sealed partial class SmbClient
                 FileAttributes = FileAttributes.Normal,
             }, middle, lease.Call, cancellationToken).ConfigureAwait(false);
             responses.ThrowIfAnyFailed($"Writing '{path.Path}'");
-            if (n > 0 && WriteResponse.Parse(responses[1].Message).Count != (uint)n)
+            if (n > 0 && responses[1].Parse(WriteResponse.Parse).Count is var taken && taken != (uint)n)
             {
-                throw new IOException($"The server took {WriteResponse.Parse(responses[1].Message).Count} of {n} bytes written to '{path.Path}'; the file is incomplete.");
+                throw new IOException($"The server took {taken} of {n} bytes written to '{path.Path}'; the file is incomplete.");
             }
             return n;
         }

@@ -89,6 +89,9 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
     /// <summary>A hung server: from now on it takes connections and requests and answers none, NEGOTIATE and ECHO included.</summary>
     public bool Unresponsive { get; set; }
 
+    /// <summary>Rewrites the body of each successful answer (a broken or hostile server): given the command and the body, returns the body to send.</summary>
+    public Func<Smb2Command, byte[], byte[]>? RewriteBody { get; set; }
+
     /// <summary>The status to answer a WRITE(offset, length) with; success when null. Data of a failed WRITE is not kept.</summary>
     public Func<long, int, NtStatus>? WriteStatus { get; set; }
 
@@ -268,6 +271,10 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
             default:
                 (status, reply) = (NtStatus.NotSupported, ErrorBody);
                 break;
+        }
+        if (status == NtStatus.Success && RewriteBody is { } rewrite)
+        {
+            reply = rewrite(request.Header.Command, reply);
         }
         var response = ScriptedPeer.Response(request, status, credits: Math.Max((ushort)1, request.Header.Credits), body: reply, asyncId: asyncId);
         if (request.Header.Command == Smb2Command.TreeConnect)

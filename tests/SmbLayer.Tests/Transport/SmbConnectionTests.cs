@@ -400,7 +400,7 @@ public class SmbConnectionTests
         var request = await peer.ReadRequestAsync();
         cts.Cancel();
         await peer.ReadRequestAsync(); // the CANCEL
-        await peer.ReplyAsync(request, NtStatus.Success);
+        await peer.ReplyAsync(request, NtStatus.Success, body: ScriptedPeer.CreateBody());
         using var response = await task.WaitAsync(Bound);
         Assert.Equal(NtStatus.Success, response.Status);
     }
@@ -419,7 +419,7 @@ public class SmbConnectionTests
         cts.Cancel();
         await peer.ReadRequestAsync(); // the CANCEL
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.WaitAsync(Bound));
-        await peer.ReplyAsync(request, NtStatus.Success);
+        await peer.ReplyAsync(request, NtStatus.Success, body: ScriptedPeer.CreateBody());
         Assert.Equal(request.Header.MessageId, await compensated.Task.WaitAsync(Bound));
     }
 
@@ -489,7 +489,7 @@ public class SmbConnectionTests
         // Answer as a compound too (8-byte padded members).
         var replies = messages.Select((m, i) =>
         {
-            var r = ScriptedPeer.Response(m, body: [4, 0, 0, 0]);
+            var r = ScriptedPeer.Response(m, body: m.Header.Command == Smb2Command.Create ? ScriptedPeer.CreateBody() : [4, 0, 0, 0]);
             if (i < messages.Count - 1)
             {
                 Array.Resize(ref r, (r.Length + 7) & ~7);

@@ -297,6 +297,11 @@ internal sealed partial class SmbLink
                 throw error;
             }
         }
+        if (info.Command == (ushort)Smb2Command.Create && (NtStatus)info.Status == NtStatus.Success && UnreadableCreate(message) is { } unreadable)
+        {
+            OnUnreadableCreate(pending, message, unreadable);
+            return false;
+        }
         _pending.TryRemove(info.MessageId, out _);
         var header = Smb2Header.ReadFrom(message);
         if (!pending.Abandoned)
@@ -304,7 +309,7 @@ internal sealed partial class SmbLink
             // An abandoned request (timed out, or cancelled past the grace) was counted as unanswered already.
             _metrics.RecordAnswered(pending, header.NtStatus);
         }
-        var response = new SmbResponse(buffer, 0, length, header);
+        var response = new SmbResponse(buffer, 0, length, header) { From = this };
         pending.CancellationRegistration.Dispose();
         if (pending.Abandoned)
         {
@@ -425,6 +430,81 @@ internal sealed partial class SmbLink
         return pending.Context.Transform is not null
             ? $"Unencrypted {what} to the encrypted {pending.Body.Command} request (MessageId {info.MessageId})."
             : null;
+    }
+
+    /// <summary>The parser's error for a successful CREATE response that does not read, or null when it reads.</summary>
+    private static SmbProtocolException? UnreadableCreate(ReadOnlySpan<byte> message)
+    {
+        try
+        {
+            CreateResponse.Parse(message);
+            return null;
+        }
+        catch (SmbProtocolException ex)
+        {
+            return ex;
+        }
+    }
+
+    /// <summary>
+    /// A CREATE the server says succeeded, in an answer the client cannot read (MS-SMB2 §2.2.14): the server is broken or
+    /// hostile, so the link goes (as for any malformed input), and the request fails with <see cref="SmbProtocolException"/>.
+    /// But the server may hold a handle for it, which nobody would ever close: a durable one outlives the connection. The
+    /// CREATE is checked here, before the session layer, so that when the FileId can be read a CLOSE for it goes out on
+    /// this link first; the link fails once the CLOSE is answered or after <see cref="UnreadableCreateCloseBound"/>.
+    /// When even the FileId is missing the handle cannot be known, and the link fails at once (a handle that is not
+    /// durable dies with it, MS-SMB2 §3.3.7.1).
+    /// </summary>
+    private void OnUnreadableCreate(PendingRequest pending, ReadOnlySpan<byte> message, SmbProtocolException unreadable)
+    {
+        var fileId = CreateResponse.TryReadFileId(message);
+        var error = new SmbProtocolException(
+            $"The successful CREATE response (MessageId {pending.MessageId}) does not read: {unreadable.Message} " +
+            (fileId is { } id ? $"Its handle {id} is closed and the connection dropped." : "It is too short to name its handle; the connection is dropped."),
+            unreadable);
+        if (!pending.Abandoned)
+        {
+            _metrics.RecordAnswered(pending, NtStatus.Success);
+        }
+        FailOne(pending, error);
+        if (fileId is null)
+        {
+            throw error;
+        }
+        _ = CloseThenFailAsync(fileId.Value, pending, error);
+    }
+
+    /// <summary>How long the link waits for the CLOSE of an unreadable CREATE's handle before it fails.</summary>
+    private static readonly TimeSpan UnreadableCreateCloseBound = TimeSpan.FromSeconds(5);
+
+    private async Task CloseThenFailAsync(Smb2FileId fileId, PendingRequest create, SmbProtocolException error)
+    {
+        try
+        {
+            var context = create.Context;
+            var close = new PendingRequest(new CloseRequest(fileId), new RequestContext
+            {
+                SessionId = context.SessionId,
+                TreeId = context.TreeId,
+                Signer = context.Signer,
+                Transform = context.Transform,
+                ChannelSequence = context.ChannelSequence,
+                DuringSetup = context.DuringSetup,
+                Timeout = UnreadableCreateCloseBound,
+            }, create.CreditCharge);
+            using var bound = new CancellationTokenSource(UnreadableCreateCloseBound);
+            await SendAsync([close], priority: true, bound.Token).ConfigureAwait(false);
+            using var response = await close.Completion.Task.WaitAsync(bound.Token).ConfigureAwait(false);
+            _logger.UnreadableCreateClosed(fileId, response.Status);
+        }
+        catch (Exception ex) when (ex is SmbException or OperationCanceledException or TimeoutException)
+        {
+            _logger.UnreadableCreateCloseFailed(fileId, ex.Message);
+        }
+        finally
+        {
+            Fail(error, SmbConnectionLossReason.ProtocolViolation);
+        }
     }
 
     /// <summary>A successful answer after the caller stopped waiting goes to the request's compensation (e.g. CLOSE a late CREATE's handle).</summary>
