@@ -15,6 +15,12 @@ public sealed partial class SmbClient
     /// <summary>Directory listings ask for this much per QUERY_DIRECTORY round trip (capped by the server's MaxTransactSize).</summary>
     private const int ListingBufferSize = 1024 * 1024;
 
+    /// <summary>Names one listing remembers to skip after a restart (<see cref="ReturnedNames"/>): about 24 MB at most.</summary>
+    internal const int DefaultListingNameLimit = 1_000_000;
+
+    /// <summary><see cref="DefaultListingNameLimit"/>, or a smaller one a test sets.</summary>
+    internal int ListingNameLimit { get; set; } = DefaultListingNameLimit;
+
     private const AccessMask ReadAccess = AccessMask.FileReadData | AccessMask.FileReadAttributes | AccessMask.Synchronize;
     private const AccessMask WriteAccess = AccessMask.FileReadData | AccessMask.FileWriteData | AccessMask.FileAppendData
         | AccessMask.FileReadAttributes | AccessMask.FileWriteAttributes | AccessMask.Synchronize;
@@ -176,7 +182,7 @@ public sealed partial class SmbClient
         using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         // Directory handles are not durable: when a reconnect loses one mid-listing, the listing opens the
         // directory again, restarts the scan and skips what it already returned (DESIGN §6).
-        var returned = new HashSet<string>(StringComparer.Ordinal);
+        var returned = new ReturnedNames(ListingNameLimit);
         const int MaxRestarts = 5;
         for (var restarts = 0; ; restarts++)
         {
@@ -198,8 +204,14 @@ public sealed partial class SmbClient
                     {
                         entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart ? QueryDirectoryFlags.RestartScans : 0, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (SmbHandleLostException) when (restarts < MaxRestarts)
+                    catch (SmbHandleLostException lost) when (restarts < MaxRestarts)
                     {
+                        if (!returned.Complete)
+                        {
+                            throw new SmbHandleLostException(
+                                $"Listing '{path.Path}' lost its directory handle after more than {ListingNameLimit:N0} names, more than a restart can skip; " +
+                                "it cannot go on without repeating names.", lost);
+                        }
                         break;
                     }
                     if (entries.Count == 0)
