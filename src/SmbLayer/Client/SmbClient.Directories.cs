@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using SmbLayer.Client;
 using SmbLayer.Protocol;
 
@@ -69,8 +70,8 @@ public sealed partial class SmbClient
     /// Copies the remote directory <paramref name="remoteDirectory"/> and everything below it into
     /// <paramref name="localDirectory"/> (created if missing; existing files are replaced by the rules of
     /// <see cref="DownloadFileAsync(SmbPath, string, IProgress{long}?, CancellationToken)"/>). The
-    /// tree is listed first, then up to <paramref name="maxConcurrency"/> files travel at once on
-    /// one connection (a small file is one CREATE + READ + CLOSE compound).
+    /// tree is listed as the files travel, up to <paramref name="maxConcurrency"/> at once on one connection
+    /// (a small file is one CREATE + READ + CLOSE compound); at most a few files per transfer wait listed.
     /// </summary>
     public Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath remoteDirectory, string localDirectory,
         int maxConcurrency = DefaultTransferConcurrency, CancellationToken cancellationToken = default) =>
@@ -82,38 +83,76 @@ public sealed partial class SmbClient
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
         RequireShare(remoteDirectory);
         var root = Path.GetFullPath(localDirectory);
-        var files = new List<(string Path, long Size)>();
-        var directories = 0;
-        var pending = new Queue<string>();
-        pending.Enqueue("");
         Directory.CreateDirectory(root);
-        // Bounded by what the server lists: each directory is visited once.
-        while (pending.TryDequeue(out var relative))
+        // The walk hands files to the transfers as it finds them, through a queue of a few per transfer: the server says
+        // how many entries a tree has, so they are not collected first (a listing that never ends would be held whole).
+        var files = Channel.CreateBounded<(string Path, long Size)>(new BoundedChannelOptions(DownloadQueuePerTransfer * maxConcurrency)
         {
-            await foreach (var entry in ListAsync(Child(remoteDirectory, relative), "*", cancellationToken).ConfigureAwait(false))
+            SingleWriter = true,
+        });
+        using var walking = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var walk = WalkAsync(remoteDirectory, root, files.Writer, walking.Token);
+        long bytes = 0;
+        var count = 0;
+        try
+        {
+            await Parallel.ForEachAsync(files.Reader.ReadAllAsync(cancellationToken), Bounded(maxConcurrency, cancellationToken), async (f, ct) =>
             {
-                var child = relative.Length == 0 ? entry.Name : relative + "/" + entry.Name;
-                if (entry.IsDirectory)
+                // Each file by the rules of DownloadFileAsync: a device, FIFO or symbolic link already there is not replaced.
+                var written = await LocalFileTarget.WriteAsync(LocalPath(root, f.Path),
+                    (target, ct2) => DownloadCoreAsync(Child(remoteDirectory, f.Path), target, null, f.Size, ct2), ct).ConfigureAwait(false);
+                Interlocked.Add(ref bytes, written);
+                Interlocked.Increment(ref count);
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            // A transfer failed or the caller cancelled: the walk stops too (it ends the queue; it never throws).
+            await walking.CancelAsync().ConfigureAwait(false);
+            await walk.ConfigureAwait(false);
+        }
+        return new SmbDirectoryTransfer(count, walk.Result, bytes);
+    }
+
+    /// <summary>Files a recursive download queues per transfer, ahead of the transfers.</summary>
+    internal const int DownloadQueuePerTransfer = 4;
+
+    /// <summary>
+    /// Lists the tree below <paramref name="remoteDirectory"/>, directory by directory, creating each local directory and
+    /// queueing each file; returns the number of directories. Its failure ends the queue with the error, so the transfers
+    /// see it. Bounded by what the server lists: each directory is visited once.
+    /// </summary>
+    private async Task<int> WalkAsync(SmbPath remoteDirectory, string root, ChannelWriter<(string Path, long Size)> files, CancellationToken cancellationToken)
+    {
+        var directories = 0;
+        try
+        {
+            var pending = new Queue<string>();
+            pending.Enqueue("");
+            while (pending.TryDequeue(out var relative))
+            {
+                await foreach (var entry in ListAsync(Child(remoteDirectory, relative), "*", cancellationToken).ConfigureAwait(false))
                 {
-                    Directory.CreateDirectory(LocalPath(root, child));
-                    directories++;
-                    pending.Enqueue(child);
-                }
-                else
-                {
-                    files.Add((child, entry.Size));
+                    var child = relative.Length == 0 ? entry.Name : relative + "/" + entry.Name;
+                    if (entry.IsDirectory)
+                    {
+                        Directory.CreateDirectory(LocalPath(root, child));
+                        directories++;
+                        pending.Enqueue(child);
+                    }
+                    else
+                    {
+                        await files.WriteAsync((child, entry.Size), cancellationToken).ConfigureAwait(false);
+                    }
                 }
             }
+            files.TryComplete();
         }
-        long bytes = 0;
-        await Parallel.ForEachAsync(files, Bounded(maxConcurrency, cancellationToken), async (f, ct) =>
+        catch (Exception ex)
         {
-            // Each file by the rules of DownloadFileAsync: a device, FIFO or symbolic link already there is not replaced.
-            var written = await LocalFileTarget.WriteAsync(LocalPath(root, f.Path),
-                (target, ct2) => DownloadCoreAsync(Child(remoteDirectory, f.Path), target, null, f.Size, ct2), ct).ConfigureAwait(false);
-            Interlocked.Add(ref bytes, written);
-        }).ConfigureAwait(false);
-        return new SmbDirectoryTransfer(files.Count, directories, bytes);
+            files.TryComplete(ex);
+        }
+        return directories;
     }
 
     public Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, string location,

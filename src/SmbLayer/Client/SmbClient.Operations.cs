@@ -15,6 +15,12 @@ public sealed partial class SmbClient
     /// <summary>Directory listings ask for this much per QUERY_DIRECTORY round trip (capped by the server's MaxTransactSize).</summary>
     private const int ListingBufferSize = 1024 * 1024;
 
+    /// <summary>Names one listing remembers to skip after a restart (<see cref="ReturnedNames"/>): about 24 MB at most.</summary>
+    internal const int DefaultListingNameLimit = 1_000_000;
+
+    /// <summary><see cref="DefaultListingNameLimit"/>, or a smaller one a test sets.</summary>
+    internal int ListingNameLimit { get; set; } = DefaultListingNameLimit;
+
     private const AccessMask ReadAccess = AccessMask.FileReadData | AccessMask.FileReadAttributes | AccessMask.Synchronize;
     private const AccessMask WriteAccess = AccessMask.FileReadData | AccessMask.FileWriteData | AccessMask.FileAppendData
         | AccessMask.FileReadAttributes | AccessMask.FileWriteAttributes | AccessMask.Synchronize;
@@ -176,7 +182,7 @@ public sealed partial class SmbClient
         using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         // Directory handles are not durable: when a reconnect loses one mid-listing, the listing opens the
         // directory again, restarts the scan and skips what it already returned (DESIGN §6).
-        var returned = new HashSet<string>(StringComparer.Ordinal);
+        var returned = new ReturnedNames(ListingNameLimit);
         const int MaxRestarts = 5;
         for (var restarts = 0; ; restarts++)
         {
@@ -198,8 +204,14 @@ public sealed partial class SmbClient
                     {
                         entries = await open.QueryDirectoryAsync(pattern, bufferSize, restart ? QueryDirectoryFlags.RestartScans : 0, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (SmbHandleLostException) when (restarts < MaxRestarts)
+                    catch (SmbHandleLostException lost) when (restarts < MaxRestarts)
                     {
+                        if (!returned.Complete)
+                        {
+                            throw new SmbHandleLostException(
+                                $"Listing '{path.Path}' lost its directory handle after more than {ListingNameLimit:N0} names, more than a restart can skip; " +
+                                "it cannot go on without repeating names.", lost);
+                        }
                         break;
                     }
                     if (entries.Count == 0)
@@ -257,8 +269,9 @@ public sealed partial class SmbClient
         }, [QueryInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileNetworkOpenInformation, FileNetworkOpenInformation.Size)],
             lease.Call, cancellationToken).ConfigureAwait(false);
         responses.ThrowIfAnyFailed($"Querying information of '{path.Path}'");
-        var query = QueryInfoResponse.Parse(responses[1].Message);
-        var r = FileNetworkOpenInformation.Parse(responses[1].Message[query.OutputBufferRange]);
+        // A successful answer that does not read drops its link (SmbResponse.Parse), as the replay loop's do.
+        var query = responses[1].Parse(QueryInfoResponse.Parse);
+        var r = responses[1].Parse(m => FileNetworkOpenInformation.Parse(m[query.OutputBufferRange]));
         return new SmbFileInfo
         {
             Name = path.Name,
@@ -409,7 +422,7 @@ public sealed partial class SmbClient
             using var responses = await lease.Tree.CreateCompoundAsync(ReadOpenRequest(path),
                 [new ReadRequest(Smb2FileId.Related, 0, asked)], lease.Call, cancellationToken).ConfigureAwait(false);
             size = responses.Create.EndOfFile;
-            using var data = SmbOpen.ToReadData(responses[1], asked, $"Reading '{path.Path}' at offset 0");
+            using var data = ReadDataOf(responses[1], asked, $"Reading '{path.Path}' at offset 0");
             first = data.Length;
             if (first > 0)
             {
@@ -438,6 +451,20 @@ public sealed partial class SmbClient
         CreateOptions = CreateOptions.NonDirectoryFile,
     };
 
+    /// <summary>A compound's READ answer as data; one that does not read drops its link (SmbResponse.ReportUnreadable), as in the replay loop.</summary>
+    private static ReadData ReadDataOf(Transport.SmbResponse response, int asked, string what)
+    {
+        try
+        {
+            return SmbOpen.ToReadData(response, asked, what);
+        }
+        catch (SmbProtocolException unreadable)
+        {
+            response.ReportUnreadable(unreadable);
+            throw;
+        }
+    }
+
     /// <summary>CREATE (overwrite) + WRITE + CLOSE in one round trip; -1 when the data does not fit one compound.</summary>
     private async Task<long> TryUploadSmallAsync(Stream source, SmbPath path, CancellationToken cancellationToken)
     {
@@ -461,9 +488,9 @@ public sealed partial class SmbClient
                 FileAttributes = FileAttributes.Normal,
             }, middle, lease.Call, cancellationToken).ConfigureAwait(false);
             responses.ThrowIfAnyFailed($"Writing '{path.Path}'");
-            if (n > 0 && WriteResponse.Parse(responses[1].Message).Count != (uint)n)
+            if (n > 0 && responses[1].Parse(WriteResponse.Parse).Count is var taken && taken != (uint)n)
             {
-                throw new IOException($"The server took {WriteResponse.Parse(responses[1].Message).Count} of {n} bytes written to '{path.Path}'; the file is incomplete.");
+                throw new IOException($"The server took {taken} of {n} bytes written to '{path.Path}'; the file is incomplete.");
             }
             return n;
         }

@@ -6,7 +6,14 @@ using SmbLayer.Transport;
 namespace SmbLayer.Session;
 
 /// <summary>A server-initiated break as the upper layers see it.</summary>
-internal sealed record BreakNotice(SmbOpen? Open, Smb2FileId? FileId, OplockLevel? NewOplockLevel, Guid? LeaseKey, LeaseState? NewLeaseState);
+internal sealed record BreakNotice(SmbOpen? Open, Smb2FileId? FileId, OplockLevel? NewOplockLevel, Guid? LeaseKey, LeaseState? NewLeaseState)
+{
+    /// <summary>
+    /// It came encrypted. A plaintext one may come from anyone on the path: servers need not encrypt or sign breaks
+    /// (Samba sends them in plaintext on encrypted sessions), so nothing beyond an acknowledgment may rest on one.
+    /// </summary>
+    public bool Encrypted { get; init; }
+}
 
 /// <summary>
 /// Receives oplock and lease break notifications on one connection (MS-SMB2 §3.2.5.19), tells
@@ -23,6 +30,9 @@ internal sealed class BreakDispatcher
     /// </summary>
     private readonly ConcurrentDictionary<SmbOpen, byte> _opens = new();
     private readonly List<Action<BreakNotice>> _callbacks = [];
+
+    /// <summary>Opens with an acknowledgment in flight, each with the one to send next (null: none waiting). Guarded by itself.</summary>
+    private readonly Dictionary<SmbOpen, ISmb2Request?> _acknowledging = [];
     private readonly ILogger _logger;
 
     public BreakDispatcher(SmbConnection connection, ILoggerFactory loggerFactory)
@@ -44,12 +54,12 @@ internal sealed class BreakDispatcher
 
     public void Untrack(SmbOpen open) => _opens.TryRemove(open, out _);
 
-    private void OnServerMessage(ReadOnlyMemory<byte> message)
+    private void OnServerMessage(ServerMessage message)
     {
         OplockBreakMessage parsed;
         try
         {
-            parsed = OplockBreakMessage.Parse(message.Span);
+            parsed = OplockBreakMessage.Parse(message.Message.Span);
         }
         catch (SmbProtocolException ex)
         {
@@ -59,25 +69,52 @@ internal sealed class BreakDispatcher
         switch (parsed)
         {
             case OplockBreak oplock:
+                // Taken in plaintext too, also where the open's share encrypts: Samba 4.17 sends oplock breaks unencrypted
+                // on sessions that require encryption, and no break is signed (MS-SMB2 §3.2.5.1.3 skips verifying
+                // MessageId 0xFFFFFFFFFFFFFFFF). What one can do is bounded instead: it is acted on only for a handle this
+                // connection holds, acknowledged on that handle's own (signed or encrypted) tree, where a server that is
+                // not breaking refuses it (§3.3.5.22.1), and one acknowledgment per handle is in flight at a time.
                 var open = _opens.Keys.FirstOrDefault(o => o.FileId == oplock.FileId);
-                Notify(new BreakNotice(open, oplock.FileId, oplock.OplockLevel, null, null));
+                Notify(new BreakNotice(open, oplock.FileId, oplock.OplockLevel, null, null) { Encrypted = message.EncryptedFor is not null });
                 if (open is not null && !open.IsClosed)
                 {
-                    _ = AcknowledgeAsync(open, new OplockBreakAcknowledgment(oplock.FileId, oplock.OplockLevel));
+                    Acknowledge(open, new OplockBreakAcknowledgment(oplock.FileId, oplock.OplockLevel));
                 }
                 break;
             case LeaseBreakNotification lease:
+                // A lease names no session (§3.3.4.7: SessionId 0); Samba sends lease breaks in plaintext on encrypted
+                // sessions. Bounded as above; a server not breaking the lease refuses the acknowledgment (§3.3.5.22.2).
                 var holder = _opens.Keys.FirstOrDefault(o => o.LeaseKey == lease.LeaseKey);
-                Notify(new BreakNotice(holder, null, null, lease.LeaseKey, lease.NewLeaseState));
+                Notify(new BreakNotice(holder, null, null, lease.LeaseKey, lease.NewLeaseState) { Encrypted = message.EncryptedFor is not null });
                 if (holder is not null && lease.AckRequired)
                 {
-                    _ = AcknowledgeAsync(holder, new LeaseBreakAcknowledgment(lease.LeaseKey, lease.NewLeaseState));
+                    Acknowledge(holder, new LeaseBreakAcknowledgment(lease.LeaseKey, lease.NewLeaseState));
                 }
                 break;
             default:
                 _logger.UnexpectedServerMessage(parsed.GetType().Name);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Acknowledges a break on the open's own tree, at most one acknowledgment in flight per open: a break arriving
+    /// while one is out replaces any still waiting and goes once it ends. A server (or anyone on the path, for the
+    /// plaintext breaks that must be taken) sending breaks faster than they are answered makes us hold one request per
+    /// open, not one per break.
+    /// </summary>
+    private void Acknowledge(SmbOpen open, ISmb2Request acknowledgment)
+    {
+        lock (_acknowledging)
+        {
+            if (_acknowledging.TryGetValue(open, out _))
+            {
+                _acknowledging[open] = acknowledgment;
+                return;
+            }
+            _acknowledging[open] = null;
+        }
+        _ = AcknowledgeAsync(open, acknowledgment);
     }
 
     private void Notify(BreakNotice notice)
@@ -102,16 +139,31 @@ internal sealed class BreakDispatcher
 
     private async Task AcknowledgeAsync(SmbOpen open, ISmb2Request acknowledgment)
     {
-        try
+        for (var next = acknowledgment; next is not null;)
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            using var response = await open.Tree.Connection.SendAsync(acknowledgment, open.Tree.Context, cts.Token).ConfigureAwait(false);
-            _logger.BreakAcknowledged(open.Name, response.Status);
-            open.OnBreakAcknowledged(response.Status);
-        }
-        catch (Exception ex) when (ex is SmbException or OperationCanceledException)
-        {
-            _logger.BreakAcknowledgmentFailed(open.Name, ex.Message);
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                using var response = await open.Tree.Connection.SendAsync(next, open.Tree.Context, cts.Token).ConfigureAwait(false);
+                _logger.BreakAcknowledged(open.Name, response.Status);
+                open.OnBreakAcknowledged(response.Status);
+            }
+            catch (Exception ex) when (ex is SmbException or OperationCanceledException)
+            {
+                _logger.BreakAcknowledgmentFailed(open.Name, ex.Message);
+            }
+            lock (_acknowledging)
+            {
+                _acknowledging.TryGetValue(open, out next);
+                if (next is null)
+                {
+                    _acknowledging.Remove(open);
+                }
+                else
+                {
+                    _acknowledging[open] = null;
+                }
+            }
         }
     }
 }

@@ -171,16 +171,37 @@ internal static class Replayer
                 {
                     return request.Complete(response);
                 }
-                catch
+                catch (Exception ex)
                 {
+                    ReportIfUnreadable(response, ex);
                     response.Dispose();
                     throw;
                 }
             }
             using (response)
             {
-                return request.Complete(response);
+                try
+                {
+                    return request.Complete(response);
+                }
+                catch (Exception ex)
+                {
+                    ReportIfUnreadable(response, ex);
+                    throw;
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// A successful answer <see cref="ReplayRequest{T}.Complete"/> could not read (<see cref="SmbProtocolException"/>) is a
+    /// protocol violation: the link it came on is dropped (issue 16 item 8; docs/SECURITY.md), and the caller gets the error.
+    /// </summary>
+    private static void ReportIfUnreadable(SmbResponse response, Exception error)
+    {
+        if (error is SmbProtocolException unreadable)
+        {
+            response.ReportUnreadable(unreadable);
         }
     }
 

@@ -150,6 +150,6 @@ internal sealed partial class SmbConnection
         {
             throw SmbStatusException.Create(response.Status, $"ECHO to {Host}:{Port}");
         }
-        EchoResponse.Parse(response.Message);
+        response.Parse(EchoResponse.Parse);
     }
 }

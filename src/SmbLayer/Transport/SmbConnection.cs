@@ -16,7 +16,20 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     private readonly IMessageFamily _family;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
-    private readonly List<Action<ReadOnlyMemory<byte>>> _serverMessageHandlers = [];
+    private readonly List<Action<ServerMessage>> _serverMessageHandlers = [];
+
+    /// <summary>
+    /// Server-initiated messages waiting for the handlers (each a copy of its message), bounded: see
+    /// <see cref="MaxQueuedServerMessages"/>. One loop, started with the first message, hands them over in order.
+    /// </summary>
+    private readonly System.Threading.Channels.Channel<ServerMessage> _serverMessages =
+        System.Threading.Channels.Channel.CreateBounded<ServerMessage>(new System.Threading.Channels.BoundedChannelOptions(MaxQueuedServerMessages)
+        {
+            SingleReader = true,
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.Wait, // TryWrite then fails, and the reader drops the message
+        });
+    private int _serverMessageLoopStarted;
+    private long _serverMessagesDropped;
     private readonly CancellationTokenSource _lifetime = new();
     private SmbLink? _link;
     private int _state = (int)ConnectionState.Created;
@@ -68,8 +81,16 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     /// <summary>server.address and server.port, the tags every instrument carries.</summary>
     internal System.Diagnostics.TagList ServerTags() => _metrics.ServerTags();
 
+    /// <summary>
+    /// Most server-initiated messages waiting for the handlers at once, per connection (across its links). Each is at
+    /// most <see cref="SmbLink.MaxServerMessageSize"/> bytes, so a server flooding breaks makes us hold at most 1 MiB;
+    /// past this, messages are dropped and logged (a break left unacknowledged the server times out itself, MS-SMB2
+    /// §3.3.2.1, §3.3.2.5).
+    /// </summary>
+    internal const int MaxQueuedServerMessages = 1024;
+
     /// <summary>Registers a callback for server-initiated messages (oplock/lease breaks). It runs off the reader loop with its own copy of the message.</summary>
-    public void RegisterServerMessageHandler(Action<ReadOnlyMemory<byte>> handler)
+    public void RegisterServerMessageHandler(Action<ServerMessage> handler)
     {
         lock (_serverMessageHandlers)
         {
@@ -311,34 +332,66 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
 
     bool ILinkOwner.WritesChannelSequence => Negotiated?.Dialect.IsSmb3() == true;
 
-    void ILinkOwner.OnServerMessage(ReadOnlySpan<byte> message)
+    void ILinkOwner.OnServerMessage(ReadOnlySpan<byte> message, ulong? decryptedFor)
     {
-        Action<ReadOnlyMemory<byte>>[] handlers;
+        bool any;
         lock (_serverMessageHandlers)
         {
-            handlers = [.. _serverMessageHandlers];
+            any = _serverMessageHandlers.Count > 0;
         }
-        if (handlers.Length == 0)
+        if (!any)
         {
             _logger.ServerMessageDropped();
             return;
         }
-        var copy = message.ToArray();
-        foreach (var handler in handlers)
+        if (Interlocked.Exchange(ref _serverMessageLoopStarted, 1) == 0)
         {
-            // Off the reader loop: a slow handler must not stall every response behind it.
-            ThreadPool.UnsafeQueueUserWorkItem(static state =>
+            _ = RunInBackground(() => ServerMessageLoopAsync(_lifetime.Token));
+        }
+        // Off the reader loop, so a slow handler does not stall the responses behind it; bounded, so a server sending
+        // breaks faster than they are handled makes us hold at most MaxQueuedServerMessages of them.
+        if (!_serverMessages.Writer.TryWrite(new ServerMessage(message.ToArray(), decryptedFor)))
+        {
+            var dropped = Interlocked.Increment(ref _serverMessagesDropped);
+            if ((dropped & (dropped - 1)) == 0)
             {
-                var (h, m, logger) = state;
-                try
+                // Logged at the 1st, 2nd, 4th, 8th … drop: a flood does not flood the log too.
+                _logger.ServerMessageOverflow(Host, Port, MaxQueuedServerMessages, dropped);
+            }
+        }
+    }
+
+    /// <summary>Server-initiated messages dropped because <see cref="MaxQueuedServerMessages"/> were waiting (tests, diagnostics).</summary>
+    internal long ServerMessagesDropped => Interlocked.Read(ref _serverMessagesDropped);
+
+    /// <summary>Hands each queued server-initiated message to every handler, in arrival order, until the connection ends.</summary>
+    private async Task ServerMessageLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var message in _serverMessages.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                Action<ServerMessage>[] handlers;
+                lock (_serverMessageHandlers)
                 {
-                    h(m);
+                    handlers = [.. _serverMessageHandlers];
                 }
-                catch (Exception ex)
+                foreach (var handler in handlers)
                 {
-                    logger.ServerMessageHandlerFailed(ex);
+                    try
+                    {
+                        handler(message);
+                    }
+                    catch (Exception ex)
+                    {
+                        _logger.ServerMessageHandlerFailed(ex);
+                    }
                 }
-            }, (handler, (ReadOnlyMemory<byte>)copy, _logger), preferLocal: false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The connection was disposed.
         }
     }
 

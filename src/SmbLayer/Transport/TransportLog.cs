@@ -30,8 +30,17 @@ internal static partial class TransportLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "Late success for abandoned {Command} #{MessageId}; compensating")]
     public static partial void CompensatingLateSuccess(this ILogger logger, Smb2Command command, ulong messageId);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closed handle {FileId} of an unreadable CREATE response: {Status}")]
+    public static partial void UnreadableCreateClosed(this ILogger logger, Smb2FileId fileId, NtStatus status);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing handle {FileId} of an unreadable CREATE response failed: {Reason}")]
+    public static partial void UnreadableCreateCloseFailed(this ILogger logger, Smb2FileId fileId, string reason);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Server-initiated message with no handler registered; dropped")]
     public static partial void ServerMessageDropped(this ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Host}:{Port} sent server-initiated messages faster than they are handled; more than {Limit} waiting; {Dropped} dropped so far")]
+    public static partial void ServerMessageOverflow(this ILogger logger, string host, int port, int limit, long dropped);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Server-message handler failed")]
     public static partial void ServerMessageHandlerFailed(this ILogger logger, Exception exception);

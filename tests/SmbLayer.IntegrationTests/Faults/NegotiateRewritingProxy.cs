@@ -148,8 +148,7 @@ public sealed class NegotiateRewritingProxy : IAsyncDisposable
                     _rewrite(frame);
                     c.NegotiateRewritten = true;
                 }
-                await to.SendAsync(header, SocketFlags.None, _stop.Token);
-                await to.SendAsync(frame, SocketFlags.None, _stop.Token);
+                await c.SendFrameAsync(to, header, frame, toClient, _stop.Token);
             }
         }
         catch (Exception)
@@ -198,7 +197,38 @@ public sealed class NegotiateRewritingProxy : IAsyncDisposable
     {
         private readonly List<ushort?> _clientCommands = [];
 
+        /// <summary>Serialises what goes to the client: forwarded frames and injected ones never interleave.</summary>
+        private readonly SemaphoreSlim _toClient = new(1, 1);
+
         internal Socket Client { get; } = client;
+
+        /// <summary>Sends one SMB2 message to the client as a frame of its own, between two forwarded frames (someone on the path injecting it).</summary>
+        public async Task InjectToClientAsync(byte[] message)
+        {
+            var header = new byte[FrameHeaderSize];
+            BinaryPrimitives.WriteUInt32BigEndian(header, (uint)message.Length);
+            await SendFrameAsync(Client, header, message, toClient: true, CancellationToken.None);
+        }
+
+        internal async Task SendFrameAsync(Socket to, byte[] header, byte[] frame, bool toClient, CancellationToken cancellationToken)
+        {
+            if (!toClient)
+            {
+                await to.SendAsync(header, SocketFlags.None, cancellationToken);
+                await to.SendAsync(frame, SocketFlags.None, cancellationToken);
+                return;
+            }
+            await _toClient.WaitAsync(cancellationToken);
+            try
+            {
+                await to.SendAsync(header, SocketFlags.None, cancellationToken);
+                await to.SendAsync(frame, SocketFlags.None, cancellationToken);
+            }
+            finally
+            {
+                _toClient.Release();
+            }
+        }
         internal Socket Server { get; } = new(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
 
         /// <summary>Whether this connection's NEGOTIATE response is rewritten.</summary>
@@ -247,6 +277,7 @@ public sealed class NegotiateRewritingProxy : IAsyncDisposable
         {
             Client.Dispose();
             Server.Dispose();
+            _toClient.Dispose();
         }
     }
 }

@@ -92,6 +92,21 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
     /// <summary>When set, every durable reclaim (DH2C) is answered with this status.</summary>
     public NtStatus? ReclaimStatus { get; set; }
 
+    /// <summary>
+    /// What QUERY_DIRECTORY answers: given the directory's path as opened and the page (0 after RESTART_SCANS, then 1, 2 …),
+    /// its entries as FileDirectoryInformation (MS-FSCC §2.4.10), or null for STATUS_NO_MORE_FILES. Not set: NOT_SUPPORTED.
+    /// </summary>
+    public Func<string, int, IReadOnlyList<(string Name, bool Directory, long Size)>?>? Listing { get; set; }
+
+    /// <summary>QUERY_DIRECTORY requests answered so far.</summary>
+    public int ListingPages => Volatile.Read(ref _listingPages);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, (string Path, int Page)> _directories = new();
+    private int _listingPages;
+
+    /// <summary>Rewrites the body of each successful answer (a broken or hostile server): given the command and the body, returns the body to send.</summary>
+    public Func<Smb2Command, byte[], byte[]>? RewriteBody { get; set; }
+
     /// <summary>The status to answer a WRITE(offset, length) with; success when null. Data of a failed WRITE is not kept.</summary>
     public Func<long, int, NtStatus>? WriteStatus { get; set; }
 
@@ -250,6 +265,11 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
                 break;
             case Smb2Command.Create:
                 reply = CreateBody(durable: request.Message.AsSpan().IndexOf("DH2Q"u8) > 0);
+                _directories[BinaryPrimitives.ReadUInt64LittleEndian(reply.AsSpan(64))] =
+                    (Utf16(request.Message, BinaryPrimitives.ReadUInt16LittleEndian(body[44..]), BinaryPrimitives.ReadUInt16LittleEndian(body[46..])), 0);
+                break;
+            case Smb2Command.QueryDirectory when Listing is not null:
+                (status, reply) = ListingBody(request);
                 break;
             case Smb2Command.Read when ReadStatus?.Invoke(BinaryPrimitives.ReadInt64LittleEndian(body[8..]), BinaryPrimitives.ReadInt32LittleEndian(body[4..]))
                 is { } readStatus && readStatus != NtStatus.Success:
@@ -274,6 +294,10 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
             default:
                 (status, reply) = (NtStatus.NotSupported, ErrorBody);
                 break;
+        }
+        if (status == NtStatus.Success && RewriteBody is { } rewrite)
+        {
+            reply = rewrite(request.Header.Command, reply);
         }
         var response = ScriptedPeer.Response(request, status, credits: Math.Max((ushort)1, request.Header.Credits), body: reply, asyncId: asyncId);
         if (request.Header.Command == Smb2Command.TreeConnect)
@@ -305,6 +329,40 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
             .U32(durable ? 64u + 88 : 0).U32(durable ? (uint)contexts.Length : 0)
             .Raw(contexts)
             .ToArray();
+    }
+
+    /// <summary>QUERY_DIRECTORY response (§2.2.34) with FileDirectoryInformation entries from <see cref="Listing"/>.</summary>
+    private (NtStatus, byte[]) ListingBody(ReceivedMessage request)
+    {
+        var body = request.Body;
+        var fileId = BinaryPrimitives.ReadUInt64LittleEndian(body[8..]);
+        var (path, page) = _directories.TryGetValue(fileId, out var d) ? d : ("", 0);
+        if ((body[3] & 0x01) != 0) // RESTART_SCANS
+        {
+            page = 0;
+        }
+        _directories[fileId] = (path, page + 1);
+        Interlocked.Increment(ref _listingPages);
+        var entries = Listing!(path, page);
+        if (entries is null || entries.Count == 0)
+        {
+            return (page == 0 ? NtStatus.NoSuchFile : NtStatus.NoMoreFiles, ErrorBody);
+        }
+        var buffer = new Le();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var name = System.Text.Encoding.Unicode.GetBytes(entries[i].Name);
+            var length = 64 + name.Length;
+            var next = i == entries.Count - 1 ? 0 : (length + 7) & ~7;
+            buffer.U32((uint)next).U32(0).U64(132000000000000000).U64(132000000000000000).U64(132000000000000000).U64(132000000000000000)
+                .U64((ulong)entries[i].Size).U64((ulong)entries[i].Size).U32(entries[i].Directory ? 0x10u : 0x80u).U32((uint)name.Length).Raw(name);
+            if (next != 0)
+            {
+                buffer.Zeros(next - length);
+            }
+        }
+        var data = buffer.ToArray();
+        return (NtStatus.Success, new Le().U16(9).U16(64 + 8).U32((uint)data.Length).Raw(data).ToArray());
     }
 
     /// <summary>READ response (§2.2.20) from <see cref="Content"/>, or STATUS_END_OF_FILE at and past its end.</summary>

@@ -226,6 +226,15 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         return message;
     }
 
+    /// <summary>A CREATE response body (MS-SMB2 §2.2.14) for <paramref name="fileId"/> (1:2 when null), no create contexts.</summary>
+    public static byte[] CreateBody(Smb2FileId? fileId = null)
+    {
+        var body = new byte[96];
+        body[0] = 89; // StructureSize
+        (fileId ?? new Smb2FileId(1, 2)).WriteTo(body.AsSpan(64));
+        return body;
+    }
+
     public Task ReplyAsync(ReceivedMessage request, NtStatus status = NtStatus.Success, ushort credits = 1, byte[]? body = null, ulong asyncId = 0) =>
         SendMessagesAsync(Response(request, status, credits, body, asyncId: asyncId));
 

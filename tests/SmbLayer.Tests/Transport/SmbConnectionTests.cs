@@ -145,7 +145,7 @@ public class SmbConnectionTests
     /// order, and hands a server-initiated message (here an oplock break) to the registered handlers only as it handles it.
     /// Registers a handler for good: for tests that send no server-initiated messages of their own.
     /// </summary>
-    private static async Task ReaderCaughtUpAsync(SmbConnection connection, ScriptedPeer peer)
+    internal static async Task ReaderCaughtUpAsync(SmbConnection connection, ScriptedPeer peer)
     {
         var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         connection.RegisterServerMessageHandler(_ => delivered.TrySetResult());
@@ -154,7 +154,7 @@ public class SmbConnectionTests
         await delivered.Task.WaitAsync(Bound);
     }
 
-    private static async Task WaitForStateAsync(SmbConnection connection, ConnectionState state)
+    internal static async Task WaitForStateAsync(SmbConnection connection, ConnectionState state)
     {
         var deadline = DateTime.UtcNow + Bound;
         while (connection.State != state && DateTime.UtcNow < deadline)
@@ -400,7 +400,7 @@ public class SmbConnectionTests
         var request = await peer.ReadRequestAsync();
         cts.Cancel();
         await peer.ReadRequestAsync(); // the CANCEL
-        await peer.ReplyAsync(request, NtStatus.Success);
+        await peer.ReplyAsync(request, NtStatus.Success, body: ScriptedPeer.CreateBody());
         using var response = await task.WaitAsync(Bound);
         Assert.Equal(NtStatus.Success, response.Status);
     }
@@ -419,7 +419,7 @@ public class SmbConnectionTests
         cts.Cancel();
         await peer.ReadRequestAsync(); // the CANCEL
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.WaitAsync(Bound));
-        await peer.ReplyAsync(request, NtStatus.Success);
+        await peer.ReplyAsync(request, NtStatus.Success, body: ScriptedPeer.CreateBody());
         Assert.Equal(request.Header.MessageId, await compensated.Task.WaitAsync(Bound));
     }
 
@@ -462,7 +462,7 @@ public class SmbConnectionTests
         await using var _ = connection;
         await using var __ = peer;
         var delivered = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.RegisterServerMessageHandler(m => delivered.TrySetResult(m.ToArray()));
+        connection.RegisterServerMessageHandler(m => delivered.TrySetResult(m.Message.ToArray()));
         var fake = new ReceivedMessage(new Smb2Header { Command = Smb2Command.OplockBreak }, new byte[64]);
         await peer.SendMessagesAsync(ScriptedPeer.Response(fake, credits: 0, body: new byte[24], messageId: ulong.MaxValue));
         var message = await delivered.Task.WaitAsync(Bound);
@@ -489,7 +489,7 @@ public class SmbConnectionTests
         // Answer as a compound too (8-byte padded members).
         var replies = messages.Select((m, i) =>
         {
-            var r = ScriptedPeer.Response(m, body: [4, 0, 0, 0]);
+            var r = ScriptedPeer.Response(m, body: m.Header.Command == Smb2Command.Create ? ScriptedPeer.CreateBody() : [4, 0, 0, 0]);
             if (i < messages.Count - 1)
             {
                 Array.Resize(ref r, (r.Length + 7) & ~7);

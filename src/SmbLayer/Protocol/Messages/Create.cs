@@ -136,6 +136,13 @@ internal sealed class CreateResponse
     public OnDiskIdResponse? OnDiskId { get; private init; }
     public LeaseResponse? Lease { get; private init; }
 
+    /// <summary>
+    /// The FileId of a CREATE response whose fixed part is there, however the rest reads (null when the message is too
+    /// short to hold it): what a client must close when it cannot use a successful answer.
+    /// </summary>
+    public static Smb2FileId? TryReadFileId(ReadOnlySpan<byte> message) =>
+        message.Length >= Smb2Header.Size + OffFileId + Smb2FileId.Size ? Smb2FileId.Read(message[(Smb2Header.Size + OffFileId)..]) : null;
+
     public static CreateResponse Parse(ReadOnlySpan<byte> message)
     {
         var body = Smb2Wire.CheckBody(message, StructureSizeValue, FixedSize, Name);

@@ -54,6 +54,9 @@ internal sealed class PendingRequest
     public ulong MessageId { get; set; }
     public ulong AsyncId { get; set; }
 
+    /// <summary>The <see cref="AsyncId"/> came with an interim reply that was authenticated (encrypted or verified), or on a session that cannot authenticate any.</summary>
+    public bool AsyncIdTrusted { get; set; }
+
     /// <summary>Extra flags set by the connection (related compound member).</summary>
     public Smb2HeaderFlags ExtraFlags { get; set; }
 

@@ -17,6 +17,9 @@ internal sealed partial class SmbLink
     /// <summary>MS-SMB2 §2.2.42: a compression transform header starts with 0xFC 'S' 'M' 'B'.</summary>
     private const uint CompressionProtocolId = 0x424D53FC;
 
+    /// <summary>Largest server-initiated message taken: a lease break is 108 bytes (MS-SMB2 §2.2.23.2), with room for padding.</summary>
+    internal const int MaxServerMessageSize = 1024;
+
     private SpliceReceiver? _splice;
     private bool _spliceTried;
 
@@ -237,7 +240,14 @@ internal sealed partial class SmbLink
         }
         if (info.IsServerInitiated)
         {
-            _owner.OnServerMessage(message);
+            // The only unsolicited messages taken are break notifications (MS-SMB2 §2.2.23: 24- and 44-byte bodies); the
+            // handlers get a copy of each, so a larger one is refused before anything is copied or queued.
+            if (length > MaxServerMessageSize)
+            {
+                throw new SmbProtocolException(
+                    $"Unsolicited {(Smb2Command)info.Command} message of {length} bytes; a break notification is at most {MaxServerMessageSize}.");
+            }
+            _owner.OnServerMessage(message, decryptedFor);
             return false;
         }
         if (!_pending.TryGetValue(info.MessageId, out var pending))
@@ -263,7 +273,7 @@ internal sealed partial class SmbLink
         }
         if (info.IsInterim)
         {
-            OnInterim(pending, info.AsyncId);
+            OnInterim(pending, info, message, decryptedFor);
             return false;
         }
         if (EncryptionViolation(info, message, pending, decryptedFor) is { } violation)
@@ -287,6 +297,11 @@ internal sealed partial class SmbLink
                 throw error;
             }
         }
+        if (info.Command == (ushort)Smb2Command.Create && (NtStatus)info.Status == NtStatus.Success && UnreadableCreate(message) is { } unreadable)
+        {
+            OnUnreadableCreate(pending, message, unreadable);
+            return false;
+        }
         _pending.TryRemove(info.MessageId, out _);
         var header = Smb2Header.ReadFrom(message);
         if (!pending.Abandoned)
@@ -294,7 +309,7 @@ internal sealed partial class SmbLink
             // An abandoned request (timed out, or cancelled past the grace) was counted as unanswered already.
             _metrics.RecordAnswered(pending, header.NtStatus);
         }
-        var response = new SmbResponse(buffer, 0, length, header);
+        var response = new SmbResponse(buffer, 0, length, header) { From = this };
         pending.CancellationRegistration.Dispose();
         if (pending.Abandoned)
         {
@@ -324,20 +339,61 @@ internal sealed partial class SmbLink
     }
 
     /// <summary>
-    /// STATUS_PENDING: the final answer comes later under the same MessageId. The interim reply proves the server
-    /// alive and extends the request's expiry, but never makes it unbounded.
+    /// STATUS_PENDING: the final answer comes later under the same MessageId. The interim reply proves the request
+    /// delivered, gives the AsyncId a CANCEL targets and extends the request's expiry, never without bound. What it may
+    /// do depends on what authenticates it (docs/SECURITY.md, "Interim responses"):
+    /// <list type="bullet">
+    /// <item>to an encrypted request it must itself be encrypted under the request's session: MS-SMB2 §3.3.4.1.4 makes the
+    /// server encrypt every response to an encrypted request, interim ones included; anything else is a protocol
+    /// violation (a plaintext one could come from anyone on the path);</item>
+    /// <item>on a signing session, one that says it is signed must verify. Servers need not sign them (§3.3.4.1.1: they
+    /// SHOULD NOT; §3.2.5.1.3: the client skips verifying STATUS_PENDING), so an unsigned one is taken, with less effect:
+    /// it may set the AsyncId only if none is known and extends the expiry only if it is the first interim reply;</item>
+    /// <item>the AsyncId is nonzero and stays the same until the final answer (§3.3.4.2); a later interim reply naming
+    /// another one is a protocol violation, unless it is authenticated and the one known was not.</item>
+    /// </list>
     /// </summary>
-    private void OnInterim(PendingRequest pending, ulong asyncId)
+    private void OnInterim(PendingRequest pending, in IncomingMessageInfo info, Span<byte> message, ulong? decryptedFor)
     {
-        pending.AsyncId = asyncId;
+        var violation = EncryptionViolation(info, message, pending, decryptedFor, interim: true);
+        var authenticated = decryptedFor is not null;
+        if (violation is null && !authenticated && pending.Context.Signer is { } signer && info.IsSigned)
+        {
+            authenticated = signer.Verify(message);
+            violation = authenticated ? null : $"Bad signature on the interim response to {pending.Body.Command} (MessageId {info.MessageId}).";
+        }
+        // Nothing on this session can be authenticated (it neither signs nor encrypts): every interim reply counts, as a
+        // forged final answer would be taken too.
+        var unprotected = pending.Context.Signer is null && pending.Context.Transform is null;
+        var trusted = authenticated || unprotected;
+        var first = pending.State == RequestState.Sent;
+        if (violation is null && info.AsyncId == 0)
+        {
+            violation = $"Interim response to {pending.Body.Command} (MessageId {info.MessageId}) has AsyncId 0; MS-SMB2 §3.3.4.2 requires a nonzero one.";
+        }
+        if (violation is null && pending.AsyncId != 0 && pending.AsyncId != info.AsyncId && !(trusted && !pending.AsyncIdTrusted))
+        {
+            violation = $"Interim response to {pending.Body.Command} (MessageId {info.MessageId}) names AsyncId 0x{info.AsyncId:X}; an earlier one named 0x{pending.AsyncId:X}.";
+        }
+        if (violation is not null)
+        {
+            var error = new SmbProtocolException(violation);
+            FailOne(pending, error);
+            throw error;
+        }
+        if (pending.AsyncId == 0 || trusted)
+        {
+            pending.AsyncId = info.AsyncId;
+            pending.AsyncIdTrusted |= trusted;
+        }
         pending.TryTransition(RequestState.Sent, RequestState.Interim);
         var now = Environment.TickCount64;
         MarkDelivered(pending, now);
         var timeout = pending.Context.Timeout ?? _settings.RequestTimeout;
-        if (timeout != Timeout.InfiniteTimeSpan)
+        if (timeout != Timeout.InfiniteTimeSpan && (trusted || first))
         {
             var limit = pending.SentTicks + ((long)timeout.TotalMilliseconds * _settings.MaxPendingExtensions);
-            pending.DeadlineTicks = Math.Min(Math.Min(now + (long)timeout.TotalMilliseconds, limit), pending.Context.CallDeadline);
+            pending.DeadlineTicks = Math.Min(Math.Max(pending.DeadlineTicks, Math.Min(now + (long)timeout.TotalMilliseconds, limit)), pending.Context.CallDeadline);
         }
         // A CANCEL already sent by MessageId is not repeated by AsyncId: the server finds the request by MessageId after
         // it went async too (MS-SMB2 §3.3.5.16), and a second signed CANCEL would reuse the AES-GMAC nonce (QueueCancel).
@@ -355,18 +411,100 @@ internal sealed partial class SmbLink
     /// decrypted it; a final response to an encrypted request must itself have been encrypted (a plaintext answer could
     /// have been forged or replayed by anyone on the path).
     /// </summary>
-    private static string? EncryptionViolation(in IncomingMessageInfo info, ReadOnlySpan<byte> message, PendingRequest pending, ulong? decryptedFor)
+    private static string? EncryptionViolation(in IncomingMessageInfo info, ReadOnlySpan<byte> message, PendingRequest pending, ulong? decryptedFor,
+        bool interim = false)
     {
+        var what = interim ? "interim response" : "response";
         if (decryptedFor is { } sessionId)
         {
             var messageSession = Smb2Header.ReadFrom(message).SessionId;
-            return messageSession == sessionId
-                ? null
-                : $"Encrypted response to {pending.Body.Command} (MessageId {info.MessageId}) names session 0x{messageSession:X}, but was encrypted for 0x{sessionId:X}.";
+            if (messageSession != sessionId)
+            {
+                return $"Encrypted {what} to {pending.Body.Command} (MessageId {info.MessageId}) names session 0x{messageSession:X}, but was encrypted for 0x{sessionId:X}.";
+            }
+            // An interim reply has nothing else to check it against: it must come under the keys the request went with.
+            return interim && pending.Context.Transform is not null && sessionId != pending.Context.SessionId
+                ? $"Encrypted interim response to {pending.Body.Command} (MessageId {info.MessageId}) was encrypted for session 0x{sessionId:X}, the request for 0x{pending.Context.SessionId:X}."
+                : null;
         }
         return pending.Context.Transform is not null
-            ? $"Unencrypted response to the encrypted {pending.Body.Command} request (MessageId {info.MessageId})."
+            ? $"Unencrypted {what} to the encrypted {pending.Body.Command} request (MessageId {info.MessageId})."
             : null;
+    }
+
+    /// <summary>The parser's error for a successful CREATE response that does not read, or null when it reads.</summary>
+    private static SmbProtocolException? UnreadableCreate(ReadOnlySpan<byte> message)
+    {
+        try
+        {
+            CreateResponse.Parse(message);
+            return null;
+        }
+        catch (SmbProtocolException ex)
+        {
+            return ex;
+        }
+    }
+
+    /// <summary>
+    /// A CREATE the server says succeeded, in an answer the client cannot read (MS-SMB2 §2.2.14): the server is broken or
+    /// hostile, so the link goes (as for any malformed input), and the request fails with <see cref="SmbProtocolException"/>.
+    /// But the server may hold a handle for it, which nobody would ever close: a durable one outlives the connection. The
+    /// CREATE is checked here, before the session layer, so that when the FileId can be read a CLOSE for it goes out on
+    /// this link first; the link fails once the CLOSE is answered or after <see cref="UnreadableCreateCloseBound"/>.
+    /// When even the FileId is missing the handle cannot be known, and the link fails at once (a handle that is not
+    /// durable dies with it, MS-SMB2 §3.3.7.1).
+    /// </summary>
+    private void OnUnreadableCreate(PendingRequest pending, ReadOnlySpan<byte> message, SmbProtocolException unreadable)
+    {
+        var fileId = CreateResponse.TryReadFileId(message);
+        var error = new SmbProtocolException(
+            $"The successful CREATE response (MessageId {pending.MessageId}) does not read: {unreadable.Message} " +
+            (fileId is { } id ? $"Its handle {id} is closed and the connection dropped." : "It is too short to name its handle; the connection is dropped."),
+            unreadable);
+        if (!pending.Abandoned)
+        {
+            _metrics.RecordAnswered(pending, NtStatus.Success);
+        }
+        FailOne(pending, error);
+        if (fileId is null)
+        {
+            throw error;
+        }
+        _ = CloseThenFailAsync(fileId.Value, pending, error);
+    }
+
+    /// <summary>How long the link waits for the CLOSE of an unreadable CREATE's handle before it fails.</summary>
+    private static readonly TimeSpan UnreadableCreateCloseBound = TimeSpan.FromSeconds(5);
+
+    private async Task CloseThenFailAsync(Smb2FileId fileId, PendingRequest create, SmbProtocolException error)
+    {
+        try
+        {
+            var context = create.Context;
+            var close = new PendingRequest(new CloseRequest(fileId), new RequestContext
+            {
+                SessionId = context.SessionId,
+                TreeId = context.TreeId,
+                Signer = context.Signer,
+                Transform = context.Transform,
+                ChannelSequence = context.ChannelSequence,
+                DuringSetup = context.DuringSetup,
+                Timeout = UnreadableCreateCloseBound,
+            }, create.CreditCharge);
+            using var bound = new CancellationTokenSource(UnreadableCreateCloseBound);
+            await SendAsync([close], priority: true, bound.Token).ConfigureAwait(false);
+            using var response = await close.Completion.Task.WaitAsync(bound.Token).ConfigureAwait(false);
+            _logger.UnreadableCreateClosed(fileId, response.Status);
+        }
+        catch (Exception ex) when (ex is SmbException or OperationCanceledException or TimeoutException)
+        {
+            _logger.UnreadableCreateCloseFailed(fileId, ex.Message);
+        }
+        finally
+        {
+            Fail(error, SmbConnectionLossReason.ProtocolViolation);
+        }
     }
 
     /// <summary>A successful answer after the caller stopped waiting goes to the request's compensation (e.g. CLOSE a late CREATE's handle).</summary>

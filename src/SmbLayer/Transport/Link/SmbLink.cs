@@ -19,8 +19,11 @@ internal interface ILinkOwner
     /// <summary>The error for a request refused before anything of it went on the wire.</summary>
     Exception NotSentError();
 
-    /// <summary>A server-initiated message (oplock or lease break); runs on the reader, so it copies what it keeps.</summary>
-    void OnServerMessage(ReadOnlySpan<byte> message);
+    /// <summary>
+    /// A server-initiated message (oplock or lease break); runs on the reader, so it copies what it keeps.
+    /// <paramref name="decryptedFor"/> is the session whose keys decrypted it, null when it came in plaintext.
+    /// </summary>
+    void OnServerMessage(ReadOnlySpan<byte> message, ulong? decryptedFor);
 
     /// <summary>The keys that decrypt a TRANSFORM frame for <paramref name="sessionId"/>, or null.</summary>
     IMessageTransform? TransformFor(ulong sessionId);
