@@ -134,8 +134,6 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 var r = p.Value!;
                 sb.AppendLine($"  pending {r} wire {Get(r, "Wire")} queued {Get(r, "QueuedTicks")} sent {Get(r, "SentTicks")} wireEnd {Get(r, "WireEnd")} deadline {Get(r, "DeadlineTicks")} abandoned {Get(r, "Abandoned")} done {((System.Threading.Tasks.Task)Get(Get(r, "Completion")!, "Task")!).IsCompleted}");
             }
-            var q = Get(link, "_queue")!;
-            sb.AppendLine($"queue count {Get(Get(q, "Reader")!, "Count")}");
         }
         return sb.ToString();
     }

@@ -180,7 +180,18 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             _pairs.Add(pair);
         }
-        await Task.WhenAll(PumpAsync(client, server, pair, () => UplinkBytesPerSecond), PumpAsync(server, client, pair, () => DownlinkBytesPerSecond));
+        if (_receiveBuffer > 0)
+        {
+            // A slow link keeps its pace on threads of its own: pumps on a thread pool that the rest of the test process
+            // starves would stall for seconds, and a stalled link is what liveness is meant to notice.
+            await Task.WhenAll(
+                Task.Factory.StartNew(() => PumpBlocking(client, server, pair, () => UplinkBytesPerSecond), TaskCreationOptions.LongRunning),
+                Task.Factory.StartNew(() => PumpBlocking(server, client, pair, () => DownlinkBytesPerSecond), TaskCreationOptions.LongRunning));
+        }
+        else
+        {
+            await Task.WhenAll(PumpAsync(client, server, pair, () => UplinkBytesPerSecond), PumpAsync(server, client, pair, () => DownlinkBytesPerSecond));
+        }
         lock (_lock)
         {
             _pairs.Remove(pair);
@@ -216,6 +227,39 @@ public sealed class FaultProxy : IAsyncDisposable
                     await Task.Delay(TimeSpan.FromSeconds((double)n / limit), _stop.Token);
                 }
                 await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token);
+            }
+        }
+        catch (Exception)
+        {
+            pair.Reset();
+        }
+    }
+
+    /// <summary>The pump of a slow link: blocking calls on a dedicated thread, paced by sleeping (no black-hole gate).</summary>
+    private void PumpBlocking(Socket from, Socket to, Pair pair, Func<int> rate)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var bytesPerSecond = rate();
+                var piece = bytesPerSecond > 0 ? Math.Clamp(bytesPerSecond / 20, 1024, buffer.Length) : buffer.Length;
+                var n = from.Receive(buffer, 0, piece, SocketFlags.None);
+                if (n == 0)
+                {
+                    to.Shutdown(SocketShutdown.Send);
+                    return;
+                }
+                if (rate() is > 0 and var limit)
+                {
+                    Thread.Sleep(TimeSpan.FromSeconds((double)n / limit));
+                }
+                var sent = 0;
+                while (sent < n)
+                {
+                    sent += to.Send(buffer, sent, n - sent, SocketFlags.None);
+                }
             }
         }
         catch (Exception)

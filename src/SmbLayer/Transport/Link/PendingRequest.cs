@@ -151,15 +151,17 @@ internal sealed class PendingRequest
     /// not yet taken, after the write when the writer is on it. A request not yet taken is withdrawn when
     /// <paramref name="withdraw"/> (its link failed: it will never be sent); otherwise it will still go on the wire (its
     /// MessageId is spent, and the server may be waiting for it), so its payload is copied first, or its local file
-    /// held open, and the copy is sent.
+    /// held open, and the copy is sent. When <paramref name="linkClosed"/>, one being written is released at once too: the
+    /// link has closed its socket, which aborts the write (a send blocked on a full buffer, as when the peer takes
+    /// nothing, would otherwise hold the caller for ever), and the writer takes nothing more.
     /// </summary>
-    public void Release(Action<PendingRequest> release, bool withdraw)
+    public void Release(Action<PendingRequest> release, bool withdraw, bool linkClosed = false)
     {
         lock (_wireLock)
         {
             switch (_wire)
             {
-                case WireState.Writing:
+                case WireState.Writing when !linkClosed:
                     _afterWrite += release;
                     return;
                 case WireState.Queued when withdraw:

@@ -483,7 +483,7 @@ internal sealed partial class SmbLink
         {
             if (_pending.TryRemove(id, out _))
             {
-                EndWith(p, errorFor(p));
+                EndWith(p, errorFor(p), linkClosed: true);
                 if (!p.Abandoned)
                 {
                     // An abandoned request was counted when its caller stopped waiting (timeout, cancellation).
@@ -498,19 +498,20 @@ internal sealed partial class SmbLink
     {
         if (_pending.TryRemove(request.MessageId, out _))
         {
-            EndWith(request, error);
+            EndWith(request, error, linkClosed: false);
         }
     }
 
     /// <summary>
     /// Ends a request already taken out of the pending table with <paramref name="error"/>: the link failed or is about
-    /// to, so one the writer has not reached yet is withdrawn, and one it is writing releases its caller when written.
+    /// to, so one the writer has not reached yet is withdrawn. One it is writing releases its caller when written, or at
+    /// once when <paramref name="linkClosed"/> (the closed socket aborts that write).
     /// </summary>
-    private static void EndWith(PendingRequest request, Exception error)
+    private static void EndWith(PendingRequest request, Exception error, bool linkClosed)
     {
         request.SetState(RequestState.Failed);
         request.CancellationRegistration.Dispose();
-        request.Release(r => r.Completion.TrySetException(error), withdraw: true);
+        request.Release(r => r.Completion.TrySetException(error), withdraw: true, linkClosed);
     }
 
     /// <summary>How a failure that ended one of the loops is reported: a protocol violation, or a network error.</summary>
