@@ -52,7 +52,46 @@ internal sealed class BreakDispatcher
 
     public void Track(SmbOpen open) => _opens[open] = 0;
 
-    public void Untrack(SmbOpen open) => _opens.TryRemove(open, out _);
+    /// <summary>
+    /// Opens no longer tracked (closed, or lost in a reconnect) that held a lease, newest last, at most
+    /// <see cref="MaxFormerLeases"/>: the server may still hold their lease (a durable handle it kept, a CLOSE lost with the
+    /// connection) and break it when another opener comes. Unacknowledged, that opener waits for the server's break
+    /// timeout (35 s in Samba). Guarded by itself.
+    /// </summary>
+    private readonly LinkedList<SmbOpen> _formerLeases = new();
+
+    private const int MaxFormerLeases = 1024;
+
+    public void Untrack(SmbOpen open)
+    {
+        if (_opens.TryRemove(open, out _) && open.LeaseKey is not null)
+        {
+            lock (_formerLeases)
+            {
+                _formerLeases.AddLast(open);
+                if (_formerLeases.Count > MaxFormerLeases)
+                {
+                    _formerLeases.RemoveFirst();
+                }
+            }
+        }
+    }
+
+    /// <summary>The newest untracked open that held <paramref name="leaseKey"/>: its tree carries the acknowledgment.</summary>
+    private SmbOpen? FormerHolder(Guid leaseKey)
+    {
+        lock (_formerLeases)
+        {
+            for (var node = _formerLeases.Last; node is not null; node = node.Previous)
+            {
+                if (node.Value.LeaseKey == leaseKey)
+                {
+                    return node.Value;
+                }
+            }
+        }
+        return null;
+    }
 
     private void OnServerMessage(ServerMessage message)
     {
@@ -86,9 +125,12 @@ internal sealed class BreakDispatcher
                 // sessions. Bounded as above; a server not breaking the lease refuses the acknowledgment (§3.3.5.22.2).
                 var holder = _opens.Keys.FirstOrDefault(o => o.LeaseKey == lease.LeaseKey);
                 Notify(new BreakNotice(holder, null, null, lease.LeaseKey, lease.NewLeaseState) { Encrypted = message.EncryptedFor is not null });
-                if (holder is not null && lease.AckRequired)
+                // A lease we no longer track (its handle closed, or lost in a reconnect while the server kept it) is still
+                // acknowledged, on the tree its open had: else the opener that caused the break waits for the server's
+                // break timeout.
+                if ((holder ?? FormerHolder(lease.LeaseKey)) is { } acknowledger && lease.AckRequired)
                 {
-                    Acknowledge(holder, new LeaseBreakAcknowledgment(lease.LeaseKey, lease.NewLeaseState));
+                    Acknowledge(acknowledger, new LeaseBreakAcknowledgment(lease.LeaseKey, lease.NewLeaseState));
                 }
                 break;
             default:
