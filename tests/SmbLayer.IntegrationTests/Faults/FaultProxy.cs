@@ -287,21 +287,7 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private sealed class Pair(Socket client, Socket server) : IDisposable
     {
-        public void Reset()
-        {
-            foreach (var s in new[] { client, server })
-            {
-                try
-                {
-                    s.LingerState = new LingerOption(true, 0);
-                    s.Close();
-                }
-                catch (Exception)
-                {
-                    // Already closed.
-                }
-            }
-        }
+        public void Reset() => SocketAbort.Reset(client, server);
 
         public void Dispose()
         {

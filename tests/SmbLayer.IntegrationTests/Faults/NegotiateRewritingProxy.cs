@@ -257,21 +257,7 @@ public sealed class NegotiateRewritingProxy : IAsyncDisposable
             }
         }
 
-        internal void Reset()
-        {
-            foreach (var s in new[] { Client, Server })
-            {
-                try
-                {
-                    s.LingerState = new LingerOption(true, 0);
-                    s.Close();
-                }
-                catch (Exception)
-                {
-                    // Already closed.
-                }
-            }
-        }
+        internal void Reset() => SocketAbort.Reset(Client, Server);
 
         public void Dispose()
         {
