@@ -208,8 +208,7 @@ public sealed class FaultProxy : IAsyncDisposable
             {
                 await GateAsync().WaitAsync(_stop.Token);
                 // A throttled direction moves small pieces (a twentieth of a second each), so the pace is even.
-                var bytesPerSecond = rate();
-                var piece = bytesPerSecond > 0 ? Math.Clamp(bytesPerSecond / 20, 1024, buffer.Length) : buffer.Length;
+                var piece = PieceFor(rate(), buffer.Length);
                 var n = await from.ReceiveAsync(buffer.AsMemory(0, piece), SocketFlags.None, _stop.Token);
                 if (n == 0)
                 {
@@ -235,6 +234,9 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>How much a pump moves at once: a twentieth of a second at a throttled rate, so the pace is even.</summary>
+    private static int PieceFor(int bytesPerSecond, int max) => bytesPerSecond > 0 ? Math.Clamp(bytesPerSecond / 20, 1024, max) : max;
+
     /// <summary>The pump of a slow link: blocking calls on a dedicated thread, paced by sleeping (no black-hole gate).</summary>
     private void PumpBlocking(Socket from, Socket to, Pair pair, Func<int> rate)
     {
@@ -243,8 +245,7 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                var bytesPerSecond = rate();
-                var piece = bytesPerSecond > 0 ? Math.Clamp(bytesPerSecond / 20, 1024, buffer.Length) : buffer.Length;
+                var piece = PieceFor(rate(), buffer.Length);
                 var n = from.Receive(buffer, 0, piece, SocketFlags.None);
                 if (n == 0)
                 {
