@@ -185,7 +185,7 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
                 {
                     // A hang: what the client's connection was doing, and its log, go to the test's output.
                     Console.WriteLine($"HANG {fault} {phase} {mode}: fault injected {injector.Injected}, {injector.SinceInjected.TotalSeconds:0.0} s ago\n" +
-                        $"{Internals(client)}\n{DiagLog.Text}");
+                        $"{Internals(client)}\n{DiagLog.Text}\nsmbd log (tail):\n{SmbdLogTail(80)}");
                     throw;
                 }
             }
@@ -224,6 +224,19 @@ public sealed class FaultMatrixTests(FaultsSambaFixture fixture) : FaultTestBase
         catch (IOException)
         {
             return null;
+        }
+    }
+
+    /// <summary>The last <paramref name="lines"/> lines smbd logged, for a hung cell's report.</summary>
+    private string SmbdLogTail(int lines)
+    {
+        try
+        {
+            return string.Join("\n", File.ReadAllLines(Server.LogFile).TakeLast(lines));
+        }
+        catch (IOException e)
+        {
+            return e.Message;
         }
     }
 

@@ -204,6 +204,33 @@ internal sealed class ScriptedPeer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Reads whatever still arrives until the client's side ends: the byte count, and whether it ended with a reset
+    /// (true) or an orderly end of stream (false).
+    /// </summary>
+    public async Task<(long Bytes, bool Reset)> DrainUntilClosedAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? StepTimeout);
+        var buffer = new byte[64 * 1024];
+        long total = 0;
+        try
+        {
+            while (true)
+            {
+                var n = await _stream!.ReadAsync(buffer, cts.Token);
+                if (n == 0)
+                {
+                    return (total, false);
+                }
+                total += n;
+            }
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+        {
+            return (total, true);
+        }
+    }
+
     /// <summary>Builds a response message for <paramref name="request"/>.</summary>
     public static byte[] Response(ReceivedMessage request, NtStatus status = NtStatus.Success, ushort credits = 1,
         byte[]? body = null, Smb2HeaderFlags flags = Smb2HeaderFlags.None, ulong asyncId = 0, ulong? messageId = null)

@@ -110,4 +110,25 @@ public class WriterOwnershipTests
         Assert.Contains("before the request was sent", error.Message, StringComparison.Ordinal);
         await Assert.ThrowsAnyAsync<SmbException>(() => first.WaitAsync(Bound));
     }
+    [Fact]
+    public async Task LinkFails_WithAWriteStillInTheSendBuffer_NothingOfItReachesTheServerAfterwards()
+    {
+        // A failed link is given up for good: what the session layer replays goes on the next link. A graceful close would
+        // let the kernel go on delivering the old link's unsent WRITE once an outage ends, applied late on the server.
+        var (connection, peer) = await ScriptedPeer.StartAsync(QuickGrace, receiveBuffer: SmallReceiveBuffer);
+        await using var _ = connection;
+        await using var __ = peer;
+        await peer.GrantCreditsAsync(connection, 500);
+        var write = connection.SendAsync(new WriteRequest(default, 0, new byte[Blocker]), RequestContext.None, default);
+        await Task.Delay(300); // most of the 8 MiB waits in the client's send buffer; the peer has read none of it
+        // An answer to a MessageId not yet sent: a protocol violation, so the link fails.
+        await peer.ReplyAsync(new ReceivedMessage(new Smb2Header { Command = Smb2Command.Read, MessageId = 400 }, new byte[Smb2Header.Size]));
+        await Assert.ThrowsAnyAsync<SmbException>(() => write.WaitAsync(Bound));
+        // The peer now reads: the connection was reset before the whole frame arrived.
+        // The peer now reads what still comes: no more than its own receive buffer held, then a reset. A graceful close
+        // would deliver the megabytes the client's send buffer held, then an end of stream.
+        var (bytes, reset) = await peer.DrainUntilClosedAsync(Bound);
+        Assert.True(reset, $"the client closed gracefully after the link failed: {bytes} more bytes of the old link reached the peer");
+        Assert.True(bytes <= 4 * SmallReceiveBuffer, $"{bytes} bytes of the old link reached the peer after it failed");
+    }
 }

@@ -426,7 +426,7 @@ internal sealed partial class SmbLink
     public void Fail(Exception reason, SmbConnectionLossReason kind)
     {
         Exception error = reason as SmbException ?? new SmbConnectionException($"Connection to {Peer} lost: {reason.Message}", reason);
-        if (!Stop())
+        if (!Stop(abort: true))
         {
             return;
         }
@@ -443,12 +443,18 @@ internal sealed partial class SmbLink
     /// <summary>The owner closes the connection for good: every request fails with <paramref name="error"/>.</summary>
     public void Close(Exception error)
     {
-        Stop();
+        Stop(abort: false);
         End(error, SmbInstruments.ReasonConnectionClosed);
     }
 
-    /// <summary>Takes no more requests, ends both loops and closes the socket; true for the first caller only.</summary>
-    private bool Stop()
+    /// <summary>
+    /// Takes no more requests, ends both loops and closes the socket; true for the first caller only. A failed link is
+    /// <paramref name="abort"/>ed: the socket closes with a reset and the kernel drops what it has not yet delivered.
+    /// A graceful close would leave the kernel sending those bytes after the outage ends, so requests the session layer
+    /// replays on the next link could also reach the server late on this one (a WRITE applied after Samba recorded the
+    /// disconnect makes it refuse the durable reclaim).
+    /// </summary>
+    private bool Stop(bool abort)
     {
         lock (_lock)
         {
@@ -458,6 +464,10 @@ internal sealed partial class SmbLink
             }
             _failed = true;
             _queue.Writer.TryComplete();
+        }
+        if (abort)
+        {
+            AbortSocket();
         }
         try
         {
@@ -469,6 +479,19 @@ internal sealed partial class SmbLink
         }
         _stream.Dispose();
         return true;
+    }
+
+    /// <summary>Linger off with a zero timeout: the close that follows sends RST and discards the unsent send queue.</summary>
+    private void AbortSocket()
+    {
+        try
+        {
+            _socket?.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+        {
+            // Already closed, or the socket refuses the option: the ordinary close follows.
+        }
     }
 
     private void End(Exception error, string reason)
