@@ -143,7 +143,7 @@ public abstract partial class FaultTestBase(FaultsSambaFixture fixture)
     }
 
     /// <summary>Whether process <paramref name="pid"/> still runs (not gone, not a zombie).</summary>
-    private static bool IsRunning(int pid)
+    protected static bool IsRunning(int pid)
     {
         try
         {

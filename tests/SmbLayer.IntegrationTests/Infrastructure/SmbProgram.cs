@@ -66,8 +66,11 @@ internal static class SmbProgram
         }
         catch (OperationCanceledException)
         {
+            // What it said so far goes into the failure: a hang is diagnosed from its own log (-v).
             process.Kill(entireProcessTree: true);
-            throw;
+            await process.WaitForExitAsync();
+            var said = await stderr.WaitAsync(TimeSpan.FromSeconds(10));
+            throw new TimeoutException($"smb did not finish within {(timeout ?? TimeSpan.FromSeconds(120)).TotalSeconds} s; its stderr:\n{said}");
         }
         await copy;
         return (process.ExitCode, stdout.ToArray(), await stderr);

@@ -51,6 +51,40 @@ public class SlowUplinkTests
     }
 
     [Fact]
+    public async Task WriteBlockedInTheKernel_PeerTakingOurBytes_NotTakenForADeadServer()
+    {
+        // One 15 MiB WRITE (a frame just under the 16 MiB limit) at 2 MB/s: after the send buffer's first megabytes, the write stays blocked in the kernel for
+        // seconds while the buffer refills from it as fast as it drains, so its fill level stands still. Before the link
+        // read the kernel's acknowledged-byte count, that looked like no progress and the link was declared dead at ~2.3 s.
+        var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(300), EchoTimeout = TimeSpan.FromSeconds(2) };
+        var (connection, peer) = await ScriptedPeer.StartAsync(settings, receiveBuffer: SmallReceiveBuffer);
+        await using var _ = connection;
+        await using var __ = peer;
+        await peer.GrantCreditsAsync(connection, 500);
+        peer.ReadBytesPerSecond = 2_000_000;
+        var lost = 0;
+        connection.StateChanged += change => lost += change.To == ConnectionState.Disconnected ? 1 : 0;
+        var write = connection.SendAsync(new WriteRequest(default, 0, new byte[15 * 1024 * 1024]), RequestContext.None, default);
+        ReceivedMessage? written = null;
+        while (written is null)
+        {
+            var request = await peer.ReadRequestAsync(Bound);
+            if (request.Header.Command == Smb2Command.Echo)
+            {
+                await peer.ReplyAsync(request, credits: 1);
+                continue;
+            }
+            Assert.Equal(Smb2Command.Write, request.Header.Command);
+            written = request;
+        }
+        peer.ReadBytesPerSecond = 0;
+        await peer.ReplyAsync(written, body: [17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        (await write.WaitAsync(Bound)).Dispose();
+        Assert.Equal(0, lost);
+        Assert.Equal(ConnectionState.Ready, connection.State);
+    }
+
+    [Fact]
     public async Task PeerTakesNoneOfOurBytes_ProbeStuckBehindThem_DeclaredDeadWithinBound()
     {
         var settings = new ConnectionSettings { ProbeDelay = TimeSpan.FromMilliseconds(200), EchoTimeout = TimeSpan.FromMilliseconds(500) };

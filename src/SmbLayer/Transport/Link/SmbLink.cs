@@ -68,6 +68,10 @@ internal sealed partial class SmbLink
     private long _probeWireEnd;
     private long _probeDeliveredTicks;
     private long _acknowledged;
+    private long _lastUnacknowledged;
+
+    /// <summary>The kernel's acknowledged-byte count when the link started (the handshake may count in it), or 0.</summary>
+    private readonly long _ackedAtStart;
     private long _lastSendProgressTicks = Environment.TickCount64;
     private long _lastSampleTicks;
     private long _lastSampleAcknowledged;
@@ -84,6 +88,7 @@ internal sealed partial class SmbLink
     {
         _stream = stream;
         _socket = (stream as NetworkStream)?.Socket;
+        _ackedAtStart = SendQueue.BytesAcked(_socket) ?? 0;
         _owner = owner;
         Peer = peer;
         _settings = settings;
@@ -149,7 +154,7 @@ internal sealed partial class SmbLink
     }
 
     /// <summary>Bytes written whose TCP acknowledgement has not come back (SIOCOUTQ), as last sampled.</summary>
-    public long UnacknowledgedBytes => Math.Max(0, Interlocked.Read(ref _bytesWritten) - Interlocked.Read(ref _acknowledged));
+    public long UnacknowledgedBytes => Interlocked.Read(ref _lastUnacknowledged);
 
     /// <summary>When the server last took bytes from us (its TCP acknowledged more): a link whose peer takes nothing is stuck.</summary>
     public long LastSendProgressTicks => Interlocked.Read(ref _lastSendProgressTicks);
@@ -176,8 +181,11 @@ internal sealed partial class SmbLink
     {
         var written = Interlocked.Read(ref _bytesWritten);
         var unacknowledged = SendQueue.Unacknowledged(_socket);
+        Interlocked.Exchange(ref _lastUnacknowledged, unacknowledged);
         var previous = Interlocked.Read(ref _acknowledged);
-        var acknowledged = Math.Max(previous, written - unacknowledged);
+        // The kernel's own count where it has one: what we wrote minus the queue stands still while a large write is
+        // blocked (the buffer refills from it as fast as it drains), which read as no progress on a slow uplink.
+        var acknowledged = Math.Max(previous, SendQueue.BytesAcked(_socket) - _ackedAtStart ?? written - unacknowledged);
         Interlocked.Exchange(ref _acknowledged, acknowledged);
         if (acknowledged > previous)
         {
