@@ -160,7 +160,7 @@ internal static class Replayer
             {
                 var status = response.Status;
                 response.Dispose();
-                await recovery.RecoverAsync(status, request.What, body.Command, replay, cancellationToken).ConfigureAwait(false);
+                await recovery.RecoverAsync(status, context.SessionId, request.What, body.Command, replay, cancellationToken).ConfigureAwait(false);
                 replay |= recovery.SessionRecovered;
                 continue;
             }
@@ -331,7 +331,7 @@ internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callSt
     /// <paramref name="what"/>, <paramref name="command"/> and <paramref name="replayed"/> (the attempt was sent as a
     /// repeat of one the server may have seen) say in the log and the error why the server answered so.
     /// </summary>
-    public async Task RecoverAsync(NtStatus status, string what, Smb2Command command, bool replayed, CancellationToken cancellationToken)
+    public async Task RecoverAsync(NtStatus status, ulong sessionId, string what, Smb2Command command, bool replayed, CancellationToken cancellationToken)
     {
         LastStatus = status;
         switch (status)
@@ -342,16 +342,35 @@ internal sealed class StatusRecovery(SmbTree tree, CallOptions call, long callSt
                 await tree.RecoverAfterNameDeletedAsync(cancellationToken).ConfigureAwait(false);
                 break;
             case NtStatus.UserSessionDeleted or NtStatus.NetworkSessionExpired:
-                // The session is gone or expired: recover it the way a reconnect does (new SESSION_SETUP
-                // with PreviousSessionId, trees, durable handles).
+                // This session alone is re-authenticated or set up anew on the same connection (its trees and handles
+                // with it); the connection and its other sessions go on. Bounded by the call's soft limit and deadline.
                 _recoveries++;
-                tree.Connection.DropLink(new SmbConnectionException($"Server answered {NtStatusText.Describe(status)}; re-establishing the session."));
-                await tree.Connection.WaitForReadyAsync(call.SoftLimit, cancellationToken, deadline: call.Deadline).ConfigureAwait(false);
+                await WithinCallBoundsAsync(tree.Session.RecoverAfterStatusAsync(status, sessionId, cancellationToken), what).ConfigureAwait(false);
                 SessionRecovered = true;
                 break;
             default:
                 await TryAgainAsync(status, what, command, replayed, cancellationToken).ConfigureAwait(false);
                 break;
+        }
+    }
+
+    /// <summary>Waits for <paramref name="recovery"/> no longer than the call's soft limit and deadline allow.</summary>
+    private async Task WithinCallBoundsAsync(Task recovery, string what)
+    {
+        var end = Math.Min(_tryAgainSoftEnd, call.Deadline);
+        if (end == CallOptions.NoDeadline)
+        {
+            await recovery.ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await recovery.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(0, end - Environment.TickCount64))).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new SmbTimeoutException($"{what}: recovering the session (the server answered {NtStatusText.Describe(LastStatus ?? NtStatus.UserSessionDeleted)}) " +
+                $"did not finish within the call's {(call.SoftLimit is { } soft ? $"soft timeout of {soft.TotalSeconds:0.#} s" : "time limit")}");
         }
     }
 

@@ -9,6 +9,12 @@ internal static partial class SessionLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Session 0x{SessionId:X} {Verb} for {User} on {Host}:{Port} (signing {Signing}, encryption {Encryption})")]
     public static partial void SessionReady(this ILogger logger, ulong sessionId, string verb, string user, string host, int port, string signing, string encryption);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session 0x{SessionId:X} on {Host}:{Port}: the server answered {Status}; {Action} (the connection's other sessions go on)")]
+    public static partial void SessionRecovering(this ILogger logger, ulong sessionId, string host, int port, string status, string action);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session 0x{SessionId:X} re-authenticated for {User} on {Host}:{Port}")]
+    public static partial void SessionReauthenticated(this ILogger logger, ulong sessionId, string user, string host, int port);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "LOGOFF of session 0x{SessionId:X} failed: {Reason}")]
     public static partial void LogoffFailed(this ILogger logger, ulong sessionId, string reason);
 

@@ -23,6 +23,13 @@ internal sealed class SmbSession : IAsyncDisposable
     private bool _signingRequired;
     private int _loggedOff;
 
+    /// <summary>The trees connected under this session, connected again when the session is set up anew in place.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<SmbTree, byte> _trees = new();
+
+    /// <summary>Guards <see cref="_statusRecovery"/>: one recovery from a session status at a time, shared by every caller.</summary>
+    private readonly object _statusRecoveryGate = new();
+    private Task? _statusRecovery;
+
     private SmbSession(SmbConnection connection, SessionSetupOptions options)
     {
         Connection = connection;
@@ -103,6 +110,115 @@ internal sealed class SmbSession : IAsyncDisposable
     /// </summary>
     public Task RecoverAsync(CancellationToken cancellationToken) =>
         AuthenticateAsync(previousSessionId: SessionId, duringSetup: true, cancellationToken);
+
+    /// <summary>A tree connected under this session (<see cref="SmbTree.ConnectAsync"/>).</summary>
+    public void Attach(SmbTree tree) => _trees.TryAdd(tree, 0);
+
+    /// <summary>A tree disconnected for good.</summary>
+    public void Detach(SmbTree tree) => _trees.TryRemove(tree, out _);
+
+    /// <summary>
+    /// A request sent under <paramref name="answeredSessionId"/> was answered STATUS_NETWORK_SESSION_EXPIRED or
+    /// STATUS_USER_SESSION_DELETED. Only this session is recovered, on the same connection; the connection's other
+    /// sessions go on. Expired: re-authenticated on the same SessionId (MS-SMB2 §3.2.5.1.6, §3.2.4.2.3), its trees and
+    /// handles untouched. Deleted: set up anew (PreviousSessionId names the old one), then its trees are connected again
+    /// and their durable handles reclaimed. Concurrent callers share one recovery; one that comes after the session
+    /// was already set up anew only sends its request again. A refused re-authentication fails the callers of this
+    /// session with <see cref="SmbAuthenticationException"/>.
+    /// </summary>
+    public Task RecoverAfterStatusAsync(NtStatus status, ulong answeredSessionId, CancellationToken cancellationToken)
+    {
+        lock (_statusRecoveryGate)
+        {
+            if (_statusRecovery is not { IsCompleted: false })
+            {
+                if (SessionId != answeredSessionId)
+                {
+                    return Task.CompletedTask; // set up anew since that request went out: it goes again under the new id
+                }
+                _statusRecovery = RunStatusRecoveryAsync(status, answeredSessionId);
+            }
+            return _statusRecovery.WaitAsync(cancellationToken);
+        }
+    }
+
+    private async Task RunStatusRecoveryAsync(NtStatus status, ulong oldSessionId)
+    {
+        await Task.Yield(); // outside the gate's lock
+        var expired = status == NtStatus.NetworkSessionExpired;
+        _logger.SessionRecovering(oldSessionId, Connection.Host, Connection.Port, NtStatusText.Describe(status),
+            expired ? "re-authenticating it" : "setting it up anew, then its trees and handles");
+        var stepTimeout = Connection.Settings.RecoveryStepTimeout;
+        using (var setup = new CancellationTokenSource(stepTimeout))
+        {
+            if (expired)
+            {
+                await ReauthenticateAsync(setup.Token).ConfigureAwait(false);
+                return;
+            }
+            await AuthenticateAsync(previousSessionId: oldSessionId, duringSetup: false, setup.Token).ConfigureAwait(false);
+        }
+        foreach (var tree in _trees.Keys)
+        {
+            try
+            {
+                await tree.RecoverAfterSessionRebuiltAsync(stepTimeout).ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disconnected meanwhile: nothing to bring back.
+            }
+        }
+    }
+
+    /// <summary>
+    /// MS-SMB2 §3.2.4.2.3: a SESSION_SETUP exchange for the existing SessionId, signed under the session's key as its
+    /// other requests; the session keeps its id, keys, trees and handles (§3.2.5.3.2 derives no new keys).
+    /// </summary>
+    private async Task ReauthenticateAsync(CancellationToken cancellationToken)
+    {
+        var negotiated = Connection.Negotiated ?? throw new InvalidOperationException("SESSION_SETUP before NEGOTIATE.");
+        using var authenticator = Credentials.IsAnonymous
+            ? SpnegoNtlmAuthenticator.CreateAnonymous(_options.Workstation)
+            : new SpnegoNtlmAuthenticator(Credentials.UserName, Credentials.Domain, Credentials.Password, _options.Workstation);
+        var sessionId = SessionId;
+        var token = authenticator.Initiate(negotiated.SecurityBuffer);
+        var securityMode = SecurityMode.SigningEnabled | (_options.RequireSigning ? SecurityMode.SigningRequired : 0);
+        for (var leg = 0; ; leg++)
+        {
+            if (leg > MaxLegs)
+            {
+                throw new SmbProtocolException($"Re-authenticating SESSION_SETUP did not finish after {MaxLegs} round trips.");
+            }
+            var request = new SessionSetupRequest { SecurityMode = securityMode, SecurityBuffer = token };
+            // Signed as the session's other requests are (when it requires signing), and then every answer must be too.
+            var context = new RequestContext { SessionId = sessionId, Signer = Signer };
+            using var response = await Connection.SendAsync(request, context, cancellationToken).ConfigureAwait(false);
+            if (response.Header.SessionId != sessionId)
+            {
+                throw new SmbProtocolException($"Re-authenticating SESSION_SETUP for 0x{sessionId:X} was answered for 0x{response.Header.SessionId:X}.");
+            }
+            if (response.Status == NtStatus.MoreProcessingRequired)
+            {
+                token = authenticator.Continue(SessionSetupResponse.Parse(response.Message).SecurityBuffer);
+                continue;
+            }
+            if (response.Status != NtStatus.Success)
+            {
+                throw SmbStatusException.Create(response.Status,
+                    $"Re-authenticating '{Credentials}' on {Connection.Host}:{Connection.Port} (session 0x{sessionId:X}) failed");
+            }
+            var final = SessionSetupResponse.Parse(response.Message);
+            authenticator.Complete(final.SecurityBuffer);
+            if ((final.IsGuest || final.IsNull) && !IsGuest && !Credentials.IsAnonymous)
+            {
+                throw new SmbSecurityException(
+                    $"Server {Connection.Host}:{Connection.Port} re-authenticated '{Credentials}' as guest (session 0x{sessionId:X}, authenticated); refused.");
+            }
+            _logger.SessionReauthenticated(sessionId, Credentials.ToString(), Connection.Host, Connection.Port);
+            return;
+        }
+    }
 
     private async Task AuthenticateAsync(ulong previousSessionId, bool duringSetup, CancellationToken cancellationToken)
     {

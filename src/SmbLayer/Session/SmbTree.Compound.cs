@@ -24,6 +24,7 @@ internal sealed partial class SmbTree
         var replay = false;
         while (true)
         {
+            var sessionId = Session.SessionId; // what this attempt goes under
             try
             {
                 if (call.Expired)
@@ -36,7 +37,7 @@ internal sealed partial class SmbTree
             catch (SmbStatusException ex) when (recovery.CanRecover(ex.Status))
             {
                 // The CREATE was refused with an answer the call recovers from (nothing happened on the server).
-                await recovery.RecoverAsync(ex.Status, OpenWhat(create.Name), Smb2Command.Create, replay, cancellationToken).ConfigureAwait(false);
+                await recovery.RecoverAsync(ex.Status, sessionId, OpenWhat(create.Name), Smb2Command.Create, replay, cancellationToken).ConfigureAwait(false);
                 replay |= recovery.SessionRecovered;
             }
             catch (SmbConnectionLostException lost)

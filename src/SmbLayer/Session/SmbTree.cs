@@ -92,6 +92,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
         var (treeId, parsed) = await TreeConnectAsync(session, host, share, duringSetup: false, cancellationToken).ConfigureAwait(false);
         var logger = loggerFactory.CreateLogger<SmbTree>();
         var tree = new SmbTree(session, host, share, treeId, parsed, breaks, logger);
+        session.Attach(tree);
         logger.TreeConnected(treeId, share, host, tree.EncryptData ? "on" : "off");
         await NegotiateValidation.ValidateIfNeededAsync(tree, logger, cancellationToken).ConfigureAwait(false);
         return tree;
@@ -223,6 +224,39 @@ internal sealed partial class SmbTree : IAsyncDisposable
     }
 
     /// <summary>
+    /// Its session was set up anew on the same connection (the server had deleted the old one): connect the share again
+    /// under the new SessionId and reclaim the handles; a share refused now loses them (only their users are told).
+    /// </summary>
+    public async Task RecoverAfterSessionRebuiltAsync(TimeSpan stepTimeout)
+    {
+        await _recoverLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            try
+            {
+                using var step = new CancellationTokenSource(stepTimeout);
+                var (treeId, parsed) = await TreeConnectAsync(Session, _host, Share, duringSetup: false, step.Token).ConfigureAwait(false);
+                ShareFlags = parsed.ShareFlags;
+                ShareType = parsed.ShareType;
+                Volatile.Write(ref _treeId, treeId);
+                Interlocked.Increment(ref _treeGeneration);
+                _logger.TreeReconnected(Share, treeId);
+            }
+            catch (SmbStatusException ex)
+            {
+                LoseAllOpens($"the share could not be connected again under the new session: {ex.Message}");
+                return;
+            }
+            // Each handle's reclaim has its own step timeout.
+            await RecoverOpensAsync(null, stepTimeout, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _recoverLock.Release();
+        }
+    }
+
+    /// <summary>
     /// Opens or creates a file or directory. With <paramref name="durable"/>, a file open asks for a
     /// durable handle (DH2Q with a CreateGuid on 3.x, DHnQ before) with the lease or batch oplock that
     /// durability needs, so it can be reclaimed after a reconnect. If the caller gives up
@@ -315,6 +349,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
         {
             _logger.TreeDisconnectFailed(Share, ex.Message);
         }
+        Session.Detach(this);
         _recoverLock.Dispose();
     }
 }

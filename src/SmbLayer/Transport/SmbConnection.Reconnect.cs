@@ -55,18 +55,6 @@ internal sealed partial class SmbConnection
     }
 
     /// <summary>
-    /// Drops the current link as if the network had failed, which starts the reconnect and the
-    /// full recovery (used when the server says the session is gone). No effect unless Ready.
-    /// </summary>
-    public void DropLink(Exception reason)
-    {
-        if (State == ConnectionState.Ready)
-        {
-            _link?.Fail(reason, SmbConnectionLossReason.SessionInvalidated);
-        }
-    }
-
-    /// <summary>
     /// Waits until the connection is Ready. <paramref name="softTimeout"/> null waits through any outage
     /// (hard); otherwise the wait fails with <see cref="SmbTimeoutException"/> once the connection has
     /// been unusable that long (soft), less <paramref name="waitedBefore"/>: what the same call already

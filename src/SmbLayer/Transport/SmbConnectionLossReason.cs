@@ -15,7 +15,11 @@ public enum SmbConnectionLossReason
     /// <summary>The server sent what the protocol forbids (a malformed frame, a bad signature, an answer to no request).</summary>
     ProtocolViolation,
 
-    /// <summary>The server said the session is gone (STATUS_USER_SESSION_DELETED, STATUS_NETWORK_SESSION_EXPIRED); the client reconnects to set it up again.</summary>
+    /// <summary>
+    /// No longer reported: a session the server deleted or expired is now recovered on its own, and the connection stays
+    /// up for its other sessions. Kept so code that names it still compiles.
+    /// </summary>
+    [Obsolete("A deleted or expired session is recovered on its own; the connection is no longer dropped for it.")]
     SessionInvalidated,
 
     /// <summary>A local failure ended the connection: a file being uploaded could not be read, or shrank during a WRITE.</summary>

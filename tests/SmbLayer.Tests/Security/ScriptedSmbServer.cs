@@ -27,6 +27,9 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
     private SmbDialect _dialect = SmbDialect.Smb300;
     private Smb2SigningAlgorithmId _signing = Smb2SigningAlgorithmId.AesGmac;
 
+    /// <summary>The PreviousSessionId of the last SESSION_SETUP exchange's first request.</summary>
+    public ulong PreviousSessionId { get; private set; }
+
     /// <summary>The signing key the server derived (what it believes the session's key is).</summary>
     public byte[] SigningKey { get; private set; } = [];
 
@@ -71,9 +74,18 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
     /// Runs both SESSION_SETUP legs; the final response is signed with the key the server derived, unless
     /// <paramref name="signFinal"/> is false (what someone on the path who strips the signature would deliver).
     /// </summary>
-    public async Task SessionSetupAsync(SmbDialect dialect, SessionFlags flags = 0, bool signFinal = true)
+    /// <param name="reauthenticate">
+    /// The client re-authenticates the existing session (MS-SMB2 §3.2.4.2.3): its requests must name
+    /// <see cref="SessionId"/>, and the session keeps its key (the final answer is signed with it).
+    /// </param>
+    /// <param name="finalStatus">What the last leg is answered (a refused re-authentication: LOGON_FAILURE).</param>
+    public async Task SessionSetupAsync(SmbDialect dialect, SessionFlags flags = 0, bool signFinal = true, bool reauthenticate = false,
+        NtStatus finalStatus = NtStatus.Success)
     {
         var first = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.SessionSetup, first.Header.Command);
+        Assert.Equal(reauthenticate ? SessionId : 0ul, first.Header.SessionId);
+        PreviousSessionId = BinaryPrimitives.ReadUInt64LittleEndian(first.Message.AsSpan(Smb2Header.Size + 16));
         _hash?.Update(first.Message);
         var challenge = Convert.FromHexString(ChallengeToken);
         var more = Reply(first, NtStatus.MoreProcessingRequired,
@@ -90,8 +102,17 @@ internal sealed class ScriptedSmbServer(ScriptedPeer peer, string user, string d
         var nt = Field(authenticate, 20);
         var proof = NtlmCrypto.NtProofStr(responseKey, ServerChallenge, nt.AsSpan(16));
         var exported = Rc4.Transform(NtlmCrypto.SessionBaseKey(responseKey, proof), Field(authenticate, 52));
-        using var keys = Smb3KeyDerivation.Derive(exported, dialect, _hash is null ? default : _hash.Value);
-        SigningKey = (byte[])keys.SigningKey.Clone();
+        Assert.Equal(SessionId, second.Header.SessionId);
+        if (!reauthenticate)
+        {
+            using var keys = Smb3KeyDerivation.Derive(exported, dialect, _hash is null ? default : _hash.Value);
+            SigningKey = (byte[])keys.SigningKey.Clone();
+        }
+        if (finalStatus != NtStatus.Success)
+        {
+            await peer.SendMessagesAsync(Reply(second, finalStatus, new Le().U16(9).U8(0).U8(0).U32(0).ToArray(), SessionId));
+            return;
+        }
 
         var final = Reply(second, NtStatus.Success, new Le().U16(9).U16((int)flags).U16(72).U16(0).U8(0).ToArray(), SessionId);
         if (signFinal)

@@ -154,31 +154,78 @@ public partial class ReplayerTests
         Assert.True(sent <= 3, $"the request was sent {sent} times: the call waited through {sent} outages of a 2 s soft timeout");
     }
 
-    [Theory]
-    [InlineData(NtStatus.UserSessionDeleted)]
-    [InlineData(NtStatus.NetworkSessionExpired)]
-    public async Task SessionDeletedOrExpired_RecoveredAndRequestRepeated_CallerSeesNoError(NtStatus status)
+    [Fact]
+    public async Task SessionDeleted_SetUpAnewOnTheSameConnection_TreeConnectedAgain_RequestRepeated_NoReconnect()
     {
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
         await using var __ = peer;
         RecoverSessionThenTree(connection, tree);
-        var call = CallOptions.Soft(TimeSpan.FromSeconds(20));
         var oldSession = tree.Session.SessionId;
-        var read = ReadAsync(tree, call);
+        var read = ReadAsync(tree, CallOptions.Soft(TimeSpan.FromSeconds(20)));
         var first = await peer.ReadRequestAsync();
-        await peer.ReplyAsync(first, status, body: [9, 0, 0, 0, 0, 0, 0, 0, 0]);
+        await peer.ReplyAsync(first, NtStatus.UserSessionDeleted, body: ErrorBody);
 
-        // The client reconnects and re-establishes the session (naming the old one) and the tree...
-        await TakeReconnectAsync(peer, server, treeId: 6);
-        // ...then repeats the request on the new tree, and the caller only sees its success.
+        // On the same connection: a new session naming the old one, the tree connected under it...
+        await server.SessionSetupAsync(SmbDialect.Smb302).WaitAsync(Bound);
+        Assert.Equal(oldSession, server.PreviousSessionId);
+        await server.TreeConnectAsync(treeId: 6).WaitAsync(Bound);
+        // ...then the request again, on the new tree; the caller sees only its success.
         var again = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Read, again.Header.Command);
         Assert.Equal(6u, again.Header.TreeId);
         await peer.ReplyAsync(again, NtStatus.Success);
         Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
-        Assert.Equal(1, connection.ReconnectCount);
-        Assert.Equal(oldSession, tree.Session.SessionId); // the scripted server hands out the same id again
+        Assert.Equal(0, connection.ReconnectCount);
+        Assert.Equal(ConnectionState.Ready, connection.State);
+    }
+
+    [Fact]
+    public async Task SessionExpired_ReauthenticatedOnTheSameSessionId_RequestRepeated_TreeAndConnectionKept()
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        RecoverSessionThenTree(connection, tree);
+        var session = tree.Session.SessionId;
+        var treeId = tree.TreeId;
+        var read = ReadAsync(tree, CallOptions.Soft(TimeSpan.FromSeconds(20)));
+        var first = await peer.ReadRequestAsync();
+        await peer.ReplyAsync(first, NtStatus.NetworkSessionExpired, body: ErrorBody);
+
+        // MS-SMB2 §3.2.5.1.6: re-authenticate the session named in the header (the server asserts the id), no new session.
+        await server.SessionSetupAsync(SmbDialect.Smb302, reauthenticate: true).WaitAsync(Bound);
+        Assert.Equal(0ul, server.PreviousSessionId);
+        var again = await peer.ReadRequestAsync();
+        Assert.Equal(Smb2Command.Read, again.Header.Command); // no TREE_CONNECT: the tree is still valid
+        Assert.Equal(treeId, again.Header.TreeId);
+        Assert.Equal(session, again.Header.SessionId);
+        await peer.ReplyAsync(again, NtStatus.Success);
+        Assert.Equal(NtStatus.Success, await read.WaitAsync(Bound));
+        Assert.Equal(0, connection.ReconnectCount);
+        Assert.Equal(session, tree.Session.SessionId);
+    }
+
+    [Fact]
+    public async Task SessionExpired_ReauthenticationRefused_CallFailsWithAuthenticationError_ConnectionStaysUp()
+    {
+        var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
+        await using var _ = connection;
+        await using var __ = peer;
+        RecoverSessionThenTree(connection, tree);
+        var read = ReadAsync(tree, CallOptions.Hard);
+        var first = await peer.ReadRequestAsync();
+        await peer.ReplyAsync(first, NtStatus.NetworkSessionExpired, body: ErrorBody);
+        await server.SessionSetupAsync(SmbDialect.Smb302, reauthenticate: true, finalStatus: NtStatus.LogonFailure).WaitAsync(Bound);
+
+        var error = await Assert.ThrowsAsync<SmbAuthenticationException>(() => read.WaitAsync(Bound));
+        Assert.Equal(NtStatus.LogonFailure, error.Status);
+        // Only that session's call failed: the connection is up and carries other requests (an ECHO, no session).
+        Assert.Equal(ConnectionState.Ready, connection.State);
+        Assert.Equal(0, connection.ReconnectCount);
+        var echo = connection.SendAsync(new TestRequest(), RequestContext.None, default);
+        await peer.ReplyAsync(await peer.ReadRequestAsync());
+        (await echo.WaitAsync(Bound)).Dispose();
     }
 
     [Fact]
@@ -608,7 +655,7 @@ public partial class ReplayerTests
     [Theory]
     [InlineData(NtStatus.UserSessionDeleted)]
     [InlineData(NtStatus.NetworkSessionExpired)]
-    public async Task Compound_SessionDeletedOrExpired_SessionRecoveredAndCompoundSentAgain_CallerSeesNoError(NtStatus status)
+    public async Task Compound_SessionDeletedOrExpired_SessionRecoveredInPlaceAndCompoundSentAgain_CallerSeesNoError(NtStatus status)
     {
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
@@ -618,13 +665,19 @@ public partial class ReplayerTests
         var stat = StatCompound(tree, call);
         await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: 5), status);
 
-        // The client reconnects, sets up the session naming the old one, connects the tree again...
-        await TakeReconnectAsync(peer, server, treeId: 6);
-        // ...and sends the whole compound again on the new tree; the caller sees only its success.
-        await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: 6), NtStatus.Success);
+        // On the same connection: deleted, a new session naming the old one and the tree connected again under it;
+        // expired, the session re-authenticated and the tree kept...
+        var deleted = status == NtStatus.UserSessionDeleted;
+        await server.SessionSetupAsync(SmbDialect.Smb302, reauthenticate: !deleted).WaitAsync(Bound);
+        if (deleted)
+        {
+            await server.TreeConnectAsync(treeId: 6).WaitAsync(Bound);
+        }
+        // ...and the whole compound again; the caller sees only its success.
+        await ReplyCompoundAsync(peer, await ReadCompoundAsync(peer, Smb2Command.QueryInfo, treeId: deleted ? 6u : 5u), NtStatus.Success);
         using var responses = await stat.WaitAsync(Bound);
         responses.ThrowIfAnyFailed("Querying 'a.txt'");
-        Assert.Equal(1, connection.ReconnectCount);
+        Assert.Equal(0, connection.ReconnectCount);
     }
 
     [Fact]

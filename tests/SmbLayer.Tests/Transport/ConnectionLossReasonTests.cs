@@ -13,7 +13,6 @@ public class ConnectionLossReasonTests
         { "server resets", SmbConnectionLossReason.NetworkError },
         { "malformed frame", SmbConnectionLossReason.ProtocolViolation },
         { "another command's answer", SmbConnectionLossReason.ProtocolViolation },
-        { "session gone", SmbConnectionLossReason.SessionInvalidated },
         { "server silent", SmbConnectionLossReason.ServerUnresponsive },
     };
 
@@ -50,9 +49,6 @@ public class ConnectionLossReasonTests
                 var reply = ScriptedPeer.Response(received);
                 System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(reply.AsSpan(12), (ushort)SmbLayer.Protocol.Smb2Command.Write);
                 await peer.SendMessagesAsync(reply);
-                break;
-            case "session gone":
-                connection.DropLink(new SmbConnectionException("Server answered STATUS_USER_SESSION_DELETED."));
                 break;
             case "server silent":
                 break; // the request stays unanswered, and so does the ECHO liveness sends
