@@ -337,7 +337,9 @@ public partial class ReplayerTests
         // milliseconds, hence the 20 ms).
         Assert.True(lastAttempt >= soft - TimeSpan.FromMilliseconds(20), $"the last attempt reached the peer {lastAttempt.TotalSeconds:0.000} s after the start");
         Assert.True(took >= soft - TimeSpan.FromMilliseconds(20) && took < Bound, $"ended after {took.TotalSeconds:0.000} s");
-        Assert.True(attempts >= 5, $"{attempts} attempts");
+        // How many attempts fit before the mark depends on the machine's load (CI saw 4 where an idle machine makes 6);
+        // that the call asked again, and asked last at the mark, is what is asserted.
+        Assert.True(attempts >= 2, $"{attempts} attempts");
     }
 
     [Fact]
