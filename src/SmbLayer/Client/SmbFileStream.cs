@@ -697,8 +697,8 @@ internal sealed class SmbFileStream : Stream
     /// for ever, after the caller had perhaps already cancelled. With nothing left to commit (a read-only
     /// stream, or every WRITE acknowledged) the CLOSE goes without replay: answered (a CLOSE the server
     /// fails is still reported), failed as soon as the connection is lost, or given up after 30 s. A
-    /// handle whose CLOSE did not arrive is not reclaimed after a reconnect; the server lets it go
-    /// (SEMANTICS, "Disposed during an outage"). Data not yet acknowledged still goes through
+    /// handle whose CLOSE was not answered stays with its tree: the next recovery reclaims it and
+    /// closes it (SEMANTICS, "Disposed during an outage"). Data not yet acknowledged still goes through
     /// <see cref="CloseAsync"/>, which waits as the mode says; a caller who must bound that calls
     /// CloseAsync with a token first.
     /// </summary>

@@ -33,6 +33,12 @@ internal static partial class SessionLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "Closing abandoned handle {FileId} failed: {Reason}")]
     public static partial void AbandonedHandleCloseFailed(this ILogger logger, Smb2FileId fileId, string reason);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Handle to {Name}, closed during the outage, was not reclaimed ({Reason}); the server drops it")]
+    public static partial void ClosedHandleNotReclaimed(this ILogger logger, string name, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The CREATE of {Name} was answered just before the connection was lost; reclaiming its handle (epoch {Epoch})")]
+    public static partial void CreateAnsweredBeforeLoss(this ILogger logger, string name, int epoch);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "TREE_DISCONNECT of {Share} failed: {Reason}")]
     public static partial void TreeDisconnectFailed(this ILogger logger, string share, string reason);
 

@@ -14,13 +14,20 @@ internal sealed class SmbOpen : IAsyncDisposable
     private Smb2FileId _fileId;
     private string? _lostReason;
     private int _closed;
+    private int _epoch;
+    private int _claimedEpoch;
+
+    /// <summary>How a closed handle's CLOSE goes (<see cref="_closed"/>).</summary>
+    private const int Open = 0, Closing = 1, LetGo = 2;
 
     /// <summary>Not null while the handle waits for its reclaim after a reconnect (its users wait for it too).</summary>
     private TaskCompletionSource? _reclaim;
 
-    public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable, CallOptions call)
+    public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable, CallOptions call, int epoch)
     {
         Tree = tree;
+        _epoch = epoch;
+        _claimedEpoch = epoch;
         Call = call.ForLaterCalls();
         Template = template;
         Name = template.Name;
@@ -63,7 +70,36 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Successful reclaims after reconnects (diagnostics and tests).</summary>
     public int ReclaimCount { get; private set; }
 
-    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+    public bool IsClosed => Volatile.Read(ref _closed) != Open;
+
+    /// <summary>
+    /// The tree's handle epoch (<see cref="SmbTree.HandleEpoch"/>) its FileId belongs to: the one its CREATE, or its last
+    /// reclaim, was sent in. A recovery of a later epoch reclaims it.
+    /// </summary>
+    public int Epoch => Volatile.Read(ref _epoch);
+
+    /// <summary>
+    /// Takes the reclaim for <paramref name="epoch"/>: true for exactly one caller (the recovery, or a CREATE that
+    /// finished just after the recovery looked for handles); the others wait on <see cref="ReclaimPending"/>.
+    /// </summary>
+    public bool TryClaimReclaim(int epoch)
+    {
+        while (true)
+        {
+            var claimed = Volatile.Read(ref _claimedEpoch);
+            if (claimed >= epoch)
+            {
+                return false;
+            }
+            if (Interlocked.CompareExchange(ref _claimedEpoch, epoch, claimed) == claimed)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Closed by a Dispose that did not see its CLOSE answered: a recovery reclaims it only to close it.</summary>
+    public bool IsLetGo => Volatile.Read(ref _closed) == LetGo;
 
     public bool IsLost => Volatile.Read(ref _lostReason) is not null;
 
@@ -79,7 +115,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// </summary>
     public string? AwaitReclaim()
     {
-        if (IsClosed || IsLost)
+        if (IsLost)
         {
             return null;
         }
@@ -130,7 +166,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// </summary>
     public async Task<string?> ReclaimAsync(ReclaimRetryBudget budget, TimeSpan stepTimeout, CancellationToken cancellationToken)
     {
-        if (IsClosed || IsLost)
+        if (IsLost)
         {
             EndReclaimWait();
             return null;
@@ -146,6 +182,7 @@ internal sealed class SmbOpen : IAsyncDisposable
         try
         {
             var request = OpenDurability.Reconnect(Template, FileId, Durable);
+            var epoch = Tree.HandleEpoch;
             var backoff = budget.ForHandle();
             // The server may still be tearing down the old connection (it only now learns it is gone, e.g.
             // after a black-hole ended): until it has disconnected the durable open it answers NOT_FOUND or
@@ -157,12 +194,15 @@ internal sealed class SmbOpen : IAsyncDisposable
                 {
                     var parsed = CreateResponse.Parse(response.Message);
                     _fileId = parsed.FileId;
+                    Volatile.Write(ref _epoch, epoch);
                     ReclaimCount++;
                     EndReclaimWait();
-                    if (IsClosed)
+                    if (IsLetGo)
                     {
-                        // Closed while it waited (a Dispose lets go without replay): the server has it open again.
-                        await Tree.CloseQuietlyAsync(parsed.FileId).ConfigureAwait(false);
+                        // Let go by a Dispose whose CLOSE the loss cut off (or that found no connection): the server
+                        // kept it as a disconnected durable handle, and now has it open again. Close it; a CLOSE
+                        // replayed by CloseAsync (Closing) goes on the reclaimed handle by itself.
+                        await CloseLetGoAsync(duringSetup: true).ConfigureAwait(false);
                     }
                     return null;
                 }
@@ -363,11 +403,17 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Closes the handle; errors are reported (the server may have failed to commit data). A lost handle is already closed.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
-        if (!BeginClose() || IsLost)
+        if (!BeginClose(Closing))
         {
             return;
         }
+        if (IsLost)
+        {
+            Tree.Forget(this);
+            return;
+        }
         var what = $"Closing '{Name}'";
+        var answered = false;
         try
         {
             await Replayer.RunAsync(new ReplayRequest<bool>(this, ReplayRule.OnReclaimedHandle, what)
@@ -382,10 +428,32 @@ internal sealed class SmbOpen : IAsyncDisposable
                     return true;
                 },
             }, cancellationToken).ConfigureAwait(false);
+            answered = true;
         }
         catch (SmbHandleLostException)
         {
             // Lost during the close: the server no longer has it open either.
+            answered = true;
+        }
+        catch (SmbStatusException)
+        {
+            answered = true; // the server answered: whatever it kept, it said so
+            throw;
+        }
+        finally
+        {
+            // Until its CLOSE is answered the handle stays with the tree, so a recovery reclaims it and the replayed
+            // CLOSE goes on the reclaimed FileId (before, it went on the old one, was answered FILE_CLOSED and the
+            // server kept the durable handle). A close given up (cancelled, timed out) is let go: the next recovery
+            // reclaims it and closes it.
+            if (answered)
+            {
+                Tree.Forget(this);
+            }
+            else
+            {
+                Volatile.Write(ref _closed, LetGo);
+            }
         }
     }
 
@@ -397,9 +465,18 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// </summary>
     public async Task CloseWithoutReplayAsync()
     {
-        if (!BeginClose() || IsLost || Connection.State != ConnectionState.Ready)
+        if (!BeginClose(LetGo))
         {
             return;
+        }
+        if (IsLost)
+        {
+            Tree.Forget(this);
+            return;
+        }
+        if (Connection.State != ConnectionState.Ready)
+        {
+            return; // the handle stays with the tree: the recovery reclaims it and closes it
         }
         NtStatus status;
         try
@@ -408,43 +485,55 @@ internal sealed class SmbOpen : IAsyncDisposable
         }
         catch (Exception ex) when (ex is SmbConnectionException or SmbTimeoutException or OperationCanceledException)
         {
-            return;
+            return; // not known to be closed: the next recovery reclaims it and closes it
         }
+        Tree.Forget(this);
         if (status is not (NtStatus.Success or NtStatus.FileClosed))
         {
             throw SmbStatusException.Create(status, $"Closing '{Name}'");
         }
     }
 
-    /// <summary>Closes quietly (used on error paths).</summary>
+    /// <summary>Closes quietly (used on error paths); a handle whose CLOSE does not arrive is closed after the next recovery.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (BeginClose() && !IsLost && Connection.State == ConnectionState.Ready)
+        if (!BeginClose(LetGo))
         {
-            await Tree.CloseQuietlyAsync(FileId).ConfigureAwait(false);
+            return;
+        }
+        if (IsLost)
+        {
+            Tree.Forget(this);
+            return;
+        }
+        if (Connection.State == ConnectionState.Ready)
+        {
+            await CloseLetGoAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Marks the handle closed and detaches it; false when it already was.</summary>
-    private bool BeginClose()
+    /// <summary>One CLOSE for a let-go handle, never replayed; once answered the tree forgets the handle, else it stays for the next recovery.</summary>
+    private async Task CloseLetGoAsync(bool duringSetup = false)
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        if (await Tree.CloseQuietlyAsync(FileId, duringSetup).ConfigureAwait(false) is not null)
+        {
+            Tree.Forget(this);
+        }
+    }
+
+    /// <summary>Marks the handle closed (<paramref name="how"/>) and stops its break notifications; false when it already was.</summary>
+    private bool BeginClose(int how)
+    {
+        if (Interlocked.CompareExchange(ref _closed, how, Open) != Open)
         {
             return false;
         }
-        Detach();
+        Tree.Breaks?.Untrack(this);
         return true;
     }
 
     /// <summary>The handle's users stop waiting for a reclaim that will not come (the connection closed for good).</summary>
     internal void AbandonReclaim() => EndReclaimWait();
-
-    /// <summary>No more break notifications or reclaims for a handle being closed.</summary>
-    private void Detach()
-    {
-        Tree.Breaks?.Untrack(this);
-        Tree.Forget(this);
-    }
 
     private void ThrowIfClosed()
     {

@@ -39,6 +39,12 @@ internal sealed partial class SmbTree : IAsyncDisposable
     public SmbConnection Connection => Session.Connection;
     public string Share { get; }
     public uint TreeId => Volatile.Read(ref _treeId);
+
+    /// <summary>
+    /// Counts the times every handle of this tree had to be reclaimed: a reconnect, a share connected again after
+    /// NETWORK_NAME_DELETED, a session set up anew. A handle obtained in an earlier epoch waits for its reclaim.
+    /// </summary>
+    public int HandleEpoch => Volatile.Read(ref _treeGeneration);
     public ShareType ShareType { get; private set; }
     public ShareFlags ShareFlags { get; private set; }
 
@@ -140,16 +146,33 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// <summary>Most reclaims of one tree in flight at once (each is one CREATE; credits bound them too).</summary>
     public const int ReclaimConcurrency = 64;
 
-    /// <summary>Every open of this tree waits for its reclaim from now: its users wait for it, not for the others.</summary>
+    /// <summary>
+    /// Every open of this tree from an earlier epoch waits for its reclaim from now: its users wait for it, not for the
+    /// others. One opened in this epoch (after the recovery) is left alone.
+    /// </summary>
     public void AwaitReclaims()
     {
+        var epoch = HandleEpoch;
         foreach (var open in _opens.Keys)
         {
-            if (open.AwaitReclaim() is { } reason)
+            if (open.Epoch < epoch && open.AwaitReclaim() is { } reason)
             {
-                _opens.TryRemove(open, out _);
-                HandleLost?.Invoke(open, reason);
+                Lose(open, reason);
             }
+        }
+    }
+
+    /// <summary>An open that cannot come back leaves the tree; its users are told, unless it was closed already.</summary>
+    private void Lose(SmbOpen open, string reason)
+    {
+        _opens.TryRemove(open, out _);
+        if (open.IsClosed)
+        {
+            _logger.ClosedHandleNotReclaimed(open.Name, reason);
+        }
+        else
+        {
+            HandleLost?.Invoke(open, reason);
         }
     }
 
@@ -164,16 +187,52 @@ internal sealed partial class SmbTree : IAsyncDisposable
     {
         budget ??= new ReclaimRetryBudget();
         AwaitReclaims();
+        var epoch = HandleEpoch;
+        // Each waiting handle is reclaimed once per epoch: by this run, or by the CREATE that made it if that finished
+        // just after the recovery looked (ReclaimIfMissedAsync); whoever claims it first.
+        var waiting = _opens.Keys.Where(open => open.ReclaimPending is not null && open.TryClaimReclaim(epoch)).ToList();
         var options = new ParallelOptions { MaxDegreeOfParallelism = ReclaimConcurrency, CancellationToken = cancellationToken };
-        await Parallel.ForEachAsync(_opens.Keys, options, async (open, token) =>
+        await Parallel.ForEachAsync(waiting, options, async (open, token) =>
         {
-            var reason = await open.ReclaimAsync(budget, stepTimeout, token).ConfigureAwait(false);
-            if (reason is not null)
+            if (await open.ReclaimAsync(budget, stepTimeout, token).ConfigureAwait(false) is { } reason)
             {
-                _opens.TryRemove(open, out _);
-                HandleLost?.Invoke(open, reason);
+                Lose(open, reason);
             }
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A CREATE answered just before the connection was lost: its open may have joined the tree after the recovery
+    /// looked for handles to reclaim (it made the open in an earlier epoch). Then it is reclaimed here, by the call
+    /// that made it, or waited for when the recovery took it after all. A handle that cannot come back fails the call.
+    /// </summary>
+    private async Task ReclaimIfMissedAsync(SmbOpen open, string what, CancellationToken cancellationToken)
+    {
+        Interlocked.MemoryBarrier(); // the open is in _opens before the epoch is read (the recovery: epoch, then _opens)
+        var epoch = HandleEpoch;
+        if (open.Epoch >= epoch)
+        {
+            return;
+        }
+        _logger.CreateAnsweredBeforeLoss(open.Name, epoch);
+        if (open.AwaitReclaim() is { } reason)
+        {
+            _opens.TryRemove(open, out _);
+            throw new SmbHandleLostException($"{what}: the server opened it just before the connection was lost, and {reason}");
+        }
+        if (open.TryClaimReclaim(epoch))
+        {
+            if (await open.ReclaimAsync(new ReclaimRetryBudget(), Connection.Settings.RecoveryStepTimeout, cancellationToken).ConfigureAwait(false) is { } lost)
+            {
+                _opens.TryRemove(open, out _);
+                throw new SmbHandleLostException($"{what}: the server opened it just before the connection was lost, and {lost}");
+            }
+        }
+        else if (open.ReclaimPending is { } pending)
+        {
+            await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        open.ThrowIfLost(what);
     }
 
     /// <summary>The connection closed for good: no open of this tree waits for a reclaim any more.</summary>
@@ -191,8 +250,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
         foreach (var open in _opens.Keys)
         {
             open.MarkLost(reason);
-            _opens.TryRemove(open, out _);
-            HandleLost?.Invoke(open, reason);
+            Lose(open, reason);
         }
     }
 
@@ -270,9 +328,14 @@ internal sealed partial class SmbTree : IAsyncDisposable
             : request.CreateDisposition == CreateDisposition.Create ? ReplayRule.Never
             : ReplayRule.Always;
         var what = OpenWhat(request.Name);
+        var epoch = 0;
         var parsed = await Replayer.RunAsync(new ReplayRequest<CreateResponse>(this, rule, what, call)
         {
-            Build = replay => durability.Apply(request),
+            Build = replay =>
+            {
+                epoch = HandleEpoch; // the attempt that is answered says which epoch its FileId belongs to
+                return durability.Apply(request);
+            },
             Complete = response =>
             {
                 response.ThrowIfFailed(what);
@@ -280,12 +343,20 @@ internal sealed partial class SmbTree : IAsyncDisposable
             },
             OnAbandoned = CloseAbandoned,
         }, cancellationToken).ConfigureAwait(false);
-        var open = new SmbOpen(this, request, parsed, durability.Granted(parsed), call);
+        if (BeforeOpenJoins is { } hook)
+        {
+            await hook().ConfigureAwait(false);
+        }
+        var open = new SmbOpen(this, request, parsed, durability.Granted(parsed), call, epoch);
         _opens[open] = 0;
+        await ReclaimIfMissedAsync(open, what, cancellationToken).ConfigureAwait(false);
         return open;
     }
 
     internal void Forget(SmbOpen open) => _opens.TryRemove(open, out _);
+
+    /// <summary>Tests: runs between a CREATE's answer and its open joining the tree (where a connection loss can fall).</summary>
+    internal Func<Task>? BeforeOpenJoins { get; set; }
 
     private string OpenWhat(string name) => $"Opening '{(name.Length == 0 ? "\\" : name)}' on share '{Share}'";
 
@@ -310,24 +381,27 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// One CLOSE, never replayed: answered, failed as soon as the connection is lost, or given up after 30 s, or after
     /// <paramref name="softLimit"/> when that is shorter (a soft call's Dispose waits no longer than its soft timeout).
     /// </summary>
-    internal async Task<NtStatus> SendCloseAsync(Smb2FileId fileId, TimeSpan? softLimit = null)
+    internal async Task<NtStatus> SendCloseAsync(Smb2FileId fileId, TimeSpan? softLimit = null, bool duringSetup = false)
     {
         using var cts = new CancellationTokenSource(softLimit is { } soft && soft < UnreplayedCloseLimit ? soft : UnreplayedCloseLimit);
-        using var response = await Connection.SendAsync(new CloseRequest(fileId), Context, cts.Token).ConfigureAwait(false);
+        var context = duringSetup ? ContextFor(null, replay: false, duringSetup: true) : Context;
+        using var response = await Connection.SendAsync(new CloseRequest(fileId), context, cts.Token).ConfigureAwait(false);
         return response.Status;
     }
 
-    /// <summary>Closes a handle nobody holds any more; failures are logged, not thrown.</summary>
-    internal async Task CloseQuietlyAsync(Smb2FileId fileId)
+    /// <summary>Closes a handle nobody holds any more; failures are logged, not thrown. Returns the answer, or null when none came.</summary>
+    internal async Task<NtStatus?> CloseQuietlyAsync(Smb2FileId fileId, bool duringSetup = false)
     {
         try
         {
-            var status = await SendCloseAsync(fileId).ConfigureAwait(false);
+            var status = await SendCloseAsync(fileId, duringSetup: duringSetup).ConfigureAwait(false);
             _logger.AbandonedHandleClosed(fileId, status);
+            return status;
         }
         catch (Exception ex) when (ex is SmbException or OperationCanceledException)
         {
             _logger.AbandonedHandleCloseFailed(fileId, ex.Message);
+            return null;
         }
     }
 

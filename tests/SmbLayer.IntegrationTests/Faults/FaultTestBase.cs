@@ -59,6 +59,26 @@ public abstract partial class FaultTestBase(FaultsSambaFixture fixture)
         Assert.True(open == 0, $"the server still holds {open} open file(s):\n{await Server.SmbStatusAsync()}");
     }
 
+    /// <summary>
+    /// Waits (bounded) until the server's own open table holds no durable open of <paramref name="name"/>, a
+    /// disconnected one left behind included (smbstatus does not show those).
+    /// </summary>
+    protected async Task AssertServerHoldsNoOpensAsync(string name)
+    {
+        var sw = Stopwatch.StartNew();
+        int open;
+        while ((open = await Server.CountServerOpensAsync(name)) != 0 && sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(200);
+        }
+        if (open != 0)
+        {
+            var (_, sockets, _) = await ProcessRunner.RunAsync("ss", ["-tnp"], TimeSpan.FromSeconds(10));
+            Assert.Fail($"the server's open table still holds {open} open(s) of {name} after {sw.Elapsed.TotalSeconds:0.0} s:\n" +
+                $"{await Server.SmbStatusAsync()}\nsockets:\n{sockets}");
+        }
+    }
+
     /// <summary>Reads a stream to the end in chunks, calling <paramref name="after"/> once after <paramref name="triggerAt"/> bytes.</summary>
     protected static async Task<byte[]> ReadAllAsync(Stream stream, long triggerAt, Func<Task> after, int chunk = 256 * 1024)
     {

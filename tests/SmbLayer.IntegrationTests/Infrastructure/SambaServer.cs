@@ -169,6 +169,32 @@ public sealed class SambaServer : IAsyncDisposable
         return stdout;
     }
 
+    /// <summary>
+    /// Every open the server holds as it sees them: the records of its open table (smbXsrv_open_global.tdb), connected
+    /// or disconnected. smbstatus lists only opens of live connections; a durable handle whose connection is gone stays
+    /// in this table (and keeps its share modes and lease) until it is reclaimed, closed, broken or timed out.
+    /// </summary>
+    /// <remarks>
+    /// With <paramref name="name"/>: only the records that name that file. A durable open's record carries its durable
+    /// cookie, with the file's name in it; other tests' handles (a disconnected one lasts the durable timeout) are not
+    /// counted then.
+    /// </remarks>
+    public async Task<int> CountServerOpensAsync(string? name = null, CancellationToken ct = default)
+    {
+        var table = System.IO.Directory.GetFiles(Directory, "smbXsrv_open_global.tdb", SearchOption.AllDirectories).FirstOrDefault();
+        if (table is null)
+        {
+            return 0; // made with the first open
+        }
+        var (code, stdout, stderr) = await ProcessRunner.RunAsync(FindTool("tdbdump"), [table], ToolTimeout, ct: ct);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"tdbdump {table} failed ({code}): {stdout}{stderr}");
+        }
+        return stdout.Split('\n').Count(line => line.StartsWith("data(", StringComparison.Ordinal)
+            && (name is null || line.Contains(name, StringComparison.Ordinal)));
+    }
+
     /// <summary>Number of files the server currently has open (all clients).</summary>
     public async Task<int> CountOpenFilesAsync(CancellationToken ct = default) =>
         CountOpenFiles(await SmbStatusAsync(ct));
