@@ -140,6 +140,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 IdleProbeInterval = _options.IdleProbeInterval,
                 ReconnectMaxDelay = _options.ReconnectMaxDelay,
                 RecoveryStepTimeout = _options.RecoveryStepTimeout,
+                DurableHandleTimeout = _options.DurableHandleTimeout,
             };
             var connection = new SmbConnection(key.Host, key.Port, settings);
             try

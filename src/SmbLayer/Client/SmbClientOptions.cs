@@ -137,6 +137,22 @@ public sealed class SmbClientOptions
     /// <summary>Ask servers for durable handles on files opened as streams, so they survive reconnects.</summary>
     public bool DurableHandles { get; set; } = true;
 
+    /// <summary>
+    /// How long (3.x: the DH2Q Timeout, MS-SMB2 §2.2.13.2.11) the server keeps a durable handle whose connection is
+    /// gone: the longest outage a handle survives, and how long one the client could not reclaim or close (a CREATE
+    /// whose answer a loss cut off, on Samba) holds its file. Null (default): the server's choice (Samba and Windows:
+    /// 60 s); servers cap it (Samba at 300 s). Whole milliseconds, positive.
+    /// </summary>
+    public TimeSpan? DurableHandleTimeout
+    {
+        get => _durableHandleTimeout;
+        set => _durableHandleTimeout = value is { } t && (t < TimeSpan.FromMilliseconds(1) || t.TotalMilliseconds > uint.MaxValue)
+            ? throw new ArgumentOutOfRangeException(nameof(value), value, "A durable handle timeout must be at least 1 ms and at most 2^32 - 1 ms.")
+            : value;
+    }
+
+    private TimeSpan? _durableHandleTimeout;
+
     /// <summary>Workstation name sent in NTLM messages.</summary>
     public string WorkstationName { get; set; } = "SMBLAYER";
 

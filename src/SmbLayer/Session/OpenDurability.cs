@@ -17,12 +17,14 @@ internal sealed record DurableState(bool IsDurable, bool V2, Guid? CreateGuid, G
 internal sealed class OpenDurability
 {
     /// <summary>What <paramref name="asked"/> gives on <paramref name="dialect"/>: <see cref="None"/> for a plain handle.</summary>
-    public static OpenDurability For(SmbDialect dialect, HandleDurability asked) => asked == HandleDurability.Durable ? For(dialect) : None;
+    public static OpenDurability For(SmbDialect dialect, HandleDurability asked, TimeSpan? timeout = null) =>
+        asked == HandleDurability.Durable ? For(dialect, timeout) : None;
 
     private const LeaseState CachingLease = LeaseState.ReadCaching | LeaseState.WriteCaching | LeaseState.HandleCaching;
 
-    private OpenDurability(SmbDialect? dialect, Guid? createGuid, Guid? leaseKey)
+    private OpenDurability(SmbDialect? dialect, Guid? createGuid, Guid? leaseKey, uint timeoutMilliseconds = 0)
     {
+        TimeoutMilliseconds = timeoutMilliseconds;
         Dialect = dialect;
         CreateGuid = createGuid;
         LeaseKey = leaseKey;
@@ -37,9 +39,12 @@ internal sealed class OpenDurability
 
     public Guid? LeaseKey { get; }
 
-    public static OpenDurability For(SmbDialect dialect) => dialect switch
+    /// <summary>The DH2Q Timeout asked for (3.x); 0: the server's default.</summary>
+    public uint TimeoutMilliseconds { get; }
+
+    public static OpenDurability For(SmbDialect dialect, TimeSpan? timeout = null) => dialect switch
     {
-        >= SmbDialect.Smb300 => new(dialect, Guid.NewGuid(), Guid.NewGuid()),
+        >= SmbDialect.Smb300 => new(dialect, Guid.NewGuid(), Guid.NewGuid(), timeout is { } t ? (uint)Math.Ceiling(t.TotalMilliseconds) : 0),
         SmbDialect.Smb210 => new(dialect, null, Guid.NewGuid()),
         _ => new(dialect, null, null),
     };
@@ -55,7 +60,7 @@ internal sealed class OpenDurability
         OplockLevel level;
         if (dialect >= SmbDialect.Smb300)
         {
-            contexts.Add(CreateContextCodec.DurableV2Request(CreateGuid!.Value, timeoutMilliseconds: 0, persistent: false));
+            contexts.Add(CreateContextCodec.DurableV2Request(CreateGuid!.Value, TimeoutMilliseconds, persistent: false));
             contexts.Add(CreateContextCodec.LeaseV2Request(LeaseKey!.Value, CachingLease));
             level = OplockLevel.Lease;
         }

@@ -323,7 +323,7 @@ internal sealed partial class SmbTree : IAsyncDisposable
     /// </summary>
     public async Task<SmbOpen> CreateAsync(CreateRequest request, CallOptions call, HandleDurability asked, CancellationToken cancellationToken)
     {
-        var durability = OpenDurability.For(Connection.Negotiated!.Dialect, asked);
+        var durability = OpenDurability.For(Connection.Negotiated!.Dialect, asked, Connection.Settings.DurableHandleTimeout);
         var rule = durability.CreateGuid is not null ? ReplayRule.CreateWithReplayFlag
             : request.CreateDisposition == CreateDisposition.Create ? ReplayRule.Never
             : ReplayRule.Always;

@@ -53,6 +53,9 @@ internal sealed record ConnectionSettings
     /// <summary>Limit for each step of a recovery: a session's setup, a tree's connect, a handle's reclaim.</summary>
     public TimeSpan RecoveryStepTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>What durable handles on this connection ask the server to keep them for (DH2Q Timeout); null: the server's default.</summary>
+    public TimeSpan? DurableHandleTimeout { get; init; }
+
     /// <summary>STATUS_PENDING extends a request's expiry, but never past this multiple of its timeout from when it was sent.</summary>
     public int MaxPendingExtensions { get; init; } = 4;
 }
