@@ -195,6 +195,28 @@ public sealed class SambaServer : IAsyncDisposable
             && (name is null || line.Contains(name, StringComparison.Ordinal)));
     }
 
+
+    /// <summary>
+    /// The share paths of the durable opens in the server's open table under <paramref name="folder"/> (each record's
+    /// durable cookie names its file), one per open.
+    /// </summary>
+    public async Task<List<string>> DurableOpenNamesAsync(string folder, CancellationToken ct = default)
+    {
+        var table = System.IO.Directory.GetFiles(Directory, "smbXsrv_open_global.tdb", SearchOption.AllDirectories).FirstOrDefault();
+        if (table is null)
+        {
+            return [];
+        }
+        var (code, stdout, stderr) = await ProcessRunner.RunAsync(FindTool("tdbdump"), [table], ToolTimeout, ct: ct);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"tdbdump {table} failed ({code}): {stdout}{stderr}");
+        }
+        var pattern = new System.Text.RegularExpressions.Regex(System.Text.RegularExpressions.Regex.Escape(folder) + @"/[A-Za-z0-9._-]+");
+        return stdout.Split('\n').Where(line => line.StartsWith("data(", StringComparison.Ordinal))
+            .Select(line => pattern.Match(line)).Where(m => m.Success).Select(m => m.Value).ToList();
+    }
+
     /// <summary>Number of files the server currently has open (all clients).</summary>
     public async Task<int> CountOpenFilesAsync(CancellationToken ct = default) =>
         CountOpenFiles(await SmbStatusAsync(ct));
