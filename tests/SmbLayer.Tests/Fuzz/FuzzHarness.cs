@@ -201,6 +201,16 @@ internal static class FuzzHarness
         var encrypted = seed.Name.StartsWith("transform", StringComparison.Ordinal);
         SessionTransform? clientTransform = null;
         Smb3Cipher? serverCipher = null;
+        // 1 case in 8 is also a flood of unsolicited break notifications ahead of the reply, at a handler that takes
+        // none of them until the case ends: it drives the queue's limit (SmbConnection.MaxQueuedServerMessages) and,
+        // 1 flood in 4, the size limit of one such message (SmbLink.MaxServerMessageSize) with a notification 1 byte over.
+        var flood = !encrypted && random.Next(8) == 0 ? random.Next(1, 2 * SmbConnection.MaxQueuedServerMessages + 2) : 0;
+        var oversized = flood > 0 && random.Next(4) == 0;
+        using var stall = new ManualResetEventSlim();
+        if (flood > 0)
+        {
+            connection.RegisterServerMessageHandler(_ => stall.Wait(LiveBound));
+        }
         try
         {
             var context = new RequestContext { SessionId = 0x11 };
@@ -223,9 +233,24 @@ internal static class FuzzHarness
             }
             var request = Smb2Header.ReadFrom(requestMessage);
             var wire = BuildReply(seed, request, kind, random, serverCipher);
-            await peer.SendRawAsync(wire);
+            try
+            {
+                if (flood > 0)
+                {
+                    await peer.SendRawAsync(Flood(flood, oversized, random));
+                }
+                await peer.SendRawAsync(wire);
+            }
+            catch (IOException) when (oversized)
+            {
+                // The client ended the link at the oversized notification, as it must; the reply found it closed.
+            }
 
             var outcome = await Outcome(pending, seed, report, $"case {i} ({seed.Name}, {kind})");
+            if (flood > 0)
+            {
+                CheckFlood(connection, flood, oversized, report, $"case {i} ({seed.Name}, {kind}, flood of {flood}{(oversized ? ", one oversized" : "")})");
+            }
             if (outcome && connection.State == ConnectionState.Ready && !encrypted)
             {
                 // Not corrupted: the same connection still carries a normal exchange (or fails it with a typed error).
@@ -248,6 +273,7 @@ internal static class FuzzHarness
         }
         finally
         {
+            stall.Set();
             var closing = Task.Run(async () =>
             {
                 await connection.DisposeAsync();
@@ -263,6 +289,56 @@ internal static class FuzzHarness
             }
             clientTransform?.Dispose();
             serverCipher?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> unsolicited break notifications (oplock and lease, MessageId all ones), some padded to
+    /// exactly the 1 KiB an unsolicited message may have; with <paramref name="oversized"/> the last is 1 byte over.
+    /// </summary>
+    private static byte[] Flood(int count, bool oversized, Random random)
+    {
+        var breaks = FuzzSeeds.All.Where(s => s.Name is "oplock-break" or "lease-break").Select(s => s.Message).ToArray();
+        var frames = new List<byte>(count * 128);
+        for (var n = 0; n < count; n++)
+        {
+            var message = breaks[random.Next(breaks.Length)];
+            var size = oversized && n == count - 1 ? SmbLink.MaxServerMessageSize + 1
+                : random.Next(4) == 0 ? SmbLink.MaxServerMessageSize
+                : message.Length;
+            var frame = new byte[4 + size];
+            BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)size);
+            message.CopyTo(frame, 4);
+            BinaryPrimitives.WriteUInt64LittleEndian(frame.AsSpan(4 + 24), ulong.MaxValue); // MessageId: unsolicited (§3.2.5.19)
+            BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(4 + 14), 0); // grants no credits
+            frames.AddRange(frame);
+        }
+        return [.. frames];
+    }
+
+    /// <summary>
+    /// What a flood must leave: with the handler taking none, at most the queue's limit held (plus the one the handler
+    /// sits on), the rest dropped and counted; an oversized notification is a protocol violation that ends the link.
+    /// </summary>
+    private static void CheckFlood(SmbConnection connection, int flood, bool oversized, FuzzReport report, string label)
+    {
+        if (oversized)
+        {
+            if (connection.State == ConnectionState.Ready)
+            {
+                report.Fail($"{label}: a notification over {SmbLink.MaxServerMessageSize} bytes left the connection Ready");
+            }
+            return;
+        }
+        var mustDrop = flood - SmbConnection.MaxQueuedServerMessages - 1;
+        if (mustDrop > 0 && connection.ServerMessagesDropped < mustDrop)
+        {
+            report.Fail($"{label}: {connection.ServerMessagesDropped} dropped; over the limit of {SmbConnection.MaxQueuedServerMessages} queued, at least {mustDrop} must be [{connection.State}, {connection.LastLoss?.Message}]");
+        }
+        // The reply itself may be a (mutated, duplicated) notification too: a few more may queue than the flood.
+        if (connection.ServerMessagesDropped > Math.Max(0, flood + 8 - SmbConnection.MaxQueuedServerMessages))
+        {
+            report.Fail($"{label}: {connection.ServerMessagesDropped} dropped of {flood}, more than the limit requires");
         }
     }
 

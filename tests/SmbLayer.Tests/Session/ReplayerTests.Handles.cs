@@ -62,7 +62,7 @@ public partial class ReplayerTests
         var again = await peer.ReadRequestAsync();
         Assert.Equal(Smb2Command.Close, again.Header.Command);
         Assert.Equal(ReclaimedVolatileId, VolatileFileIdOf(again));
-        Assert.NotEqual(oldId.Volatile, ReclaimedVolatileId);
+        Assert.NotEqual(ReclaimedVolatileId, oldId.Volatile);
         await peer.ReplyAsync(again, credits: 8, body: CloseResponseBody);
         await close.WaitAsync(Bound);
         Assert.Empty(tree.Opens);
