@@ -101,9 +101,9 @@ public sealed class SoakTests(FaultsSambaFixture fixture) : FaultTestBase(fixtur
         await AssertNoOpenFilesAsync();
         // Left behind by the server: after a reset that hit writes in flight, Samba 4.17 keeps some disconnected durable
         // handles in its open table, past their timeout (its scavenger did not remove them here), though every call
-        // succeeded and each client closed every handle it knew of. Likely the originals of CREATEs whose answer the
-        // reset cut off: sent again with the replay flag, Samba (its replay cache lives in the connection's process)
-        // makes a new open, and the client never learns the first one's FileId. Counted, and proved harmless the way
+        // succeeded and each client closed every handle it knew of. The cause is not yet known; a candidate: the
+        // originals of CREATEs whose answer the fault cut off, sent again with the replay flag, for which Samba (its
+        // replay cache lives in the connection's process) makes a new open. Counted, and proved harmless the way
         // another client sees it: a conflicting open (write, sharing read only) of each such file succeeds at once.
         var leftBehind = await Server.DurableOpenNamesAsync(folder);
         Assert.True(leftBehind.Count <= faults.Count * clients, $"{leftBehind.Count} opens left behind by {faults.Count} faults on {clients} clients");

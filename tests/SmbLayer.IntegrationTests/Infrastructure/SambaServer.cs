@@ -179,28 +179,11 @@ public sealed class SambaServer : IAsyncDisposable
     /// cookie, with the file's name in it; other tests' handles (a disconnected one lasts the durable timeout) are not
     /// counted then.
     /// </remarks>
-    public async Task<int> CountServerOpensAsync(string? name = null, CancellationToken ct = default)
-    {
-        var table = System.IO.Directory.GetFiles(Directory, "smbXsrv_open_global.tdb", SearchOption.AllDirectories).FirstOrDefault();
-        if (table is null)
-        {
-            return 0; // made with the first open
-        }
-        var (code, stdout, stderr) = await ProcessRunner.RunAsync(FindTool("tdbdump"), [table], ToolTimeout, ct: ct);
-        if (code != 0)
-        {
-            throw new InvalidOperationException($"tdbdump {table} failed ({code}): {stdout}{stderr}");
-        }
-        return stdout.Split('\n').Count(line => line.StartsWith("data(", StringComparison.Ordinal)
-            && (name is null || line.Contains(name, StringComparison.Ordinal)));
-    }
+    public async Task<int> CountServerOpensAsync(string? name = null, CancellationToken ct = default) =>
+        (await OpenTableRecordsAsync(ct)).Count(record => name is null || record.Contains(name, StringComparison.Ordinal));
 
-
-    /// <summary>
-    /// The share paths of the durable opens in the server's open table under <paramref name="folder"/> (each record's
-    /// durable cookie names its file), one per open.
-    /// </summary>
-    public async Task<List<string>> DurableOpenNamesAsync(string folder, CancellationToken ct = default)
+    /// <summary>The data of each record of the server's open table, as tdbdump prints it (none before the first open made the table).</summary>
+    private async Task<IEnumerable<string>> OpenTableRecordsAsync(CancellationToken ct)
     {
         var table = System.IO.Directory.GetFiles(Directory, "smbXsrv_open_global.tdb", SearchOption.AllDirectories).FirstOrDefault();
         if (table is null)
@@ -212,9 +195,18 @@ public sealed class SambaServer : IAsyncDisposable
         {
             throw new InvalidOperationException($"tdbdump {table} failed ({code}): {stdout}{stderr}");
         }
+        return stdout.Split('\n').Where(line => line.StartsWith("data(", StringComparison.Ordinal));
+    }
+
+
+    /// <summary>
+    /// The share paths of the durable opens in the server's open table under <paramref name="folder"/> (each record's
+    /// durable cookie names its file), one per open.
+    /// </summary>
+    public async Task<List<string>> DurableOpenNamesAsync(string folder, CancellationToken ct = default)
+    {
         var pattern = new System.Text.RegularExpressions.Regex(System.Text.RegularExpressions.Regex.Escape(folder) + @"/[A-Za-z0-9._-]+");
-        return stdout.Split('\n').Where(line => line.StartsWith("data(", StringComparison.Ordinal))
-            .Select(line => pattern.Match(line)).Where(m => m.Success).Select(m => m.Value).ToList();
+        return (await OpenTableRecordsAsync(ct)).Select(record => pattern.Match(record)).Where(m => m.Success).Select(m => m.Value).ToList();
     }
 
     /// <summary>Number of files the server currently has open (all clients).</summary>
