@@ -99,11 +99,11 @@ public sealed class SoakTests(FaultsSambaFixture fixture) : FaultTestBase(fixtur
         Assert.True(tally.Operations.Values.Sum() > clients, report);
         // Nothing left open by a live connection: every client closed what it opened.
         await AssertNoOpenFilesAsync();
-        // Left behind by the server: after a reset that hit writes in flight, Samba 4.17 keeps some disconnected durable
-        // handles in its open table, past their timeout (its scavenger did not remove them here), though every call
-        // succeeded and each client closed every handle it knew of. The cause is not yet known; a candidate: the
-        // originals of CREATEs whose answer the fault cut off, sent again with the replay flag, for which Samba (its
-        // replay cache lives in the connection's process) makes a new open. Counted, and proved harmless the way
+        // Left behind by the server: Samba 4.17 keeps some disconnected durable handles in its open table, past their
+        // timeout (its scavenger did not remove them here), though every call succeeded and each client closed every
+        // handle it knew of. Each follows a CREATE the fault cut off: sent again with the replay flag and the same
+        // CreateGuid, it is a new open to Samba 4.17 (its replay cache lives in the connection's process), and the
+        // client never learns the first one's FileId. Counted, and proved harmless the way
         // another client sees it: a conflicting open (write, sharing read only) of each such file succeeds at once.
         var leftBehind = await Server.DurableOpenNamesAsync(folder);
         Assert.True(leftBehind.Count <= faults.Count * clients, $"{leftBehind.Count} opens left behind by {faults.Count} faults on {clients} clients");
