@@ -407,11 +407,6 @@ internal sealed class SmbOpen : IAsyncDisposable
         {
             return;
         }
-        if (IsLost)
-        {
-            Tree.Forget(this);
-            return;
-        }
         var what = $"Closing '{Name}'";
         var answered = false;
         try
@@ -469,11 +464,6 @@ internal sealed class SmbOpen : IAsyncDisposable
         {
             return;
         }
-        if (IsLost)
-        {
-            Tree.Forget(this);
-            return;
-        }
         if (Connection.State != ConnectionState.Ready)
         {
             return; // the handle stays with the tree: the recovery reclaims it and closes it
@@ -497,16 +487,7 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Closes quietly (used on error paths); a handle whose CLOSE does not arrive is closed after the next recovery.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!BeginClose(LetGo))
-        {
-            return;
-        }
-        if (IsLost)
-        {
-            Tree.Forget(this);
-            return;
-        }
-        if (Connection.State == ConnectionState.Ready)
+        if (BeginClose(LetGo) && Connection.State == ConnectionState.Ready)
         {
             await CloseLetGoAsync().ConfigureAwait(false);
         }
@@ -521,7 +502,10 @@ internal sealed class SmbOpen : IAsyncDisposable
         }
     }
 
-    /// <summary>Marks the handle closed (<paramref name="how"/>) and stops its break notifications; false when it already was.</summary>
+    /// <summary>
+    /// Marks the handle closed (<paramref name="how"/>) and stops its break notifications; true when a CLOSE is to be sent.
+    /// False when it was closed already, or lost (the server no longer has it open: the tree forgets it).
+    /// </summary>
     private bool BeginClose(int how)
     {
         if (Interlocked.CompareExchange(ref _closed, how, Open) != Open)
@@ -529,6 +513,11 @@ internal sealed class SmbOpen : IAsyncDisposable
             return false;
         }
         Tree.Breaks?.Untrack(this);
+        if (IsLost)
+        {
+            Tree.Forget(this);
+            return false;
+        }
         return true;
     }
 

@@ -215,22 +215,19 @@ internal sealed partial class SmbTree : IAsyncDisposable
             return;
         }
         _logger.CreateAnsweredBeforeLoss(open.Name, epoch);
-        if (open.AwaitReclaim() is { } reason)
+        var lost = open.AwaitReclaim();
+        if (lost is null && open.TryClaimReclaim(epoch))
+        {
+            lost = await open.ReclaimAsync(new ReclaimRetryBudget(), Connection.Settings.RecoveryStepTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        else if (lost is null && open.ReclaimPending is { } pending)
+        {
+            await pending.WaitAsync(cancellationToken).ConfigureAwait(false); // the recovery took it after all
+        }
+        if (lost is not null)
         {
             _opens.TryRemove(open, out _);
-            throw new SmbHandleLostException($"{what}: the server opened it just before the connection was lost, and {reason}");
-        }
-        if (open.TryClaimReclaim(epoch))
-        {
-            if (await open.ReclaimAsync(new ReclaimRetryBudget(), Connection.Settings.RecoveryStepTimeout, cancellationToken).ConfigureAwait(false) is { } lost)
-            {
-                _opens.TryRemove(open, out _);
-                throw new SmbHandleLostException($"{what}: the server opened it just before the connection was lost, and {lost}");
-            }
-        }
-        else if (open.ReclaimPending is { } pending)
-        {
-            await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+            throw new SmbHandleLostException($"{what}: the server opened it just before the connection was lost, and {lost}");
         }
         open.ThrowIfLost(what);
     }

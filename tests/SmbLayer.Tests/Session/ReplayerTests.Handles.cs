@@ -19,14 +19,6 @@ public partial class ReplayerTests
     /// <summary>The FileId (volatile part) the scripted server gives a reclaimed handle: not the one it had.</summary>
     private const ulong ReclaimedVolatileId = 0x77;
 
-    private static void RecoverSessionTreeAndHandles(SmbConnection connection, SmbTree tree) =>
-        connection.AddRecoveryStep(async ct =>
-        {
-            await tree.Session.RecoverAsync(ct);
-            await tree.RecoverAsync(ct);
-            await tree.RecoverOpensAsync(null, TimeSpan.FromSeconds(5), ct);
-        });
-
     /// <summary>Takes the reclaim (a CREATE with DH2C) and grants it under <see cref="ReclaimedVolatileId"/>.</summary>
     private static async Task GrantReclaimAsync(ScriptedPeer peer)
     {

@@ -32,6 +32,15 @@ public partial class ReplayerTests
             await tree.RecoverAsync(ct);
         });
 
+    /// <summary>The same, then the tree's durable handles reclaimed.</summary>
+    private static void RecoverSessionTreeAndHandles(SmbConnection connection, SmbTree tree) =>
+        connection.AddRecoveryStep(async ct =>
+        {
+            await tree.Session.RecoverAsync(ct);
+            await tree.RecoverAsync(ct);
+            await tree.RecoverOpensAsync(null, TimeSpan.FromSeconds(5), ct);
+        });
+
     /// <summary>The scripted server's side of a reconnect: accept, NEGOTIATE, both SESSION_SETUP legs, TREE_CONNECT.</summary>
     private static async Task TakeReconnectAsync(ScriptedPeer peer, ScriptedSmbServer server, uint treeId)
     {
@@ -498,12 +507,7 @@ public partial class ReplayerTests
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync();
         await using var _ = connection;
         await using var __ = peer;
-        connection.AddRecoveryStep(async ct =>
-        {
-            await tree.Session.RecoverAsync(ct);
-            await tree.RecoverAsync(ct);
-            await tree.RecoverOpensAsync(null, TimeSpan.FromSeconds(5), ct);
-        });
+        RecoverSessionTreeAndHandles(connection, tree);
         var call = CallOptions.Hard;
         var open = await OpenDurableAsync(peer, tree, call);
         var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
@@ -539,12 +543,7 @@ public partial class ReplayerTests
         var (connection, peer, tree, server) = await ConnectedTreeWithServerAsync(loggers: log);
         await using var _ = connection;
         await using var __ = peer;
-        connection.AddRecoveryStep(async ct =>
-        {
-            await tree.Session.RecoverAsync(ct);
-            await tree.RecoverAsync(ct);
-            await tree.RecoverOpensAsync(null, TimeSpan.FromSeconds(5), ct);
-        });
+        RecoverSessionTreeAndHandles(connection, tree);
         var open = await OpenDurableAsync(peer, tree, CallOptions.Hard);
         var read = open.ReadBufferAsync(0, 4, CancellationToken.None);
         await peer.ReadRequestAsync();
