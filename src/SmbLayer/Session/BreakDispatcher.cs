@@ -53,44 +53,75 @@ internal sealed class BreakDispatcher
     public void Track(SmbOpen open) => _opens[open] = 0;
 
     /// <summary>
-    /// Opens no longer tracked (closed, or lost in a reconnect) that held a lease, newest last, at most
-    /// <see cref="MaxFormerLeases"/>: the server may still hold their lease (a durable handle it kept, a CLOSE lost with the
-    /// connection) and break it when another opener comes. Unacknowledged, that opener waits for the server's break
-    /// timeout (35 s in Samba). Guarded by itself.
+    /// Opens no longer tracked whose lease the server may still hold, newest last, at most <see cref="MaxFormerLeases"/>:
+    /// a handle being closed (a break can cross its CLOSE), one whose CLOSE was lost or refused, one lost in a reconnect
+    /// while the server kept it as a durable handle. The server breaks such a lease when another opener comes;
+    /// unacknowledged, that opener waits for the server's break timeout (35 s in Samba). An open leaves once the server
+    /// answers its CLOSE (<see cref="Released"/>): its lease key is its own, so nothing can break it after that. (Before,
+    /// every closed open stayed until 1,024 newer ones pushed it out: the soak's 64 connections held 65,000 of them.)
+    /// Indexed by lease key; guarded by <see cref="_formerLeases"/>.
     /// </summary>
     private readonly LinkedList<SmbOpen> _formerLeases = new();
+    private readonly Dictionary<Guid, LinkedListNode<SmbOpen>> _formerByKey = [];
 
     private const int MaxFormerLeases = 1024;
 
-    public void Untrack(SmbOpen open)
+    /// <summary>Opens kept for their lease (tests).</summary>
+    internal int FormerLeaseCount
     {
-        if (_opens.TryRemove(open, out _) && open.LeaseKey is not null)
+        get
         {
             lock (_formerLeases)
             {
-                _formerLeases.AddLast(open);
+                return _formerLeases.Count;
+            }
+        }
+    }
+
+    public void Untrack(SmbOpen open)
+    {
+        if (_opens.TryRemove(open, out _) && open.LeaseKey is { } key)
+        {
+            lock (_formerLeases)
+            {
+                if (_formerByKey.Remove(key, out var older))
+                {
+                    _formerLeases.Remove(older);
+                }
+                _formerByKey[key] = _formerLeases.AddLast(open);
                 if (_formerLeases.Count > MaxFormerLeases)
                 {
+                    _formerByKey.Remove(_formerLeases.First!.Value.LeaseKey!.Value);
                     _formerLeases.RemoveFirst();
                 }
             }
         }
     }
 
-    /// <summary>The newest untracked open that held <paramref name="leaseKey"/>: its tree carries the acknowledgment.</summary>
+    /// <summary>The server answered <paramref name="open"/>'s CLOSE: it holds no lease for it any more.</summary>
+    public void Released(SmbOpen open)
+    {
+        if (open.LeaseKey is not { } key)
+        {
+            return;
+        }
+        lock (_formerLeases)
+        {
+            if (_formerByKey.TryGetValue(key, out var node) && node.Value == open)
+            {
+                _formerByKey.Remove(key);
+                _formerLeases.Remove(node);
+            }
+        }
+    }
+
+    /// <summary>The untracked open that held <paramref name="leaseKey"/>: its tree carries the acknowledgment.</summary>
     private SmbOpen? FormerHolder(Guid leaseKey)
     {
         lock (_formerLeases)
         {
-            for (var node = _formerLeases.Last; node is not null; node = node.Previous)
-            {
-                if (node.Value.LeaseKey == leaseKey)
-                {
-                    return node.Value;
-                }
-            }
+            return _formerByKey.TryGetValue(leaseKey, out var node) ? node.Value : null;
         }
-        return null;
     }
 
     private void OnServerMessage(ServerMessage message)

@@ -409,6 +409,7 @@ internal sealed class SmbOpen : IAsyncDisposable
         }
         var what = $"Closing '{Name}'";
         var answered = false;
+        NtStatus? closed = null;
         try
         {
             await Replayer.RunAsync(new ReplayRequest<bool>(this, ReplayRule.OnReclaimedHandle, what)
@@ -420,6 +421,7 @@ internal sealed class SmbOpen : IAsyncDisposable
                     {
                         response.ThrowIfFailed(what);
                     }
+                    closed = response.Status;
                     return true;
                 },
             }, cancellationToken).ConfigureAwait(false);
@@ -441,7 +443,11 @@ internal sealed class SmbOpen : IAsyncDisposable
             // CLOSE goes on the reclaimed FileId (before, it went on the old one, was answered FILE_CLOSED and the
             // server kept the durable handle). A close given up (cancelled, timed out) is let go: the next recovery
             // reclaims it and closes it.
-            if (answered)
+            if (closed is { } status)
+            {
+                Tree.Closed(this, status);
+            }
+            else if (answered)
             {
                 Tree.Forget(this);
             }
@@ -477,7 +483,7 @@ internal sealed class SmbOpen : IAsyncDisposable
         {
             return; // not known to be closed: the next recovery reclaims it and closes it
         }
-        Tree.Forget(this);
+        Tree.Closed(this, status);
         if (status is not (NtStatus.Success or NtStatus.FileClosed))
         {
             throw SmbStatusException.Create(status, $"Closing '{Name}'");
@@ -496,9 +502,9 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>One CLOSE for a let-go handle, never replayed; once answered the tree forgets the handle, else it stays for the next recovery.</summary>
     private async Task CloseLetGoAsync(bool duringSetup = false)
     {
-        if (await Tree.CloseQuietlyAsync(FileId, duringSetup).ConfigureAwait(false) is not null)
+        if (await Tree.CloseQuietlyAsync(FileId, duringSetup).ConfigureAwait(false) is { } status)
         {
-            Tree.Forget(this);
+            Tree.Closed(this, status);
         }
     }
 

@@ -352,6 +352,19 @@ internal sealed partial class SmbTree : IAsyncDisposable
 
     internal void Forget(SmbOpen open) => _opens.TryRemove(open, out _);
 
+    /// <summary>
+    /// The server answered <paramref name="open"/>'s CLOSE with <paramref name="status"/>: the tree forgets it, and once it
+    /// is closed on the server (SUCCESS, or FILE_CLOSED: it had no such handle) no lease of it is left to acknowledge.
+    /// </summary>
+    internal void Closed(SmbOpen open, NtStatus status)
+    {
+        Forget(open);
+        if (status is NtStatus.Success or NtStatus.FileClosed)
+        {
+            Breaks?.Released(open);
+        }
+    }
+
     /// <summary>Tests: runs between a CREATE's answer and its open joining the tree (where a connection loss can fall).</summary>
     internal Func<Task>? BeforeOpenJoins { get; set; }
 

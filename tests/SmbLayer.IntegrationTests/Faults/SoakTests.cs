@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime;
 using System.Security.Cryptography;
 
 namespace SmbLayer.IntegrationTests.Faults;
@@ -69,8 +70,18 @@ public sealed class SoakTests(FaultsSambaFixture fixture) : FaultTestBase(fixtur
             {
                 if (end.Elapsed >= nextSample)
                 {
+                    var settled = nextSample.TotalSeconds % 60 == 0;
+                    if (settled)
+                    {
+                        // Once a minute, what is live after a full compacting collection (large objects too): growth
+                        // here is a leak; growth only in the samples between is the collector keeping memory it may reuse.
+                        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+                        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+                    }
                     using var self = Process.GetCurrentProcess();
-                    memory.Add($"{end.Elapsed.TotalSeconds:0}s rss={self.WorkingSet64 / (1024 * 1024)}MiB managed={GC.GetTotalMemory(false) / (1024 * 1024)}MiB");
+                    var gc = GC.GetGCMemoryInfo();
+                    memory.Add($"{end.Elapsed.TotalSeconds:0}s rss={self.WorkingSet64 / (1024 * 1024)}MiB managed={GC.GetTotalMemory(false) / (1024 * 1024)}MiB"
+                        + $" committed={gc.TotalCommittedBytes / (1024 * 1024)}MiB threads={self.Threads.Count} handles={self.HandleCount}{(settled ? " (after a full compacting collection)" : "")}");
                     nextSample += TimeSpan.FromSeconds(5);
                 }
                 if (end.Elapsed >= nextFault && end.Elapsed < duration - TimeSpan.FromSeconds(8))
