@@ -221,7 +221,17 @@ public sealed partial class SmbClient
                     }
                     foreach (var e in entries)
                     {
-                        if (e.IsDotEntry || !returned.Add(e.FileName))
+                        if (e.IsDotEntry)
+                        {
+                            continue;
+                        }
+                        if (e.FileName.Length == 0 || e.FileName.AsSpan().IndexOfAny(ImpossibleInAName) >= 0)
+                        {
+                            // A path built from it would name another file, or none: a broken or hostile server.
+                            throw new SmbProtocolException(
+                                $"Listing '{path.Path}': the server returned the name \"{Printable(e.FileName)}\", which no file can have (empty, or with a NUL, '/' or '\\' in it).");
+                        }
+                        if (!returned.Add(e.FileName))
                         {
                             continue;
                         }
@@ -252,6 +262,12 @@ public sealed partial class SmbClient
             }
         }
     }
+
+    private static readonly System.Buffers.SearchValues<char> ImpossibleInAName = System.Buffers.SearchValues.Create("\0/\\");
+
+    /// <summary>A name for a message: control characters as \uXXXX escapes.</summary>
+    private static string Printable(string name) =>
+        string.Concat(name.Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString()));
 
     /// <summary>One round trip: CREATE + QUERY_INFO (FileNetworkOpenInformation) + CLOSE as a related compound.</summary>
     public Task<SmbFileInfo> GetInfoAsync(SmbPath path, CancellationToken cancellationToken = default) =>

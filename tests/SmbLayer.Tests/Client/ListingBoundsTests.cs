@@ -92,6 +92,32 @@ public class ListingBoundsTests
     }
 
     /// <summary>
+    /// A name no file can have (a separator or a NUL in it, or empty) would make a caller's path name another file, or make
+    /// <c>get -r</c> fail untyped in the local file API: the listing fails with <see cref="SmbProtocolException"/> naming it.
+    /// Found by the listing fuzz driver (a NUL in a name ended <c>get -r</c> in an <see cref="ArgumentException"/>).
+    /// </summary>
+    [Theory]
+    [InlineData("a\0b", "a\\u0000b")]
+    [InlineData("../up", "../up")]
+    [InlineData("a\\b", "a\\b")]
+    public async Task ImpossibleName_FailsTheListingTyped(string name, string shown)
+    {
+        await using var server = ScriptedFileServer.Start();
+        server.Listing = (_, page) => page == 0 ? [("fine", false, 1L), (name, false, 1L)] : null;
+        await using var client = new SmbClient(ScriptedFileServer.ClientOptions());
+        var seen = new List<string>();
+        var error = await Assert.ThrowsAsync<SmbProtocolException>(async () =>
+        {
+            await foreach (var entry in client.ListAsync(server.Location("share", "dir")).WithCancellation(default))
+            {
+                seen.Add(entry.Name);
+            }
+        });
+        Assert.Equal(["fine"], seen);
+        Assert.Contains($"\"{shown}\"", error.Message);
+    }
+
+    /// <summary>
     /// <c>get -r</c> of a directory whose listing never ends: files are downloaded while the walk goes on, and the walk
     /// stays a few files ahead of the transfers (before, it listed the whole tree first, here for ever).
     /// </summary>

@@ -51,6 +51,16 @@ public class FuzzTests(ITestOutputHelper output)
         Assert.True(report.Failures.IsEmpty, string.Join("\n", report.Failures));
         Assert.Equal(2_000, report.Cases);
     }
+
+    [Fact]
+    public async Task Listings_300RandomAndMutated_NameLimitAndWalkQueueHold()
+    {
+        var report = await ListingFuzz.RunAsync(300, RunSeed);
+        output.WriteLine(report.ToString());
+        Assert.True(report.Failures.IsEmpty, string.Join("\n", report.Failures));
+        Assert.Equal(300, report.Cases);
+        Assert.True(report.Accepted > 60 && report.Outcomes.GetValueOrDefault(nameof(SmbHandleLostException)) > 10, "listings end, and some past the name limit");
+    }
 }
 
 /// <summary>
