@@ -44,7 +44,8 @@ internal static class CliApp
                 options.AuthFile is null ? null : AuthFile.Load(options.AuthFile),
                 options.NoPassword,
                 environment,
-                cancellationToken);
+                cancellationToken,
+                kerberos: options.Kerberos != KerberosPolicy.Off);
 
             using var loggerFactory = verbose
                 ? new StderrLoggerFactory(stderr, options.Verbosity > 1 ? LogLevel.Trace : LogLevel.Debug)
@@ -96,6 +97,7 @@ internal static class CliApp
             Credentials = credentials,
             RequireSigning = options.RequireSigning,
             RequireEncryption = options.RequireEncryption,
+            Kerberos = options.Kerberos,
             LoggerFactory = loggerFactory,
         };
         // What the command line leaves out keeps the library's default.

@@ -42,6 +42,9 @@ internal sealed record CliOptions
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
+    /// <summary><c>--use-kerberos=required|desired|off</c>; <c>-k</c> is required (smbclient's words).</summary>
+    public KerberosPolicy Kerberos { get; init; }
+
     /// <summary>Number of <c>-v</c>: 1 logs at Debug, 2 or more at Trace.</summary>
     public int Verbosity { get; init; }
 
@@ -154,6 +157,8 @@ internal static class CommandLineParser
                 return options with { MinDialect = ParseDialect(name, TakeValue(name, inlineValue, args, ref index)) };
             case "--max-dialect":
                 return options with { MaxDialect = ParseDialect(name, TakeValue(name, inlineValue, args, ref index)) };
+            case "--use-kerberos":
+                return options with { Kerberos = ParseKerberos(TakeValue(name, inlineValue, args, ref index)) };
             case "--soft":
                 return options with { FailureMode = SmbFailureMode.Soft, SoftTimeout = ParseSeconds(name, TakeValue(name, inlineValue, args, ref index)) };
         }
@@ -175,6 +180,14 @@ internal static class CommandLineParser
             _ => throw new UsageException($"unknown option '{name}'"),
         };
     }
+
+    private static KerberosPolicy ParseKerberos(string text) => text switch
+    {
+        "required" => KerberosPolicy.Required,
+        "desired" => KerberosPolicy.Desired,
+        "off" or "disabled" => KerberosPolicy.Off,
+        _ => throw new UsageException($"bad value '{text}' for --use-kerberos (expected required, desired or off)"),
+    };
 
     private static TimeSpan ParseSeconds(string option, string text)
     {
@@ -207,6 +220,9 @@ internal static class CommandLineParser
                     break;
                 case 'r':
                     options = options with { Recursive = true };
+                    break;
+                case 'k':
+                    options = options with { Kerberos = KerberosPolicy.Required };
                     break;
                 case 'U':
                 case 'A':

@@ -14,11 +14,17 @@ internal static class CredentialResolver
 {
     public const string PasswordVariable = "SMB_PASSWORD";
 
-    public static SmbCredentials Resolve(SmbPath url, UserSpec? option, AuthFile? file, bool noPassword, ICliEnvironment environment, CancellationToken cancellationToken)
+    public static SmbCredentials Resolve(SmbPath url, UserSpec? option, AuthFile? file, bool noPassword, ICliEnvironment environment,
+        CancellationToken cancellationToken, bool kerberos = false)
     {
         var user = url.UserName ?? option?.UserName ?? file?.UserName;
         var password = url.Password ?? option?.Password ?? file?.Password ?? environment.GetEnvironmentVariable(PasswordVariable);
         var domain = url.Domain ?? option?.Domain ?? file?.Domain ?? "";
+        if (kerberos && password is null)
+        {
+            // -k without a password: the ticket cache's (after kinit), never a prompt; a user name given is the cache's to say.
+            return SmbCredentials.TicketCache;
+        }
 
         if (noPassword && string.IsNullOrEmpty(user))
         {

@@ -57,6 +57,11 @@ internal static class HelpText
                   -N, --no-pass
                       never prompt: no password means an empty one; with no user given
                       (URL, -U, -A) the session is anonymous
+                  -k, --use-kerberos=required
+                      Kerberos only (the system's GSS-API and krb5.conf): with no password
+                      given, the ticket cache's ticket (after kinit); with one, a ticket got
+                      in memory. --use-kerberos=desired falls back to NTLM, =off (default)
+                      is NTLM only. Name the server by host name, not address
                   --min-dialect D    lowest dialect accepted (default {{defaults.MinDialect.ToDisplay()}})
                   --max-dialect D    highest dialect offered (default {{defaults.MaxDialect.ToDisplay()}})
                                      D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1

@@ -107,6 +107,10 @@ internal sealed class ConnectionPool : IAsyncDisposable
         {
             return new SmbCredentials(user, path.Password ?? _options.Credentials?.Password ?? "", path.Domain ?? _options.Credentials?.Domain ?? "");
         }
+        if (_options.Credentials is null && _options.Kerberos != KerberosPolicy.Off)
+        {
+            return SmbCredentials.TicketCache;
+        }
         return _options.Credentials ?? throw new SmbSecurityException(
             "No credentials given: set SmbClientOptions.Credentials (SmbCredentials.Anonymous for an anonymous session).");
     }
@@ -354,7 +358,8 @@ internal sealed class PooledConnection : IAsyncDisposable
 
     public async Task<SmbTree> GetTreeAsync(SmbCredentials credentials, string host, string share, CallOptions call, CancellationToken cancellationToken)
     {
-        var userKey = $"{credentials.Domain}\\{credentials.UserName}\0{credentials.Password.GetHashCode(StringComparison.Ordinal)}";
+        var userKey = credentials.IsTicketCache ? "\0krb5-ccache"
+            : $"{credentials.Domain}\\{credentials.UserName}\0{credentials.Password.GetHashCode(StringComparison.Ordinal)}";
         var treeKey = (userKey, share.ToUpperInvariant());
         await _setupLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -396,6 +401,7 @@ internal sealed class PooledConnection : IAsyncDisposable
                     RequireSigning = _options.RequireSigning,
                     AllowGuest = _options.AllowGuest,
                     RequireEncryption = _options.RequireEncryption,
+                    Kerberos = _options.Kerberos,
                     LoggerFactory = _loggerFactory,
                 };
                 session = await SmbInstruments.TraceAsync("smb.session_setup", Connection.Host, Connection.Port, _ =>

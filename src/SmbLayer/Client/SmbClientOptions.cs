@@ -45,6 +45,14 @@ public sealed class SmbClientOptions
     /// </summary>
     public bool AllowGuest { get; set; }
 
+    /// <summary>
+    /// Kerberos (the system's GSS-API and krb5.conf): <see cref="KerberosPolicy.Off"/> (the default) uses NTLM;
+    /// <see cref="KerberosPolicy.Required"/> uses Kerberos only, with the ticket cache when <see cref="Credentials"/> is
+    /// null or has no password, else a ticket got with the password in memory; <see cref="KerberosPolicy.Desired"/> falls
+    /// back to NTLM when Kerberos fails before anything is sent. The server must be named by its host name.
+    /// </summary>
+    public KerberosPolicy Kerberos { get; set; }
+
     /// <summary>Time allowed for the TCP connect of one attempt.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TransportDefaults.ConnectTimeout;
 

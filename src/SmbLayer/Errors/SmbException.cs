@@ -63,6 +63,26 @@ public class SmbAuthenticationException : SmbStatusException
     public SmbAuthenticationException(NtStatus status, string message) : base(status, message) { }
 }
 
+/// <summary>
+/// Kerberos could not authenticate (no or expired ticket, clock skew, unknown principal, unreachable KDC, a host given as
+/// an address): the message carries the system GSS-API library's own words. <see cref="SmbStatusException.Status"/> is
+/// the nearest NTSTATUS (LOGON_FAILURE when none is nearer).
+/// </summary>
+public sealed class SmbKerberosException : SmbAuthenticationException
+{
+    public SmbKerberosException(NtStatus status, string message, uint majorStatus = 0, uint minorStatus = 0) : base(status, message)
+    {
+        MajorStatus = majorStatus;
+        MinorStatus = minorStatus;
+    }
+
+    /// <summary>The GSS-API major status (0 when the failure came before GSS-API).</summary>
+    public uint MajorStatus { get; }
+
+    /// <summary>The mechanism's (Kerberos') minor status, a krb5 error code.</summary>
+    public uint MinorStatus { get; }
+}
+
 /// <summary>The file, directory or share does not exist.</summary>
 public class SmbNotFoundException : SmbStatusException
 {

@@ -1,6 +1,6 @@
 namespace SmbLayer;
 
-/// <summary>User name, password and domain for NTLMv2. <see cref="ToString"/> never shows the password.</summary>
+/// <summary>User name, password and domain (NTLMv2, or Kerberos with a password), or the Kerberos ticket cache. <see cref="ToString"/> never shows the password.</summary>
 public sealed class SmbCredentials
 {
     public SmbCredentials(string userName, string password, string domain = "")
@@ -19,7 +19,17 @@ public sealed class SmbCredentials
     /// <summary>An anonymous (null) session; used only when asked for explicitly.</summary>
     public static SmbCredentials Anonymous { get; } = new("", "");
 
-    public bool IsAnonymous => UserName.Length == 0 && Password.Length == 0;
+    /// <summary>
+    /// Whoever the Kerberos ticket cache (KRB5CCNAME, as after <c>kinit</c>) holds a ticket for: no name, no password.
+    /// Needs <see cref="KerberosPolicy.Desired"/> or <see cref="KerberosPolicy.Required"/>; what a client uses when it has
+    /// no credentials and Kerberos is on.
+    /// </summary>
+    public static SmbCredentials TicketCache { get; } = new("", "") { IsTicketCache = true };
 
-    public override string ToString() => Domain.Length > 0 ? $"{Domain}\\{UserName}" : UserName;
+    /// <summary>True for <see cref="TicketCache"/>.</summary>
+    public bool IsTicketCache { get; private init; }
+
+    public bool IsAnonymous => UserName.Length == 0 && Password.Length == 0 && !IsTicketCache;
+
+    public override string ToString() => IsTicketCache ? "(Kerberos ticket cache)" : Domain.Length > 0 ? $"{Domain}\\{UserName}" : UserName;
 }

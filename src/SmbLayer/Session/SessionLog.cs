@@ -15,6 +15,9 @@ internal static partial class SessionLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Session 0x{SessionId:X} re-authenticated for {User} on {Host}:{Port}")]
     public static partial void SessionReauthenticated(this ILogger logger, ulong sessionId, string user, string host, int port);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kerberos for {User} on {Host} failed, using NTLM (Kerberos desired, not required): {Reason}")]
+    public static partial void KerberosFellBackToNtlm(this ILogger logger, string user, string host, string reason);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "LOGOFF of session 0x{SessionId:X} failed: {Reason}")]
     public static partial void LogoffFailed(this ILogger logger, ulong sessionId, string reason);
 

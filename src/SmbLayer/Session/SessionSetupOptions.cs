@@ -24,5 +24,8 @@ internal sealed record SessionSetupOptions
     /// <summary>Encrypt every request; a connection or session that cannot is refused before any credential goes out.</summary>
     public bool RequireEncryption { get; init; }
 
+    /// <summary>Whether the session authenticates with Kerberos (the system's GSS-API), NTLM, or Kerberos first.</summary>
+    public KerberosPolicy Kerberos { get; init; }
+
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }

@@ -172,17 +172,60 @@ internal sealed class SmbSession : IAsyncDisposable
     }
 
     /// <summary>
+    /// The mechanism by <see cref="SessionSetupOptions.Kerberos"/>, and its first token. Kerberos asks a KDC for tickets in
+    /// calls that block: they run off this flow, and the wait ends at the caller's deadline (a call left running releases
+    /// what it holds when it ends). With <see cref="KerberosPolicy.Desired"/> a Kerberos failure before anything is sent
+    /// (no ticket, no KDC, no such principal) falls back to NTLM when there is a password.
+    /// </summary>
+    private async Task<(IAuthenticator Authenticator, byte[] Token)> StartAuthenticationAsync(NegotiatedParameters negotiated, CancellationToken cancellationToken)
+    {
+        if (Credentials.IsAnonymous || _options.Kerberos == KerberosPolicy.Off)
+        {
+            var ntlm = SpnegoNtlmAuthenticator.FromCredentials(Credentials, _options.Workstation);
+            return (ntlm, ntlm.Initiate(negotiated.SecurityBuffer));
+        }
+        var host = Connection.Host;
+        var start = Task.Run<(IAuthenticator Authenticator, byte[] Token)>(() =>
+        {
+            var kerberos = Security.Kerberos.KerberosAuthenticator.Create(host, Credentials);
+            try
+            {
+                return (kerberos, kerberos.Initiate(negotiated.SecurityBuffer));
+            }
+            catch
+            {
+                kerberos.Dispose();
+                throw;
+            }
+        }, CancellationToken.None);
+        try
+        {
+            return await start.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Given up on: what the call gets when it ends is released then.
+            _ = start.ContinueWith(t => t.Result.Authenticator.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
+        }
+        catch (SmbKerberosException ex) when (_options.Kerberos == KerberosPolicy.Desired && Credentials.Password.Length > 0)
+        {
+            _logger.KerberosFellBackToNtlm(Credentials.ToString(), host, ex.Message);
+            var ntlm = SpnegoNtlmAuthenticator.FromCredentials(Credentials, _options.Workstation);
+            return (ntlm, ntlm.Initiate(negotiated.SecurityBuffer));
+        }
+    }
+
+    /// <summary>
     /// MS-SMB2 §3.2.4.2.3: a SESSION_SETUP exchange for the existing SessionId, signed under the session's key as its
     /// other requests; the session keeps its id, keys, trees and handles (§3.2.5.3.2 derives no new keys).
     /// </summary>
     private async Task ReauthenticateAsync(CancellationToken cancellationToken)
     {
         var negotiated = Connection.Negotiated ?? throw new InvalidOperationException("SESSION_SETUP before NEGOTIATE.");
-        using var authenticator = Credentials.IsAnonymous
-            ? SpnegoNtlmAuthenticator.CreateAnonymous(_options.Workstation)
-            : new SpnegoNtlmAuthenticator(Credentials.UserName, Credentials.Domain, Credentials.Password, _options.Workstation);
+        var (authenticator, token) = await StartAuthenticationAsync(negotiated, cancellationToken).ConfigureAwait(false);
+        using var _ = authenticator;
         var sessionId = SessionId;
-        var token = authenticator.Initiate(negotiated.SecurityBuffer);
         var securityMode = SecurityMode.SigningEnabled | (_options.RequireSigning ? SecurityMode.SigningRequired : 0);
         for (var leg = 0; ; leg++)
         {
@@ -228,9 +271,8 @@ internal sealed class SmbSession : IAsyncDisposable
         {
             ThrowIfCannotEncrypt(Connection, negotiated, Credentials);
         }
-        using var authenticator = Credentials.IsAnonymous
-            ? SpnegoNtlmAuthenticator.CreateAnonymous(_options.Workstation)
-            : new SpnegoNtlmAuthenticator(Credentials.UserName, Credentials.Domain, Credentials.Password, _options.Workstation);
+        var (authenticator, token) = await StartAuthenticationAsync(negotiated, cancellationToken).ConfigureAwait(false);
+        using var _ = authenticator;
 
         // 3.1.1 pre-auth integrity (MS-SMB2 §3.2.5.3.1): the session's hash starts from the connection's
         // (NEGOTIATE request and response) and takes in every SESSION_SETUP request and every response but the last.
@@ -243,7 +285,6 @@ internal sealed class SmbSession : IAsyncDisposable
             }
         }
 
-        var token = authenticator.Initiate(negotiated.SecurityBuffer);
         ulong sessionId = 0;
         var securityMode = SecurityMode.SigningEnabled | (_options.RequireSigning ? SecurityMode.SigningRequired : 0);
         for (var leg = 0; ; leg++)

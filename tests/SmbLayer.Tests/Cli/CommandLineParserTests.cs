@@ -83,6 +83,27 @@ public class CommandLineParserTests
         Assert.Equal("ls", options.Command);
     }
 
+    [Theory]
+    [InlineData(new[] { "-k", "ls", "smb://h/s" }, KerberosPolicy.Required)]
+    [InlineData(new[] { "ls", "-vk", "smb://h/s" }, KerberosPolicy.Required)]
+    [InlineData(new[] { "--use-kerberos=desired", "ls", "smb://h/s" }, KerberosPolicy.Desired)]
+    [InlineData(new[] { "--use-kerberos", "required", "ls", "smb://h/s" }, KerberosPolicy.Required)]
+    [InlineData(new[] { "-k", "--use-kerberos=off", "ls", "smb://h/s" }, KerberosPolicy.Off)]
+    [InlineData(new[] { "ls", "smb://h/s" }, KerberosPolicy.Off)]
+    public void Parse_Kerberos_ReachesClientOptions(string[] args, KerberosPolicy expected)
+    {
+        var options = CommandLineParser.Parse(args);
+        Assert.Equal(expected, options.Kerberos);
+        Assert.Equal(expected, CliApp.BuildClientOptions(options, new SmbCredentials("u", "p"), null).Kerberos);
+    }
+
+    [Fact]
+    public void Parse_UseKerberos_BadValue_IsAUsageError()
+    {
+        var error = Assert.Throws<UsageException>(() => CommandLineParser.Parse(["--use-kerberos=yes", "ls", "smb://h/s"]));
+        Assert.Contains("expected required, desired or off", error.Message);
+    }
+
     [Fact]
     public void Parse_Hard_SetsHardModeAndReachesClientOptions()
     {

@@ -10,6 +10,23 @@ public class CredentialResolverTests
         CredentialResolver.Resolve(SmbPath.Parse(url), userOption is null ? null : UserSpec.Parse(userOption), file, noPassword, _environment, CancellationToken.None);
 
     [Fact]
+    public void Resolve_Kerberos_NoPasswordAnywhere_TheTicketCacheWithoutAPrompt()
+    {
+        _environment.Variables["USER"] = "local";
+        var credentials = CredentialResolver.Resolve(SmbPath.Parse("smb://h/s"), UserSpec.Parse("bob"), null, false, _environment, CancellationToken.None, kerberos: true);
+        Assert.Same(SmbCredentials.TicketCache, credentials);
+        Assert.False(credentials.IsAnonymous);
+        Assert.Equal("(Kerberos ticket cache)", credentials.ToString());
+    }
+
+    [Fact]
+    public void Resolve_Kerberos_WithAPassword_ThatUserAndPassword()
+    {
+        var credentials = CredentialResolver.Resolve(SmbPath.Parse("smb://h/s"), UserSpec.Parse(@"DOM\bob%pw"), null, false, _environment, CancellationToken.None, kerberos: true);
+        Assert.Equal(("bob", "pw", "DOM"), (credentials.UserName, credentials.Password, credentials.Domain));
+    }
+
+    [Fact]
     public void Resolve_UrlBeatsOptionFileAndEnvironment()
     {
         _environment.Variables["SMB_PASSWORD"] = "env";
