@@ -5,7 +5,8 @@
 #
 # - installs, with apt-get (sudo if not root), the package of every program in scripts/test-programs.txt
 #   that is missing: each program the tests start (packages samba, smbclient, tshark, iptables,
-#   iproute2, pv, coreutils, util-linux, passwd, procps, mount, bash, and clang for the native CLI);
+#   iproute2, pv, coreutils, util-linux, passwd, procps, mount, bash, the AD DC's samba-ad-dc,
+#   samba-ad-provision, winbind and krb5-user, and clang for the native CLI);
 # - runs `dotnet test SmbLayer.slnx -c Release` with a TRX logger into artifacts/test-results;
 # - sums the TRX counters and prints "N passed, N failed[, N skipped]" as the last line;
 # - exits non-zero if dotnet test failed, any test failed, or no test ran.
@@ -19,6 +20,11 @@ RESULTS="$ROOT/artifacts/test-results"
 log() { echo "test.sh: $*" >&2; }
 
 have_tool() {
+  # An absolute path (a glob allowed) names a file a package brings that no program shows: it must exist.
+  if [[ "$1" == /* ]]; then
+    compgen -G "$1" >/dev/null
+    return
+  fi
   command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]] || [[ -x "/usr/bin/$1" ]] || [[ -x "/sbin/$1" ]]
 }
 

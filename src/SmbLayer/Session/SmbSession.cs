@@ -310,7 +310,9 @@ internal sealed class SmbSession : IAsyncDisposable
             }
             if (response.Status != NtStatus.Success)
             {
-                throw SmbStatusException.Create(response.Status, $"Session setup for '{Credentials}' on {Connection.Host}:{Connection.Port} failed");
+                var hint = response.Status == NtStatus.NtlmBlocked && authenticator is SpnegoNtlmAuthenticator
+                    ? " (the server refuses NTLM: authenticate with Kerberos, KerberosPolicy / smb -k)" : "";
+                throw SmbStatusException.Create(response.Status, $"Session setup for '{Credentials}' on {Connection.Host}:{Connection.Port} failed{hint}");
             }
             sessionId = response.Header.SessionId;
             var final = SessionSetupResponse.Parse(response.Message);

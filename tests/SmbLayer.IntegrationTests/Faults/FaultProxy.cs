@@ -7,7 +7,7 @@ namespace SmbLayer.IntegrationTests.Faults;
 /// A TCP proxy on 127.0.0.1 in front of a real server, for fault injection: black-hole (stop
 /// forwarding in both directions and never close, like a vanished host), refuse new connections
 /// (a stopped server), reset every connection (RST), delay and throttle each direction. Everything
-/// it starts it stops on dispose; it only ever connects to 127.0.0.1.
+/// it starts it stops on dispose; it only ever connects to loopback (127.0.0.1 unless told another loopback address).
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -25,8 +25,16 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private readonly int _receiveBuffer;
 
-    private FaultProxy(int targetPort, int receiveBuffer = 0)
+    /// <summary>Where the server is: 127.0.0.1 unless a test names another loopback address (the AD DC's 127.0.0.10).</summary>
+    private readonly IPAddress _target = IPAddress.Loopback;
+
+    private FaultProxy(int targetPort, int receiveBuffer = 0, IPAddress? target = null)
     {
+        if (target is not null)
+        {
+            // Loopback only, ever.
+            _target = IPAddress.IsLoopback(target) ? target : throw new ArgumentException($"{target} is not a loopback address", nameof(target));
+        }
         _targetPort = targetPort;
         _receiveBuffer = receiveBuffer;
         _listener = new TcpListener(IPAddress.Loopback, 0);
@@ -41,6 +49,9 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     public static FaultProxy Start(int targetPort) => new(targetPort);
+
+    /// <summary>A proxy in front of a server on another loopback address.</summary>
+    public static FaultProxy Start(IPAddress target, int targetPort) => new(targetPort, target: target);
 
     /// <summary>
     /// A proxy that is a slow link: <paramref name="uplinkBytesPerSecond"/> toward the server,
@@ -167,7 +178,7 @@ public sealed class FaultProxy : IAsyncDisposable
         try
         {
             await GateAsync().WaitAsync(_stop.Token); // a black-holed host does not even get the connection through
-            await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
+            await server.ConnectAsync(_target, _targetPort, _stop.Token);
         }
         catch (Exception)
         {

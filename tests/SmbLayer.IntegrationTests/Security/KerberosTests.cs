@@ -1,0 +1,148 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using SmbLayer.IntegrationTests.Faults;
+
+namespace SmbLayer.IntegrationTests.Security;
+
+/// <summary>
+/// Kerberos against a Samba AD DC with NTLM switched off (issue 17), through the shipped CLI as a domain user runs it:
+/// the DC's krb5.conf, a private ticket cache, and the DC's name resolvable in the CLI's own mount namespace.
+/// </summary>
+[Collection(DomainCollection.Name)]
+public sealed class KerberosTests(DomainFixture fixture) : IDisposable
+{
+    private readonly string _scratch = Directory.CreateTempSubdirectory("smb-krb5-").FullName;
+
+    private DomainController Dc => fixture.Dc;
+
+    private string Cache(string name) => $"FILE:{Path.Combine(_scratch, name)}";
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    private static string Text(byte[] bytes) => Encoding.UTF8.GetString(bytes);
+
+    [DomainTheory]
+    [InlineData("--sign")]
+    [InlineData("--encrypt")]
+    public async Task AfterKinit_LsCatPutGet_ByteExact(string protection)
+    {
+        var cache = Cache("kinit");
+        await Dc.KinitAsync(cache);
+        var name = $"krb5-{protection.TrimStart('-')}-{Guid.NewGuid():N}.bin";
+        var data = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 17);
+        var source = Path.Combine(_scratch, "up.bin");
+        await File.WriteAllBytesAsync(source, data);
+
+        var put = await Dc.RunSmbAsync(cache, ["-k", protection, "put", source, Dc.Url(name)]);
+        Assert.True(put.ExitCode == 0, put.Stderr);
+        Assert.Equal(data, await File.ReadAllBytesAsync(Dc.LocalPath(name)));
+
+        var ls = await Dc.RunSmbAsync(cache, ["-k", protection, "ls", Dc.Url()]);
+        Assert.True(ls.ExitCode == 0, ls.Stderr);
+        Assert.Contains(name, Text(ls.Stdout));
+
+        var cat = await Dc.RunSmbAsync(cache, ["-k", protection, "cat", Dc.Url(name)]);
+        Assert.True(cat.ExitCode == 0, cat.Stderr);
+        Assert.Equal(data, cat.Stdout);
+
+        var target = Path.Combine(_scratch, "down.bin");
+        var get = await Dc.RunSmbAsync(cache, ["-k", protection, "get", Dc.Url(name), target]);
+        Assert.True(get.ExitCode == 0, get.Stderr);
+        Assert.Equal(data, await File.ReadAllBytesAsync(target));
+    }
+
+    [DomainFact]
+    public async Task NoCache_UserAndPassword_LsWorks_AndNothingIsWrittenToTheCache()
+    {
+        var name = $"krb5-pw-{Guid.NewGuid():N}.txt";
+        await File.WriteAllTextAsync(Dc.LocalPath(name), "x");
+        var cache = Cache("untouched");
+        var ls = await Dc.RunSmbAsync(cache, ["-k", "-U", $"{Dc.NetbiosDomain}\\{Dc.UserName}%{Dc.Password}", "ls", Dc.Url()]);
+        Assert.True(ls.ExitCode == 0, ls.Stderr);
+        Assert.Contains(name, Text(ls.Stdout));
+        Assert.False(File.Exists(Path.Combine(_scratch, "untouched")), "the ticket got with the password went to the user's cache");
+    }
+
+    [DomainFact]
+    public async Task KerberosOff_NtlmBlocked_Exit3_NamingIt()
+    {
+        var ls = await Dc.RunSmbAsync(null, ["--use-kerberos=off", "-U", $"{Dc.UserName}%{Dc.Password}", "ls", Dc.Url()]);
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("STATUS_NTLM_BLOCKED", ls.Stderr);
+        Assert.Contains("refuses NTLM", ls.Stderr);
+    }
+
+    [DomainFact]
+    public async Task NoTicket_Exit3_WithKerberosOwnWords()
+    {
+        var ls = await Dc.RunSmbAsync(null, ["-k", "ls", Dc.Url()]);
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("No Kerberos credentials available", ls.Stderr);
+    }
+
+    [DomainFact]
+    public async Task UnknownPrincipal_Exit3_NamingIt()
+    {
+        var ls = await Dc.RunSmbAsync(null, ["-k", "-U", "nobody-here%Some-Pass-1", "ls", Dc.Url()]);
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("nobody-here", ls.Stderr);
+        Assert.Contains("not found in Kerberos database", ls.Stderr);
+    }
+
+    [DomainFact]
+    public async Task WrongPassword_Exit3()
+    {
+        var ls = await Dc.RunSmbAsync(null, ["-k", "-U", $"{Dc.UserName}%wrong-Pass-9", "ls", Dc.Url()]);
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("Kerberos", ls.Stderr);
+    }
+
+    [DomainFact]
+    public async Task UnreachableKdc_Exit3_Promptly()
+    {
+        // A KDC address where nothing listens (loopback: the refusal is immediate).
+        var config = Path.Combine(_scratch, "krb5-nokdc.conf");
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(Dc.Krb5Config)).Replace($"kdc = {Dc.Address}", "kdc = 127.0.0.1:9", StringComparison.Ordinal));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var ls = await Dc.RunSmbAsync(null, ["-k", "-U", $"{Dc.UserName}%{Dc.Password}", "ls", Dc.Url()],
+            environment: new Dictionary<string, string> { ["KRB5_CONFIG"] = config });
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("Cannot contact any KDC", ls.Stderr);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+    }
+
+    [DomainFact]
+    public async Task HostGivenAsAnAddress_Exit3_SaysToUseTheName()
+    {
+        var ls = await Dc.RunSmbAsync(null, ["-k", "ls", $"smb://{Dc.Address}/data"]);
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("connect by the server's name", ls.Stderr);
+    }
+
+    /// <summary>
+    /// A <c>--hard</c> read through a proxy that resets every connection 1 s in: the client reconnects, authenticates
+    /// again with a fresh AP-REQ from the cache, reclaims its durable handle, and the bytes are exact.
+    /// </summary>
+    [DomainFact]
+    public async Task HardRead_ConnectionReset_ReauthenticatesWithKerberos_ByteExact()
+    {
+        var cache = Cache("hard");
+        await Dc.KinitAsync(cache);
+        var name = $"krb5-hard-{Guid.NewGuid():N}.bin";
+        var data = RandomNumberGenerator.GetBytes(48 * 1024 * 1024);
+        await File.WriteAllBytesAsync(Dc.LocalPath(name), data);
+        await using var proxy = FaultProxy.Start(IPAddress.Parse(Dc.Address), 445);
+        proxy.Delay = TimeSpan.FromMilliseconds(5); // stretches the read so the reset falls inside it
+        // The DC's name leads to the proxy here (its port in the URL); the ticket is still for cifs/<the DC's name>.
+        var hosts = Path.Combine(_scratch, "hosts-proxy");
+        await File.WriteAllTextAsync(hosts, (await File.ReadAllTextAsync("/etc/hosts")) + $"\n127.0.0.1 {Dc.Host}\n");
+        var reading = Dc.RunSmbAsync(cache, ["-k", "--hard", "cat", Dc.Url(name, proxy.Port)], TimeSpan.FromSeconds(180), hosts);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        proxy.ResetAll();
+        var cat = await reading;
+        Assert.True(cat.ExitCode == 0, cat.Stderr);
+        Assert.True(proxy.Accepted >= 2, "the connection was never re-established");
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(cat.Stdout));
+    }
+}
