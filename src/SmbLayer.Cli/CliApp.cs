@@ -98,6 +98,7 @@ internal static class CliApp
             RequireSigning = options.RequireSigning,
             RequireEncryption = options.RequireEncryption,
             Kerberos = options.Kerberos,
+            ServerAddress = options.ServerAddress,
             LoggerFactory = loggerFactory,
         };
         // What the command line leaves out keeps the library's default.

@@ -42,6 +42,9 @@ internal sealed record CliOptions
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
+    /// <summary><c>-I ADDRESS</c>: connect there instead of resolving the URL's host (smbclient's words).</summary>
+    public System.Net.IPAddress? ServerAddress { get; init; }
+
     /// <summary><c>--use-kerberos=required|desired|off</c>; <c>-k</c> is required (smbclient's words).</summary>
     public KerberosPolicy Kerberos { get; init; }
 
@@ -157,6 +160,8 @@ internal static class CommandLineParser
                 return options with { MinDialect = ParseDialect(name, TakeValue(name, inlineValue, args, ref index)) };
             case "--max-dialect":
                 return options with { MaxDialect = ParseDialect(name, TakeValue(name, inlineValue, args, ref index)) };
+            case "--ip-address":
+                return options with { ServerAddress = ParseAddress(name, TakeValue(name, inlineValue, args, ref index)) };
             case "--use-kerberos":
                 return options with { Kerberos = ParseKerberos(TakeValue(name, inlineValue, args, ref index)) };
             case "--soft":
@@ -180,6 +185,9 @@ internal static class CommandLineParser
             _ => throw new UsageException($"unknown option '{name}'"),
         };
     }
+
+    private static System.Net.IPAddress ParseAddress(string option, string text) =>
+        System.Net.IPAddress.TryParse(text, out var address) ? address : throw new UsageException($"bad address '{text}' for {option} (expected an IPv4 or IPv6 address)");
 
     private static KerberosPolicy ParseKerberos(string text) => text switch
     {
@@ -226,10 +234,16 @@ internal static class CommandLineParser
                     break;
                 case 'U':
                 case 'A':
+                case 'I':
                     // The rest of the cluster is the value (-Ubob), else the next argument (-U bob).
                     var attached = j + 1 < arg.Length ? arg[(j + 1)..] : null;
                     var value = TakeValue("-" + letter, attached, args, ref index);
-                    return letter == 'U' ? options with { User = value } : options with { AuthFile = value };
+                    return letter switch
+                    {
+                        'U' => options with { User = value },
+                        'A' => options with { AuthFile = value },
+                        _ => options with { ServerAddress = ParseAddress("-I", value) },
+                    };
                 default:
                     throw new UsageException($"unknown option '-{letter}'");
             }

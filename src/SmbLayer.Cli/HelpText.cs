@@ -62,6 +62,8 @@ internal static class HelpText
                       given, the ticket cache's ticket (after kinit); with one, a ticket got
                       in memory. --use-kerberos=desired falls back to NTLM, =off (default)
                       is NTLM only. Name the server by host name, not address
+                  -I, --ip-address A connect to address A instead of resolving the URL's host; the
+                                     name still names the server (for Kerberos)
                   --min-dialect D    lowest dialect accepted (default {{defaults.MinDialect.ToDisplay()}})
                   --max-dialect D    highest dialect offered (default {{defaults.MaxDialect.ToDisplay()}})
                                      D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1

@@ -135,6 +135,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 RequireSigning = key.RequireSigning,
                 Ciphers = _options.Ciphers?.Select(c => (CipherId)c).ToArray(),
                 ConnectTimeout = _options.ConnectTimeout,
+                ServerAddress = _options.ServerAddress,
                 RequestTimeout = _options.RequestTimeout,
                 ClientGuid = _clientGuid,
                 LoggerFactory = _loggerFactory,

@@ -53,6 +53,13 @@ public sealed class SmbClientOptions
     /// </summary>
     public KerberosPolicy Kerberos { get; set; }
 
+    /// <summary>
+    /// Connect to this address instead of resolving the URL's host (smbclient's <c>-I</c>): for a server whose name does
+    /// not resolve here (no DNS over a VPN, say). The name still names the server: Kerberos asks for a ticket for
+    /// cifs/&lt;name&gt;, and tree paths carry it. Applies to every server this client connects to.
+    /// </summary>
+    public System.Net.IPAddress? ServerAddress { get; set; }
+
     /// <summary>Time allowed for the TCP connect of one attempt.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TransportDefaults.ConnectTimeout;
 

@@ -14,6 +14,9 @@ internal sealed record ConnectionSettings
     public IReadOnlyList<CipherId>? Ciphers { get; init; }
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Where to connect instead of resolving the host name (smbclient's -I); the name still names the server.</summary>
+    public System.Net.IPAddress? ServerAddress { get; init; }
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>How long a cancelled request waits for the server's final word after CANCEL went out.</summary>

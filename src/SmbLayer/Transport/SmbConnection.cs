@@ -118,7 +118,7 @@ internal sealed partial class SmbConnection : IAsyncDisposable, ILinkOwner
     private async Task<Stream> OpenSocketAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
-        return await DirectTcp.ConnectAsync(Host, Port, timeout, linked.Token).ConfigureAwait(false);
+        return await DirectTcp.ConnectAsync(Settings.ServerAddress?.ToString() ?? Host, Port, timeout, linked.Token).ConfigureAwait(false);
     }
 
     /// <summary>Runs the connection over an already open stream (tests use this with a scripted peer).</summary>

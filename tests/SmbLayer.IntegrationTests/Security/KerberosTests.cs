@@ -65,6 +65,19 @@ public sealed class KerberosTests(DomainFixture fixture) : IDisposable
     }
 
     [DomainFact]
+    public async Task NameThatDoesNotResolve_IpAddressOption_ConnectsThereAndUsesTheName()
+    {
+        var cache = Cache("minus-i");
+        await Dc.KinitAsync(cache);
+        var plain = Path.Combine(_scratch, "hosts-plain"); // the system's names only: the DC's does not resolve
+        File.Copy("/etc/hosts", plain);
+        var unresolved = await Dc.RunSmbAsync(cache, ["-k", "ls", Dc.Url()], hostsFile: plain);
+        Assert.NotEqual(0, unresolved.ExitCode);
+        var ls = await Dc.RunSmbAsync(cache, ["-k", "-I", Dc.Address, "ls", Dc.Url()], hostsFile: plain);
+        Assert.True(ls.ExitCode == 0, ls.Stderr);
+    }
+
+    [DomainFact]
     public async Task KerberosOff_NtlmBlocked_Exit3_NamingIt()
     {
         var ls = await Dc.RunSmbAsync(null, ["--use-kerberos=off", "-U", $"{Dc.UserName}%{Dc.Password}", "ls", Dc.Url()]);
@@ -121,6 +134,53 @@ public sealed class KerberosTests(DomainFixture fixture) : IDisposable
     }
 
     /// <summary>
+    /// A read that spans the end of its service ticket: Samba then answers STATUS_NETWORK_SESSION_EXPIRED, and the session
+    /// re-authenticates on its own SessionId with a new AP-REQ (a new ticket got with the password), unseen by the caller:
+    /// the read goes on, on the same handle, byte-exact. In process (the client connects to the DC's address and names it
+    /// by its host name); the service ticket is asked for 60 s, as Samba's KDC gives whole hours only.
+    /// </summary>
+    [DomainFact]
+    public async Task ReadSpanningTheTicketsEnd_SessionReauthenticated_ByteExact()
+    {
+        NativeEnvironment.Set("KRB5_CONFIG", Dc.Krb5Config);
+        NativeEnvironment.Set("KRB5CCNAME", Cache("expiry-unused"));
+        SmbLayer.Security.Kerberos.KerberosAuthenticator.RequestedLifetimeSeconds = 60;
+        try
+        {
+            var name = $"krb5-expiry-{Guid.NewGuid():N}.bin";
+            var data = RandomNumberGenerator.GetBytes(16 * 1024 * 1024);
+            await File.WriteAllBytesAsync(Dc.LocalPath(name), data);
+            using var logs = new CapturingLoggerFactory();
+            await using var client = new SmbClient(new SmbClientOptions
+            {
+                Kerberos = KerberosPolicy.Required,
+                Credentials = new SmbCredentials(Dc.UserName, Dc.Password, Dc.NetbiosDomain),
+                ServerAddress = IPAddress.Parse(Dc.Address),
+                FailureMode = SmbFailureMode.Hard,
+                LoggerFactory = logs,
+            });
+            var read = new MemoryStream();
+            await using (var stream = await client.OpenReadAsync(Dc.Url(name)))
+            {
+                var buffer = new byte[1024 * 1024];
+                for (var n = 0; n < 4; n++)
+                {
+                    read.Write(buffer, 0, await stream.ReadAtLeastAsync(buffer, buffer.Length));
+                }
+                await Task.Delay(TimeSpan.FromSeconds(75)); // the ticket, and so the session, ends meanwhile
+                await stream.CopyToAsync(read);
+            }
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(read.ToArray()));
+            Assert.Contains("NETWORK_SESSION_EXPIRED", logs.Text, StringComparison.Ordinal);
+            Assert.Contains("re-authenticated", logs.Text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            SmbLayer.Security.Kerberos.KerberosAuthenticator.RequestedLifetimeSeconds = 0;
+        }
+    }
+
+    /// <summary>
     /// A <c>--hard</c> read through a proxy that resets every connection 1 s in: the client reconnects, authenticates
     /// again with a fresh AP-REQ from the cache, reclaims its durable handle, and the bytes are exact.
     /// </summary>
@@ -145,4 +205,13 @@ public sealed class KerberosTests(DomainFixture fixture) : IDisposable
         Assert.True(proxy.Accepted >= 2, "the connection was never re-established");
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(cat.Stdout));
     }
+}
+
+/// <summary>The process's own environment as native code sees it (.NET's Environment.SetEnvironmentVariable does not reach it on Unix).</summary>
+internal static class NativeEnvironment
+{
+    public static void Set(string name, string value) => Assert.Equal(0, setenv(name, value, 1));
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
+    private static extern int setenv(string name, string value, int overwrite);
 }

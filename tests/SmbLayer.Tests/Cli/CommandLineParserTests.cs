@@ -98,6 +98,15 @@ public class CommandLineParserTests
     }
 
     [Fact]
+    public void Parse_IpAddress_ReachesClientOptions()
+    {
+        var options = CommandLineParser.Parse(["-I", "127.0.0.10", "-k", "ls", "smb://dc1.example/s"]);
+        Assert.Equal(System.Net.IPAddress.Parse("127.0.0.10"), CliApp.BuildClientOptions(options, SmbCredentials.TicketCache, null).ServerAddress);
+        Assert.Equal(System.Net.IPAddress.IPv6Loopback, CommandLineParser.Parse(["--ip-address=::1", "ls", "smb://h/s"]).ServerAddress);
+        Assert.Throws<UsageException>(() => CommandLineParser.Parse(["-I", "dc1", "ls", "smb://h/s"]));
+    }
+
+    [Fact]
     public void Parse_UseKerberos_BadValue_IsAUsageError()
     {
         var error = Assert.Throws<UsageException>(() => CommandLineParser.Parse(["--use-kerberos=yes", "ls", "smb://h/s"]));

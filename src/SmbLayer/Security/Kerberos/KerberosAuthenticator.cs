@@ -31,6 +31,13 @@ internal sealed class KerberosAuthenticator : IAuthenticator
 
     private KerberosAuthenticator(string target) => _target = target;
 
+    /// <summary>
+    /// Tests: the service ticket lifetime to ask for (GSS time_req, seconds; 0 asks for the longest). Samba's KDC sets
+    /// lifetimes in whole hours, and refuses very short user tickets: a short service ticket is how a test sees a session
+    /// expire within a minute.
+    /// </summary>
+    internal static uint RequestedLifetimeSeconds { get; set; }
+
     /// <summary>The SPN the ticket is for (cifs/host).</summary>
     public string Target => _target;
 
@@ -188,7 +195,7 @@ internal sealed class KerberosAuthenticator : IAuthenticator
         {
             Marshal.Copy(input, 0, native, input.Length);
             var buffer = new Gssapi.Buffer { Length = (nuint)input.Length, Value = native };
-            var status = Gssapi.InitSecContext(out var minor, _credential, ref _context, _name, Gssapi.SpnegoMechanism, Flags, 0, IntPtr.Zero,
+            var status = Gssapi.InitSecContext(out var minor, _credential, ref _context, _name, Gssapi.SpnegoMechanism, Flags, RequestedLifetimeSeconds, IntPtr.Zero,
                 ref buffer, IntPtr.Zero, out var output, out var granted, out _);
             var token = Gssapi.TakeBytes(ref output);
             if (Gssapi.IsError(status))
