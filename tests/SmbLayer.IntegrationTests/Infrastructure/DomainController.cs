@@ -81,7 +81,7 @@ public sealed class DomainController : IAsyncDisposable
     /// (null: a cache that does not exist), the DC's names resolvable, stdin closed, no SMB_PASSWORD.
     /// </summary>
     public async Task<(int ExitCode, byte[] Stdout, string Stderr)> RunSmbAsync(string? cache, IEnumerable<string> args,
-        TimeSpan? timeout = null, string? hostsFile = null, IReadOnlyDictionary<string, string>? environment = null)
+        TimeSpan? timeout = null, string? hostsFile = null, IReadOnlyDictionary<string, string>? environment = null, string[]? wrapper = null)
     {
         var smb = SmbProgram.StartInfo(args);
         var psi = new ProcessStartInfo(TestPrograms.Require("unshare"))
@@ -93,10 +93,16 @@ public sealed class DomainController : IAsyncDisposable
         };
         // A mount namespace of the CLI's own, where /etc/hosts names the DC: the system's file stays as it is.
         foreach (var a in new[] { "--mount", "--propagation", "private", "--", TestPrograms.Require("sh"), "-c",
-                     "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hostsFile ?? HostsFile, smb.FileName })
+                     "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hostsFile ?? HostsFile })
         {
             psi.ArgumentList.Add(a);
         }
+        // A program the CLI runs under (faketime: a client whose clock is off).
+        foreach (var a in wrapper ?? [])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        psi.ArgumentList.Add(smb.FileName);
         foreach (var a in smb.ArgumentList)
         {
             psi.ArgumentList.Add(a);

@@ -126,6 +126,38 @@ public sealed class KerberosTests(DomainFixture fixture) : IDisposable
     }
 
     [DomainFact]
+    public async Task ClockTwoHoursAhead_Exit3_ClockSkewNamed()
+    {
+        var cache = Cache("skew");
+        await Dc.KinitAsync(cache);
+        var ls = await Dc.RunSmbAsync(cache, ["-k", "ls", Dc.Url()],
+            environment: new Dictionary<string, string> { ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1" },
+            wrapper: [TestPrograms.Require("faketime"), "-f", "+2h"]);
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("Clock skew too great", ls.Stderr);
+        Assert.Contains("STATUS_TIME_DIFFERENCE_AT_DC", ls.Stderr);
+    }
+
+    /// <summary>A KDC that takes requests and never answers holds a soft call no longer than its soft timeout.</summary>
+    [DomainFact]
+    public async Task UnansweringKdc_Soft5_EndsWithinTheSoftTimeout()
+    {
+        using var tcp = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        tcp.Start(); // accepts (the kernel's backlog) and never answers
+        var port = ((IPEndPoint)tcp.LocalEndpoint).Port;
+        using var udp = new System.Net.Sockets.UdpClient(new IPEndPoint(IPAddress.Loopback, port)); // takes datagrams, answers none
+        var config = Path.Combine(_scratch, "krb5-silent.conf");
+        await File.WriteAllTextAsync(config, (await File.ReadAllTextAsync(Dc.Krb5Config)).Replace($"kdc = {Dc.Address}", $"kdc = 127.0.0.1:{port}", StringComparison.Ordinal));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var ls = await Dc.RunSmbAsync(null, ["-k", "--soft", "5", "-U", $"{Dc.UserName}%{Dc.Password}", "ls", Dc.Url()], TimeSpan.FromSeconds(60),
+            environment: new Dictionary<string, string> { ["KRB5_CONFIG"] = config });
+        clock.Stop();
+        Assert.Equal(5, ls.ExitCode); // a soft timeout, as for any wait of a soft call
+        Assert.Contains("soft timeout of 5 s", ls.Stderr);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+    }
+
+    [DomainFact]
     public async Task HostGivenAsAnAddress_Exit3_SaysToUseTheName()
     {
         var ls = await Dc.RunSmbAsync(null, ["-k", "ls", $"smb://{Dc.Address}/data"]);

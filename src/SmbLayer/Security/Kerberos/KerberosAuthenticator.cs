@@ -226,14 +226,22 @@ internal sealed class KerberosAuthenticator : IAuthenticator
         }
     }
 
-    private SmbKerberosException Failure(string what, uint major, uint minor) =>
-        new(StatusFor(minor), $"Kerberos for {_target.Replace('@', '/')}: {what} failed: {Gssapi.Describe(major, minor)}", major, minor);
+    private SmbKerberosException Failure(string what, uint major, uint minor)
+    {
+        var words = Gssapi.Describe(major, minor);
+        return new(StatusFor(minor, words), $"Kerberos for {_target.Replace('@', '/')}: {what} failed: {words}", major, minor);
+    }
 
-    /// <summary>The nearest NTSTATUS for a krb5 error code (com_err table base -1765328384).</summary>
-    private static NtStatus StatusFor(uint minor) => unchecked((int)minor + 1765328384) switch
+    /// <summary>
+    /// The nearest NTSTATUS: from the krb5 error code (com_err table base -1765328384) when the minor status is one, else
+    /// from the library's words (through SPNEGO the minor status is SPNEGO's own, and only the message names the cause).
+    /// </summary>
+    private static NtStatus StatusFor(uint minor, string words) => unchecked((int)minor + 1765328384) switch
     {
         6 or 7 => NtStatus.NoSuchUser, // KDC_ERR_C_PRINCIPAL_UNKNOWN, KDC_ERR_S_PRINCIPAL_UNKNOWN
         37 => NtStatus.TimeDifferenceAtDc, // KRB_AP_ERR_SKEW
+        _ when words.Contains("Clock skew too great", StringComparison.Ordinal) => NtStatus.TimeDifferenceAtDc,
+        _ when words.Contains("not found in Kerberos database", StringComparison.Ordinal) => NtStatus.NoSuchUser,
         _ => NtStatus.LogonFailure,
     };
 
