@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Throwaway Samba Active Directory domain controller for the Kerberos tests (issue 17).
 #
-#   scripts/ad-dc.sh start DIR [ADDRESS]
+#   scripts/ad-dc.sh start DIR [ADDRESS [NTLM]]
 #   scripts/ad-dc.sh stop DIR
 #
 # start: provisions the domain SMBLAYER.TEST (NetBIOS SMBLAYER, DC dc1.smblayer.test) into DIR, with every bit of
 # state, logs, sockets and pid files under DIR; binds it to ADDRESS (default 127.0.0.10) alone, adding that address to
 # `lo` if it is not there (stop removes it again only then). No DNS service, no DNS forwarder, no NetBIOS: nothing
-# leaves loopback. NTLM is switched off (`ntlm auth = disabled`): only Kerberos logs on. Serves DIR/data as the
-# writable share "data", and creates the user alice.
+# leaves loopback. NTLM is switched off (`ntlm auth = disabled`: only Kerberos logs on) unless NTLM is "on" (the
+# variant where a client may fall back to NTLM). Serves DIR/data as the writable share "data", and creates the user
+# alice. Two DCs run side by side on two addresses (the tests use 127.0.0.10, NTLM off, and 127.0.0.11, NTLM on).
 #
 # Nothing is written to the system: winbindd's socket directory, compiled into Samba's client library as
 # /run/samba/winbindd, is a directory of DIR bind-mounted there in a mount namespace of the DC's own; the DC's names go
@@ -43,7 +44,9 @@ listening() { # ADDRESS PORT
 }
 
 start() {
-  local dir="$1" address="${2:-127.0.0.10}"
+  local dir="$1" address="${2:-127.0.0.10}" ntlm="${3:-off}"
+  local ntlm_auth=disabled
+  [[ "$ntlm" == on ]] && ntlm_auth=ntlmv2-only
   [[ $(id -u) -eq 0 ]] || die "must run as root"
   [[ "$address" == 127.* ]] || die "$address is not a loopback address"
   mkdir -p "$dir"
@@ -79,7 +82,7 @@ start() {
 \tpid directory = $dir/run\\
 \tncalrpc dir = $dir/run/ncalrpc\\
 \tntp signd socket directory = $dir/run/ntp_signd\\
-\tntlm auth = disabled\\
+\tntlm auth = $ntlm_auth\\
 \tdisable netbios = yes\\
 \tsmb ports = 445" \
     "$conf"
@@ -179,7 +182,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) [[ $# -ge 2 ]] || die "usage: $0 start DIR [ADDRESS]"; start "$2" "${3:-}" ;;
+  start) [[ $# -ge 2 ]] || die "usage: $0 start DIR [ADDRESS [on|off]]"; start "$2" "${3:-}" "${4:-}" ;;
   stop) [[ $# -eq 2 ]] || die "usage: $0 stop DIR"; stop "$2" ;;
-  *) echo "usage: $0 start DIR [ADDRESS] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 start DIR [ADDRESS [on|off]] | stop DIR" >&2; exit 2 ;;
 esac

@@ -47,12 +47,13 @@ public sealed class DomainController : IAsyncDisposable
 
     public string LocalPath(string path) => Path.Combine(ShareDirectory, path);
 
-    public static async Task<DomainController> StartAsync()
+    /// <summary>Starts a DC on <paramref name="address"/>; NTLM is switched off unless <paramref name="ntlm"/>.</summary>
+    public static async Task<DomainController> StartAsync(string address = "127.0.0.10", bool ntlm = false)
     {
         var dir = Path.Combine(Path.GetTempPath(), "smblayer-addc-" + Guid.NewGuid().ToString("N")[..12]);
         System.IO.Directory.CreateDirectory(dir);
         var env = new Dictionary<string, string> { ["SAMBA_WATCH_PID"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture) };
-        var result = await ProcessRunner.RunAsync("bash", [ScriptPath, "start", dir], StartTimeout, env);
+        var result = await ProcessRunner.RunAsync("bash", [ScriptPath, "start", dir, address, ntlm ? "on" : "off"], StartTimeout, env);
         var envFile = Path.Combine(dir, "dc.env");
         if (result.ExitCode != 0 || !File.Exists(envFile))
         {
@@ -191,10 +192,18 @@ public sealed class DomainFactAttribute : FactAttribute
     }
 }
 
-/// <summary>The one DC of a test run, for the collection <see cref="DomainCollection"/>.</summary>
-public sealed class DomainFixture : IAsyncLifetime
+/// <summary>The DC of a test run with NTLM off (127.0.0.10), for the collection <see cref="DomainCollection"/>.</summary>
+public class DomainFixture : IAsyncLifetime
 {
+    private readonly string _address;
+    private readonly bool _ntlm;
     private DomainController? _dc;
+
+    public DomainFixture() : this("127.0.0.10", ntlm: false)
+    {
+    }
+
+    protected DomainFixture(string address, bool ntlm) => (_address, _ntlm) = (address, ntlm);
 
     public DomainController Dc => _dc ?? throw new InvalidOperationException($"No AD DC: {DomainControllerAvailability.SkipReason ?? "not started"}.");
 
@@ -202,7 +211,7 @@ public sealed class DomainFixture : IAsyncLifetime
     {
         if (DomainControllerAvailability.SkipReason is null)
         {
-            _dc = await DomainController.StartAsync();
+            _dc = await DomainController.StartAsync(_address, _ntlm);
         }
     }
 
@@ -219,6 +228,15 @@ public sealed class DomainFixture : IAsyncLifetime
 public sealed class DomainCollection : ICollectionFixture<DomainFixture>
 {
     public const string Name = "samba-ad-dc";
+}
+
+/// <summary>The variant with NTLM allowed (127.0.0.11): where a client may fall back from Kerberos to NTLM.</summary>
+public sealed class NtlmDomainFixture() : DomainFixture("127.0.0.11", ntlm: true);
+
+[CollectionDefinition(Name)]
+public sealed class NtlmDomainCollection : ICollectionFixture<NtlmDomainFixture>
+{
+    public const string Name = "samba-ad-dc-ntlm";
 }
 
 /// <summary>A theory that needs the AD DC; see <see cref="DomainControllerAvailability"/>.</summary>

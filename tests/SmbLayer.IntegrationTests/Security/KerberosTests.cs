@@ -138,6 +138,19 @@ public sealed class KerberosTests(DomainFixture fixture) : IDisposable
         Assert.Contains("STATUS_TIME_DIFFERENCE_AT_DC", ls.Stderr);
     }
 
+    /// <summary>A ticket that has ended (the client's clock a day on: the cached ticket lasts 10 h) is named as expired.</summary>
+    [DomainFact]
+    public async Task ExpiredTicket_Exit3_SaysExpired()
+    {
+        var cache = Cache("expired");
+        await Dc.KinitAsync(cache);
+        var ls = await Dc.RunSmbAsync(cache, ["-k", "ls", Dc.Url()],
+            environment: new Dictionary<string, string> { ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1" },
+            wrapper: [TestPrograms.Require("faketime"), "-f", "+1d"]);
+        Assert.Equal(3, ls.ExitCode);
+        Assert.Contains("expired", ls.Stderr, StringComparison.OrdinalIgnoreCase);
+    }
+
     /// <summary>A KDC that takes requests and never answers holds a soft call no longer than its soft timeout.</summary>
     [DomainFact]
     public async Task UnansweringKdc_Soft5_EndsWithinTheSoftTimeout()

@@ -53,6 +53,12 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
     private Exception? _failure;
     private uint _nextTreeId = 5;
     private ulong _nextFileId = 0x100;
+    private int _breakAcks;
+    private int _acksOutstanding;
+    private int _maxAcksOutstanding;
+
+    /// <summary>One sender at a time: the answers, and what a test sends unasked.</summary>
+    private readonly SemaphoreSlim _sending = new(1, 1);
 
     private ScriptedFileServer()
     {
@@ -120,6 +126,35 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
         MinDialect = SmbDialect.Smb302,
         MaxDialect = SmbDialect.Smb302,
     };
+
+    /// <summary>The FileId of the last CREATE answered (persistent, volatile).</summary>
+    public Smb2FileId LastFileId => new(Interlocked.Read(ref _nextFileId), Interlocked.Read(ref _nextFileId) + 0x1000);
+
+    /// <summary>OPLOCK_BREAK acknowledgments received.</summary>
+    public int BreakAcks => Volatile.Read(ref _breakAcks);
+
+    /// <summary>The oplock every CREATE is granted (none by default).</summary>
+    public OplockLevel GrantOplock { get; set; }
+
+    /// <summary>Most break acknowledgments the client had unanswered at once.</summary>
+    public int MaxAcksOutstanding => Volatile.Read(ref _maxAcksOutstanding);
+
+    /// <summary>How long each break acknowledgment waits for its answer (a slow server).</summary>
+    public TimeSpan BreakAckDelay { get; set; }
+
+    /// <summary>Sends frames no request asked for (break notifications), between answers.</summary>
+    public async Task SendUnsolicitedAsync(byte[] frames)
+    {
+        await _sending.WaitAsync();
+        try
+        {
+            await _peer.SendRawAsync(frames);
+        }
+        finally
+        {
+            _sending.Release();
+        }
+    }
 
     /// <summary>Everything seen so far, in arrival order.</summary>
     public IReadOnlyList<Seen> Requests
@@ -289,6 +324,20 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
             case Smb2Command.Flush or Smb2Command.Echo or Smb2Command.TreeDisconnect or Smb2Command.Logoff:
                 reply = FourByteBody;
                 break;
+            case Smb2Command.OplockBreak:
+                // An acknowledgment (§2.2.24): answered with its own body after the delay a test set, meanwhile other
+                // requests are answered. One arriving while another is unanswered is counted (MaxAcksOutstanding).
+                Interlocked.Increment(ref _breakAcks);
+                var outstanding = Interlocked.Increment(ref _acksOutstanding);
+                InterlockedMax(ref _maxAcksOutstanding, outstanding);
+                var echoed = request.Body.ToArray();
+                _ = Task.Run(async () =>
+                {
+                    await Task.Delay(BreakAckDelay);
+                    Interlocked.Decrement(ref _acksOutstanding);
+                    await SendAnswerAsync(request, NtStatus.Success, echoed, 0);
+                });
+                return;
             case Smb2Command.Cancel:
                 return; // CANCEL has no answer of its own
             default:
@@ -299,6 +348,19 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
         {
             reply = rewrite(request.Header.Command, reply);
         }
+        await SendAnswerAsync(request, status, reply, asyncId);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while (value > (seen = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+
+    private async Task SendAnswerAsync(ReceivedMessage request, NtStatus status, byte[] reply, ulong asyncId)
+    {
         var response = ScriptedPeer.Response(request, status, credits: Math.Max((ushort)1, request.Header.Credits), body: reply, asyncId: asyncId);
         if (request.Header.Command == Smb2Command.TreeConnect)
         {
@@ -309,7 +371,15 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
             using var signer = Smb2Signer.Create(SigningAlgorithm.AesCmac, _smb.SigningKey);
             signer.Sign(response);
         }
-        await _peer.SendMessagesAsync(response);
+        await _sending.WaitAsync();
+        try
+        {
+            await _peer.SendMessagesAsync(response);
+        }
+        finally
+        {
+            _sending.Release();
+        }
     }
 
     /// <summary>CREATE response (MS-SMB2 §2.2.14): a new FileId, the size, and the DH2Q context when durability was asked for.</summary>
@@ -322,7 +392,7 @@ internal sealed class ScriptedFileServer : IAsyncDisposable
             : new byte[8];
         var endOfFile = EndOfFileAtOpen ?? Content.Length;
         return new Le()
-            .U16(89).U8(0).U8(0).U32(1)
+            .U16(89).U8((byte)GrantOplock).U8(0).U32(1)
             .U64(132000000000000000).U64(132000000000000001).U64(132000000000000002).U64(132000000000000003)
             .U64((ulong)endOfFile).U64((ulong)endOfFile).U32(0x80).U32(0) // FILE_ATTRIBUTE_NORMAL
             .U64(fileId).U64(fileId + 0x1000)

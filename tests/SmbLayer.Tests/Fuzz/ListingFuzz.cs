@@ -46,9 +46,14 @@ internal static class ListingFuzz
                 report.Count();
                 try
                 {
-                    if (random.Next(3) == 0)
+                    var kind = random.Next(6);
+                    if (kind < 2)
                     {
                         await DownloadCaseAsync(i, random, report);
+                    }
+                    else if (kind == 2)
+                    {
+                        await BreakCaseAsync(i, random, report);
                     }
                     else
                     {
@@ -264,6 +269,80 @@ internal static class ListingFuzz
         finally
         {
             scratch.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A burst of oplock break notifications for a handle the client holds (some for other FileIds, some mutated), at a
+    /// server slow to answer acknowledgments: one acknowledgment in flight and one waiting per handle, so the burst costs
+    /// a few acknowledgments, not one per break; the handle still reads afterwards.
+    /// </summary>
+    private static async Task BreakCaseAsync(int i, Random random, FuzzReport report)
+    {
+        var burst = random.Next(1, 600);
+        await using var server = ScriptedFileServer.Start();
+        server.Content = new byte[4 << 20]; // large: the stream keeps its handle open (a small file is read and closed at once)
+        server.BreakAckDelay = TimeSpan.FromMilliseconds(random.Next(20, 80));
+        server.GrantOplock = OplockLevel.Batch; // a handle with an oplock: its breaks are acknowledged
+        var label = $"break case {i} (burst of {burst}, acknowledgments answered after {server.BreakAckDelay.TotalMilliseconds} ms)";
+        await using var client = new SmbClient(ScriptedFileServer.ClientOptions());
+        try
+        {
+            await using var stream = await client.OpenReadAsync(server.Location("share", "f.bin")).WaitAsync(StepBound);
+            var held = server.LastFileId;
+            var frames = new List<byte>();
+            var forHeld = 0;
+            var intact = 0;
+            for (var n = 0; n < burst; n++)
+            {
+                var fileId = random.Next(8) == 0 ? new Smb2FileId((ulong)random.NextInt64(), (ulong)random.NextInt64()) : held;
+                var message = new byte[Smb2Header.Size + OplockBreak.AcknowledgmentSize];
+                new Smb2Header { Command = Smb2Command.OplockBreak, Flags = Smb2HeaderFlags.ServerToRedir, MessageId = ulong.MaxValue }.WriteTo(message);
+                OplockBreak.WriteAcknowledgment(message.AsSpan(Smb2Header.Size), random.Next(2) == 0 ? OplockLevel.LevelII : OplockLevel.None, fileId);
+                if (fileId.Equals(held))
+                {
+                    forHeld++; // mutated or not: a mutation may leave it a valid break for the handle
+                }
+                if (random.Next(10) == 0)
+                {
+                    // The body mutated, the header and the StructureSize field's presence kept: a header naming a request
+                    // never sent, or a message too short to hold a StructureSize, ends the link (as it must), and this
+                    // case is about the acknowledgments of a handle that stays. A malformed break is ignored.
+                    var mutated = Mutator.Apply(message, BodyMutations[random.Next(BodyMutations.Length)], random);
+                    var body = mutated.Length >= Smb2Header.Size + 2 ? mutated.AsSpan(Smb2Header.Size) : message.AsSpan(Smb2Header.Size, 2);
+                    message = [.. message.AsSpan(0, Smb2Header.Size), .. body];
+                }
+                else if (fileId.Equals(held))
+                {
+                    intact++;
+                }
+                frames.AddRange(new byte[] { 0, (byte)(message.Length >> 16), (byte)(message.Length >> 8), (byte)message.Length });
+                frames.AddRange(message);
+            }
+            await server.SendUnsolicitedAsync([.. frames]);
+            // The handle still reads while the slow server holds acknowledgments.
+            var content = new byte[6];
+            await stream.ReadExactlyAsync(content).AsTask().WaitAsync(StepBound);
+            await Task.Delay(server.BreakAckDelay * 3);
+            // The limit itself, whatever the timing: never two acknowledgments for the handle unanswered at once, and
+            // never more acknowledgments than breaks for it (later breaks replace the one waiting).
+            if (server.MaxAcksOutstanding > 1 || server.BreakAcks > forHeld || (intact > 0 && server.BreakAcks == 0))
+            {
+                report.Fail($"{label}: {server.BreakAcks} acknowledgments for {forHeld} breaks of the held handle, up to {server.MaxAcksOutstanding} unanswered at once (at most 1)");
+            }
+            report.Accept();
+        }
+        catch (Exception ex) when (ex is SmbException or OperationCanceledException)
+        {
+            report.Typed(ex);
+        }
+        catch (TimeoutException)
+        {
+            report.Fail($"{label}: a step took over {StepBound.TotalSeconds} s (hang)");
+        }
+        catch (Exception ex)
+        {
+            report.Fail($"{label}: untyped {ex.GetType().Name}: {ex.Message}");
         }
     }
 
