@@ -162,17 +162,9 @@ internal static class ListingFuzz
         {
             report.Fail($"{label}: refused to go on after {returned} names, within the limit of {limit}: {ex.Message}");
         }
-        catch (Exception ex) when (ex is SmbException or OperationCanceledException)
-        {
-            report.Typed(ex);
-        }
-        catch (TimeoutException)
-        {
-            report.Fail($"{label}: a step took over {StepBound.TotalSeconds} s (hang) after {returned} names");
-        }
         catch (Exception ex)
         {
-            report.Fail($"{label}: untyped {ex.GetType().Name}: {ex.Message}");
+            Ended(ex, $"{label} after {returned} names", report);
         }
         finally
         {
@@ -332,17 +324,26 @@ internal static class ListingFuzz
             }
             report.Accept();
         }
-        catch (Exception ex) when (ex is SmbException or OperationCanceledException)
-        {
-            report.Typed(ex);
-        }
-        catch (TimeoutException)
-        {
-            report.Fail($"{label}: a step took over {StepBound.TotalSeconds} s (hang)");
-        }
         catch (Exception ex)
         {
-            report.Fail($"{label}: untyped {ex.GetType().Name}: {ex.Message}");
+            Ended(ex, label, report);
+        }
+    }
+
+    /// <summary>A case that ended in an exception: typed is an outcome, a step over the bound a hang, anything else a failure.</summary>
+    private static void Ended(Exception ex, string label, FuzzReport report)
+    {
+        switch (ex)
+        {
+            case SmbException or OperationCanceledException:
+                report.Typed(ex);
+                break;
+            case TimeoutException:
+                report.Fail($"{label}: a step took over {StepBound.TotalSeconds} s (hang)");
+                break;
+            default:
+                report.Fail($"{label}: untyped {ex.GetType().Name}: {ex.Message}");
+                break;
         }
     }
 

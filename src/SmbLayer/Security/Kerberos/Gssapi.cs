@@ -37,15 +37,9 @@ internal static class Gssapi
         public IntPtr Elements;
     }
 
+    /// <summary>gss_OID_set_desc and gss_buffer_set_desc alike: a count and a pointer to that many elements.</summary>
     [StructLayout(LayoutKind.Sequential)]
-    public struct OidSet
-    {
-        public nuint Count;
-        public IntPtr Elements;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    public struct BufferSet
+    public struct Set
     {
         public nuint Count;
         public IntPtr Elements;
@@ -69,8 +63,8 @@ internal static class Gssapi
     /// <summary>A one-element OID set of <paramref name="oid"/>, for the process's lifetime.</summary>
     public static IntPtr NativeOidSet(IntPtr oid)
     {
-        var set = Marshal.AllocHGlobal(Marshal.SizeOf<OidSet>());
-        Marshal.StructureToPtr(new OidSet { Count = 1, Elements = oid }, set, false);
+        var set = Marshal.AllocHGlobal(Marshal.SizeOf<Set>());
+        Marshal.StructureToPtr(new Set { Count = 1, Elements = oid }, set, false);
         return set;
     }
 

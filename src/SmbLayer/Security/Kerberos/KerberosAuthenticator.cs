@@ -167,7 +167,7 @@ internal sealed class KerberosAuthenticator : IAuthenticator
             }
             try
             {
-                var header = Marshal.PtrToStructure<Gssapi.BufferSet>(set);
+                var header = Marshal.PtrToStructure<Gssapi.Set>(set);
                 if (header.Count < 1)
                 {
                     throw new SmbSecurityException($"The Kerberos context for {_target} has no session key.");
