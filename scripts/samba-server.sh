@@ -16,6 +16,8 @@
 #          | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm
 #            (encryption required, the server allows only that cipher)
 #          | guest (map to guest = bad user; an extra share "public" with guest ok)
+#          | dfs (host msdfs = yes; a DFS root share "dfsroot" whose links link1 and link2 refer to
+#            127.0.0.22's share, and to 127.0.0.23's then 127.0.0.22's)
 #
 # If SAMBA_WATCH_PID is set, a small watchdog stops the server as soon as that
 # process is gone (so a crashed test run does not leak smbd processes).
@@ -161,6 +163,7 @@ write_conf() {
     encrypt_aes256ccm) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required\n   server smb3 encryption algorithms = AES-256-CCM' ;;
     encrypt_aes256gcm) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required\n   server smb3 encryption algorithms = AES-256-GCM' ;;
     guest) extra="server max protocol = SMB3_11" guest_map="bad user" ;;
+    dfs) extra=$'server max protocol = SMB3_11\n   host msdfs = yes' ;;
     *) die "unknown profile '$profile'" ;;
   esac
   cat >"$dir/smb.conf" <<EOF
@@ -216,6 +219,22 @@ write_conf() {
    create mask = 0664
    directory mask = 0775
 EOF
+  if [[ "$profile" == dfs ]]; then
+    # A DFS root share "dfsroot": its links are symbolic links Samba reads as referrals (targets need not exist: the
+    # referral is what is answered). link1 has one target, link2 two.
+    mkdir -p "$dir/dfsroot"
+    ln -sfn 'msdfs:127.0.0.22\share' "$dir/dfsroot/link1"
+    ln -sfn 'msdfs:127.0.0.23\share,127.0.0.22\share\sub' "$dir/dfsroot/link2"
+    cat >>"$dir/smb.conf" <<EOF
+
+[dfsroot]
+   path = $dir/dfsroot
+   msdfs root = yes
+   read only = no
+   valid users = $SMB_USER
+   force user = $SMB_USER
+EOF
+  fi
   if [[ "$profile" == guest ]]; then
     mkdir -p "$dir/public"
     chmod 0777 "$dir/public"
@@ -259,7 +278,7 @@ cmd_start() {
   smbd="$(find_bin smbd)" || die "smbd not found (apt-get install samba)"
   smbpasswd="$(find_bin smbpasswd)" || die "smbpasswd not found (apt-get install samba)"
   case "$profile" in
-    default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm | guest) ;;
+    default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm | guest | dfs) ;;
     *) die "unknown profile '$profile'" ;;
   esac
 

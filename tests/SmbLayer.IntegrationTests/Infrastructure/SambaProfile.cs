@@ -35,6 +35,9 @@ public enum SambaProfile
 
     /// <summary>Like <see cref="Default"/> with <c>map to guest = bad user</c> and a guest-ok share <c>public</c>.</summary>
     Guest,
+
+    /// <summary>Like <see cref="Default"/> with <c>host msdfs = yes</c> and a DFS root share <c>dfsroot</c> (links link1, link2).</summary>
+    Dfs,
 }
 
 internal static class SambaProfileExtensions
@@ -53,6 +56,7 @@ internal static class SambaProfileExtensions
         SambaProfile.EncryptAes256Ccm => "encrypt_aes256ccm",
         SambaProfile.EncryptAes256Gcm => "encrypt_aes256gcm",
         SambaProfile.Guest => "guest",
+        SambaProfile.Dfs => "dfs",
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, null),
     };
 

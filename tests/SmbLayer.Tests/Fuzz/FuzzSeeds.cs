@@ -57,6 +57,11 @@ internal static class FuzzSeeds
                 }
             }),
             Capture("tree-connect", SambaCapture.TreeConnectResponseHex, m => TreeConnectResponse.Parse(m)),
+            Capture("ioctl-dfs-referral", SambaCapture.DfsReferralLink2Hex, m =>
+            {
+                var r = IoctlResponse.Parse(m);
+                SmbLayer.Protocol.Dfs.DfsReferral.ParseResponse(m.AsSpan()[r.OutputRange]);
+            }),
             Capture("tree-disconnect", SambaCapture.TreeDisconnectResponseHex, m => TreeDisconnectResponse.Parse(m)),
             Capture("create", SambaCapture.CreateResponseRootHex, m => CreateResponse.Parse(m)),
             new("create-with-contexts", HandBuiltResponses.CreateWithContexts(), m => CreateResponse.Parse(m)),
