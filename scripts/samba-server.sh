@@ -19,6 +19,9 @@
 #          | dfs (host msdfs = yes; a DFS root share "dfsroot" whose links link1 and link2 refer to
 #            127.0.0.22's share, and to 127.0.0.23's then 127.0.0.22's)
 #
+# With SAMBA_ADDRESS (a loopback address other than 127.0.0.1, e.g. 127.0.0.22) the server listens there alone,
+# on port 445 (DFS referrals carry no port), adding the address to lo if it is missing; stop removes it then.
+#
 # If SAMBA_WATCH_PID is set, a small watchdog stops the server as soon as that
 # process is gone (so a crashed test run does not leak smbd processes).
 #
@@ -84,7 +87,7 @@ pick_port() {
 }
 
 port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  (exec 3<>"/dev/tcp/${SAMBA_ADDRESS:-127.0.0.1}/$1") 2>/dev/null
 }
 
 # PIDs of processes that belong to the instance in DIR: the process group of
@@ -177,7 +180,7 @@ write_conf() {
    passdb backend = tdbsam:$dir/private/passdb.tdb
 
    smb ports = $port
-   interfaces = 127.0.0.1 ::1
+   interfaces = ${SAMBA_ADDRESS:-127.0.0.1 ::1}
    bind interfaces only = yes
    disable netbios = yes
 
@@ -301,9 +304,23 @@ cmd_start() {
     start_watchdog "$dir" "$SAMBA_WATCH_PID"
   fi
 
+  if [[ -n "${SAMBA_ADDRESS:-}" ]]; then
+    # A server of its own on another loopback address, on port 445 (DFS referrals carry no port).
+    [[ "$SAMBA_ADDRESS" == 127.* && "$SAMBA_ADDRESS" != 127.0.0.1 ]] || die "SAMBA_ADDRESS must be a loopback address other than 127.0.0.1"
+    port_open 445 && die "something already listens on $SAMBA_ADDRESS:445"
+    if ! ip -o addr show dev lo | grep -qw "inet $SAMBA_ADDRESS/32"; then
+      ip addr add "$SAMBA_ADDRESS/32" dev lo
+      echo "$SAMBA_ADDRESS" >"$dir/address.added"
+    fi
+  fi
+
   ok=""
   for ((attempt = 1; attempt <= 5; attempt++)); do
-    port="$(pick_port)" || die "no free port found"
+    if [[ -n "${SAMBA_ADDRESS:-}" ]]; then
+      port=445
+    else
+      port="$(pick_port)" || die "no free port found"
+    fi
     write_conf "$dir" "$port" "$profile"
     if [[ ! -f "$dir/private/passdb.tdb" ]]; then
       printf '%s\n%s\n' "$SMB_PASSWORD" "$SMB_PASSWORD" \
@@ -344,6 +361,7 @@ cmd_start() {
   fi
 
   {
+    echo "ADDRESS=${SAMBA_ADDRESS:-127.0.0.1}"
     echo "PORT=$port"
     echo "USER=$SMB_USER"
     echo "PASSWORD=$SMB_PASSWORD"
@@ -377,6 +395,11 @@ cmd_stop() {
       kill "$w" 2>/dev/null || true
     fi
     rm -f "$dir/watchdog.pid"
+  fi
+  # The loopback address start added (SAMBA_ADDRESS), removed again.
+  if [[ -f "$dir/address.added" ]]; then
+    ip addr del "$(cat "$dir/address.added")/32" dev lo 2>/dev/null || true
+    rm -f "$dir/address.added"
   fi
   return "$rc"
 }

@@ -40,12 +40,13 @@ public sealed class SambaServer : IAsyncDisposable
         ConfigFile = env.TryGetValue("CONF", out var conf) ? conf : Path.Combine(directory, "smb.conf");
         UserId = env.TryGetValue("USER_UID", out var uid) ? int.Parse(uid, CultureInfo.InvariantCulture) : -1;
         GroupId = env.TryGetValue("USER_GID", out var gid) ? int.Parse(gid, CultureInfo.InvariantCulture) : -1;
+        Host = env.TryGetValue("ADDRESS", out var address) ? address : "127.0.0.1";
     }
 
     public SambaProfile Profile { get; }
 
-    /// <summary>Always the IPv4 loopback address.</summary>
-    public string Host => "127.0.0.1";
+    /// <summary>The address it listens on: 127.0.0.1 (and ::1), or the one it was started on (port 445 then).</summary>
+    public string Host { get; }
 
     public int Port { get; }
 
@@ -77,7 +78,13 @@ public sealed class SambaServer : IAsyncDisposable
     public string LogFile => Path.Combine(Directory, "log", "log.smbd");
 
     /// <summary>Starts a server with the given profile; throws if it cannot be started.</summary>
-    public static async Task<SambaServer> StartAsync(SambaProfile profile, CancellationToken ct = default)
+    public static Task<SambaServer> StartAsync(SambaProfile profile, CancellationToken ct = default) => StartAsync(profile, null, ct);
+
+    /// <summary>
+    /// Starts a server on <paramref name="address"/> (a loopback address other than 127.0.0.1, added to lo for its life)
+    /// on port 445, as DFS targets must be; null: 127.0.0.1 and ::1 on a free port.
+    /// </summary>
+    public static async Task<SambaServer> StartAsync(SambaProfile profile, string? address, CancellationToken ct = default)
     {
         var script = ScriptPath;
         if (!File.Exists(script))
@@ -92,6 +99,10 @@ public sealed class SambaServer : IAsyncDisposable
             // The script's watchdog stops smbd when this process dies, however it dies.
             ["SAMBA_WATCH_PID"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
         };
+        if (address is not null)
+        {
+            env["SAMBA_ADDRESS"] = address;
+        }
 
         (int ExitCode, string StdOut, string StdErr) result;
         try
