@@ -3,10 +3,10 @@
 #
 #   scripts/test.sh [extra dotnet test arguments...]
 #
-# - installs, with apt-get (sudo if not root), the package of every program in scripts/test-programs.txt
-#   that is missing: each program the tests start (packages samba, smbclient, tshark, iptables,
-#   iproute2, pv, coreutils, util-linux, passwd, procps, mount, bash, the AD DC's samba-ad-dc,
-#   samba-ad-provision, winbind and krb5-user, and clang for the native CLI);
+# - installs, with apt-get (sudo if not root), every package named in scripts/test-programs.txt that is
+#   not installed: the package of each program the tests start (packages samba, smbclient, tshark, iptables,
+#   iproute2, pv, coreutils, util-linux, passwd, procps, mount, bash, the AD DC's samba-common-bin
+#   (samba-tool), samba-ad-dc, samba-ad-provision, winbind, krb5-user, faketime, and clang for the native CLI);
 # - runs `dotnet test SmbLayer.slnx -c Release` with a TRX logger into artifacts/test-results;
 # - sums the TRX counters and prints "N passed, N failed[, N skipped]" as the last line;
 # - exits non-zero if dotnet test failed, any test failed, or no test ran.
@@ -32,11 +32,17 @@ have_tool() {
 MANIFEST="$ROOT/scripts/test-programs.txt"
 manifest() { grep -vE '^[[:space:]]*(#|$)' "$MANIFEST" | awk '{ print $1, $2 }'; }
 
+package_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+# Every listed package that is not installed, whether or not its program is already found elsewhere: the tests use
+# the package's files too (samba-tool's Python modules, the DC's provisioning templates).
 missing_packages() {
   local program package
   while read -r program package; do
     [[ "$package" == "-" ]] && continue # a precondition (the .NET SDK), not an apt package
-    have_tool "$program" || echo "$package"
+    package_installed "$package" || echo "$package"
   done < <(manifest) | sort -u
 }
 
