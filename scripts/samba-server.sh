@@ -228,28 +228,23 @@ EOF
     mkdir -p "$dir/dfsroot"
     ln -sfn 'msdfs:127.0.0.22\share' "$dir/dfsroot/link1"
     ln -sfn 'msdfs:127.0.0.23\share,127.0.0.22\share\sub' "$dir/dfsroot/link2"
-    cat >>"$dir/smb.conf" <<EOF
-
-[dfsroot]
-   path = $dir/dfsroot
-   msdfs root = yes
-   read only = no
-   valid users = $SMB_USER
-   force user = $SMB_USER
-EOF
+    add_share "$dir" dfsroot "msdfs root = yes" "valid users = $SMB_USER"
   fi
   if [[ "$profile" == guest ]]; then
     mkdir -p "$dir/public"
     chmod 0777 "$dir/public"
-    cat >>"$dir/smb.conf" <<EOF
-
-[public]
-   path = $dir/public
-   read only = no
-   guest ok = yes
-   force user = $SMB_USER
-EOF
+    add_share "$dir" public "guest ok = yes"
   fi
+}
+
+# add_share DIR NAME [OPTION...]: a writable share NAME on DIR/NAME, files owned by the test user, with OPTIONs.
+add_share() {
+  local dir="$1" name="$2" option
+  shift 2
+  printf '\n[%s]\n   path = %s\n   read only = no\n   force user = %s\n' "$name" "$dir/$name" "$SMB_USER" >>"$dir/smb.conf"
+  for option in "$@"; do
+    printf '   %s\n' "$option" >>"$dir/smb.conf"
+  done
 }
 
 ensure_unix_user() {

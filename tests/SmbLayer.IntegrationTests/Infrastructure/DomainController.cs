@@ -4,8 +4,8 @@ using System.Globalization;
 namespace SmbLayer.IntegrationTests;
 
 /// <summary>
-/// A throwaway Samba AD domain controller on 127.0.0.10 (scripts/ad-dc.sh) with NTLM switched off: the Kerberos tests'
-/// server. Started once per test run (a collection fixture) and stopped, its address removed, afterwards; a crashed test
+/// A throwaway Samba AD domain controller (scripts/ad-dc.sh): on 127.0.0.10 with NTLM switched off, or on 127.0.0.11
+/// allowing it; the Kerberos tests' servers. Started once per test run (a collection fixture) and stopped, its address removed, afterwards; a crashed test
 /// process is covered by the script's watchdog. Clients reach it by name through <see cref="RunSmbAsync"/>, which runs
 /// the CLI in a mount namespace of its own where /etc/hosts is the DC's <see cref="HostsFile"/>: nothing is written to
 /// the system's.
@@ -85,26 +85,15 @@ public sealed class DomainController : IAsyncDisposable
         TimeSpan? timeout = null, string? hostsFile = null, IReadOnlyDictionary<string, string>? environment = null, string[]? wrapper = null)
     {
         var smb = SmbProgram.StartInfo(args);
-        var psi = new ProcessStartInfo(TestPrograms.Require("unshare"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
         // A mount namespace of the CLI's own, where /etc/hosts names the DC: the system's file stays as it is.
+        var psi = new ProcessStartInfo(TestPrograms.Require("unshare"));
         foreach (var a in new[] { "--mount", "--propagation", "private", "--", TestPrograms.Require("sh"), "-c",
                      "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hostsFile ?? HostsFile })
         {
             psi.ArgumentList.Add(a);
         }
         // A program the CLI runs under (faketime: a client whose clock is off).
-        foreach (var a in wrapper ?? [])
-        {
-            psi.ArgumentList.Add(a);
-        }
-        psi.ArgumentList.Add(smb.FileName);
-        foreach (var a in smb.ArgumentList)
+        foreach (var a in (wrapper ?? []).Append(smb.FileName).Concat(smb.ArgumentList))
         {
             psi.ArgumentList.Add(a);
         }
@@ -116,33 +105,7 @@ public sealed class DomainController : IAsyncDisposable
         {
             psi.Environment[k] = v;
         }
-        using var process = Process.Start(psi)!;
-        ProcessRunner.Track(process);
-        try
-        {
-            process.StandardInput.Close();
-            var stdout = new MemoryStream();
-            var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
-            var stderr = process.StandardError.ReadToEndAsync();
-            var limit = timeout ?? TimeSpan.FromSeconds(120);
-            using var cts = new CancellationTokenSource(limit);
-            try
-            {
-                await process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
-                throw new TimeoutException($"smb did not finish within {limit.TotalSeconds} s; its stderr:\n{await stderr.WaitAsync(TimeSpan.FromSeconds(10))}");
-            }
-            await copy;
-            return (process.ExitCode, stdout.ToArray(), await stderr);
-        }
-        finally
-        {
-            ProcessRunner.Untrack(process);
-        }
+        return await SmbProgram.RunAsync(psi, timeout);
     }
 
     public async ValueTask DisposeAsync()

@@ -48,32 +48,53 @@ internal static class SmbProgram
     }
 
     /// <summary>Runs `smb ARGS` with <c>SMB_PASSWORD</c> set and stdin closed; kills it after <paramref name="timeout"/> (default 120 s).</summary>
-    public static async Task<(int ExitCode, byte[] Stdout, string Stderr)> RunAsync(string? password, string user, IEnumerable<string> args, TimeSpan? timeout = null)
+    public static Task<(int ExitCode, byte[] Stdout, string Stderr)> RunAsync(string? password, string user, IEnumerable<string> args, TimeSpan? timeout = null)
     {
         var psi = StartInfo(args);
-        psi.RedirectStandardInput = true;
         psi.Environment["SMB_PASSWORD"] = password;
         psi.Environment["USER"] = user;
+        return RunAsync(psi, timeout);
+    }
+
+    /// <summary>
+    /// Runs a prepared start of smb (possibly under a wrapper such as <c>unshare</c>) with stdin closed, its output kept
+    /// whole; kills it, whole tree, after <paramref name="timeout"/> (default 120 s).
+    /// </summary>
+    public static async Task<(int ExitCode, byte[] Stdout, string Stderr)> RunAsync(ProcessStartInfo psi, TimeSpan? timeout = null)
+    {
+        psi.RedirectStandardInput = true;
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
+        var limit = timeout ?? TimeSpan.FromSeconds(120);
         using var process = Process.Start(psi)!;
-        process.StandardInput.Close();
-        var stdout = new MemoryStream();
-        var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(120));
+        ProcessRunner.Track(process);
         try
         {
-            await process.WaitForExitAsync(cts.Token);
+            process.StandardInput.Close();
+            var stdout = new MemoryStream();
+            var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var cts = new CancellationTokenSource(limit);
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // What it said so far goes into the failure: a hang is diagnosed from its own log (-v).
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+                var said = await stderr.WaitAsync(TimeSpan.FromSeconds(10));
+                throw new TimeoutException($"smb did not finish within {limit.TotalSeconds} s; its stderr:\n{said}");
+            }
+            await copy;
+            return (process.ExitCode, stdout.ToArray(), await stderr);
         }
-        catch (OperationCanceledException)
+        finally
         {
-            // What it said so far goes into the failure: a hang is diagnosed from its own log (-v).
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            var said = await stderr.WaitAsync(TimeSpan.FromSeconds(10));
-            throw new TimeoutException($"smb did not finish within {(timeout ?? TimeSpan.FromSeconds(120)).TotalSeconds} s; its stderr:\n{said}");
+            ProcessRunner.Untrack(process);
         }
-        await copy;
-        return (process.ExitCode, stdout.ToArray(), await stderr);
     }
 
     /// <summary>The program as the start of a bash command line (single-quoted paths).</summary>

@@ -103,16 +103,18 @@ internal static class ListingFuzz
         {
             lock (mutations)
             {
-                if (command != Smb2Command.QueryDirectory || mutations.Next(3) != 0)
-                {
-                    return body;
-                }
-                var message = new byte[Smb2Header.Size + body.Length];
-                body.CopyTo(message, Smb2Header.Size);
-                var mutated = Mutator.Apply(message, BodyMutations[mutations.Next(BodyMutations.Length)], mutations);
-                return mutated.Length > Smb2Header.Size ? mutated[Smb2Header.Size..] : [];
+                return command != Smb2Command.QueryDirectory || mutations.Next(3) != 0 ? body : MutatedBody(body, mutations);
             }
         };
+    }
+
+    /// <summary>A message body mutated as the mutator mutates bodies (its header, were it one, left out of it).</summary>
+    private static byte[] MutatedBody(ReadOnlySpan<byte> body, Random random)
+    {
+        var message = new byte[Smb2Header.Size + body.Length];
+        body.CopyTo(message.AsSpan(Smb2Header.Size));
+        var mutated = Mutator.Apply(message, BodyMutations[random.Next(BodyMutations.Length)], random);
+        return mutated.Length > Smb2Header.Size ? mutated[Smb2Header.Size..] : [];
     }
 
     private static async Task ListingCaseAsync(int i, Random random, FuzzReport report)
@@ -300,9 +302,8 @@ internal static class ListingFuzz
                     // The body mutated, the header and the StructureSize field's presence kept: a header naming a request
                     // never sent, or a message too short to hold a StructureSize, ends the link (as it must), and this
                     // case is about the acknowledgments of a handle that stays. A malformed break is ignored.
-                    var mutated = Mutator.Apply(message, BodyMutations[random.Next(BodyMutations.Length)], random);
-                    var body = mutated.Length >= Smb2Header.Size + 2 ? mutated.AsSpan(Smb2Header.Size) : message.AsSpan(Smb2Header.Size, 2);
-                    message = [.. message.AsSpan(0, Smb2Header.Size), .. body];
+                    var body = MutatedBody(message.AsSpan(Smb2Header.Size), random);
+                    message = [.. message.AsSpan(0, Smb2Header.Size), .. (body.Length >= 2 ? body : message.AsSpan(Smb2Header.Size, 2))];
                 }
                 else if (fileId.Equals(held))
                 {

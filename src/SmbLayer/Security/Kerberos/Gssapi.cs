@@ -181,22 +181,48 @@ internal static class Gssapi
     /// <summary>Imports <paramref name="text"/> as a name of <paramref name="type"/>.</summary>
     public static IntPtr Name(string text, IntPtr type, Func<uint, uint, Exception> fail)
     {
-        var bytes = Encoding.UTF8.GetBytes(text);
-        var native = Marshal.AllocHGlobal(Math.Max(1, bytes.Length));
-        try
+        using var buffer = NativeBuffer.Utf8(text);
+        var major = ImportName(out var minor, ref buffer.Buffer, type, out var name);
+        if (IsError(major))
         {
-            Marshal.Copy(bytes, 0, native, bytes.Length);
-            var buffer = new Buffer { Length = (nuint)bytes.Length, Value = native };
-            var major = ImportName(out var minor, ref buffer, type, out var name);
-            if (IsError(major))
-            {
-                throw fail(major, minor);
-            }
-            return name;
+            throw fail(major, minor);
         }
-        finally
+        return name;
+    }
+
+    /// <summary>Bytes as a gss_buffer_desc in unmanaged memory, zeroed and freed on dispose (they may be a password).</summary>
+    public sealed class NativeBuffer : IDisposable
+    {
+        public Buffer Buffer;
+
+        public NativeBuffer(byte[] bytes)
         {
-            Marshal.FreeHGlobal(native);
+            Buffer = new Buffer { Length = (nuint)bytes.Length, Value = Marshal.AllocHGlobal(Math.Max(1, bytes.Length)) };
+            Marshal.Copy(bytes, 0, Buffer.Value, bytes.Length);
+        }
+
+        /// <summary>UTF-8 of <paramref name="text"/>; the managed copy is cleared at once.</summary>
+        public static NativeBuffer Utf8(string text)
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
+            try
+            {
+                return new NativeBuffer(bytes);
+            }
+            finally
+            {
+                Array.Clear(bytes);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (Buffer.Value != IntPtr.Zero)
+            {
+                Marshal.Copy(new byte[(int)Buffer.Length], 0, Buffer.Value, (int)Buffer.Length);
+                Marshal.FreeHGlobal(Buffer.Value);
+                Buffer.Value = IntPtr.Zero;
+            }
         }
     }
 }

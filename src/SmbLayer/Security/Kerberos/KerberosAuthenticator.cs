@@ -95,15 +95,13 @@ internal sealed class KerberosAuthenticator : IAuthenticator
         {
             var principal = Principal(credentials);
             var user = Gssapi.Name(principal, Gssapi.Krb5PrincipalName, (major, minor) => Failure($"naming '{principal}'", major, minor));
-            var password = Marshal.StringToCoTaskMemUTF8(credentials.Password);
             try
             {
-                var buffer = new Gssapi.Buffer { Length = (nuint)System.Text.Encoding.UTF8.GetByteCount(credentials.Password), Value = password };
-                status = Gssapi.AcquireCredWithPassword(out minorStatus, user, ref buffer, 0, Gssapi.SpnegoOnly, Gssapi.Initiate, out _credential, IntPtr.Zero, IntPtr.Zero);
+                using var password = Gssapi.NativeBuffer.Utf8(credentials.Password);
+                status = Gssapi.AcquireCredWithPassword(out minorStatus, user, ref password.Buffer, 0, Gssapi.SpnegoOnly, Gssapi.Initiate, out _credential, IntPtr.Zero, IntPtr.Zero);
             }
             finally
             {
-                ZeroAndFree(password, credentials.Password);
                 Gssapi.ReleaseName(out _, ref user);
             }
             if (Gssapi.IsError(status))
@@ -117,13 +115,6 @@ internal sealed class KerberosAuthenticator : IAuthenticator
         {
             throw Failure("limiting SPNEGO to Kerberos", status, minorStatus);
         }
-    }
-
-    private static void ZeroAndFree(IntPtr native, string text)
-    {
-        var length = System.Text.Encoding.UTF8.GetByteCount(text);
-        Marshal.Copy(new byte[length], 0, native, length);
-        Marshal.FreeCoTaskMem(native);
     }
 
     public bool IsAnonymous => false;
@@ -190,13 +181,11 @@ internal sealed class KerberosAuthenticator : IAuthenticator
             ObjectDisposedException.ThrowIf(_disposed, this);
             _busy = true;
         }
-        var native = Marshal.AllocHGlobal(Math.Max(1, input.Length));
+        var native = new Gssapi.NativeBuffer(input);
         try
         {
-            Marshal.Copy(input, 0, native, input.Length);
-            var buffer = new Gssapi.Buffer { Length = (nuint)input.Length, Value = native };
             var status = Gssapi.InitSecContext(out var minor, _credential, ref _context, _name, Gssapi.SpnegoMechanism, Flags, RequestedLifetimeSeconds, IntPtr.Zero,
-                ref buffer, IntPtr.Zero, out var output, out var granted, out _);
+                ref native.Buffer, IntPtr.Zero, out var output, out var granted, out _);
             var token = Gssapi.TakeBytes(ref output);
             if (Gssapi.IsError(status))
             {
@@ -214,7 +203,7 @@ internal sealed class KerberosAuthenticator : IAuthenticator
         }
         finally
         {
-            Marshal.FreeHGlobal(native);
+            native.Dispose();
             lock (_gate)
             {
                 _busy = false;
