@@ -16,8 +16,10 @@
 #          | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm
 #            (encryption required, the server allows only that cipher)
 #          | guest (map to guest = bad user; an extra share "public" with guest ok)
-#          | dfs (host msdfs = yes; a DFS root share "dfsroot" whose links link1 and link2 refer to
-#            127.0.0.22's share, and to 127.0.0.23's then 127.0.0.22's)
+#          | dfs (host msdfs = yes; a DFS root share "dfsroot" whose links refer to: link1 127.0.0.22's
+#            share; link2 127.0.0.23's (down) then 127.0.0.22's share\sub; link3 the second DFS root
+#            "dfsroot2" on 127.0.0.21, whose link "inner" refers to 127.0.0.22's share\sub; nowhere
+#            127.0.0.23's and 127.0.0.25's shares (both down))
 #
 # With SAMBA_ADDRESS (a loopback address other than 127.0.0.1, e.g. 127.0.0.22) the server listens there alone,
 # on port 445 (DFS referrals carry no port), adding the address to lo if it is missing; stop removes it then.
@@ -224,11 +226,16 @@ write_conf() {
 EOF
   if [[ "$profile" == dfs ]]; then
     # A DFS root share "dfsroot": its links are symbolic links Samba reads as referrals (targets need not exist: the
-    # referral is what is answered). link1 has one target, link2 two.
-    mkdir -p "$dir/dfsroot"
+    # referral is what is answered). link1 has one target, link2 two, link3 leads to another DFS root.
+    mkdir -p "$dir/dfsroot" "$dir/dfsroot2"
     ln -sfn 'msdfs:127.0.0.22\share' "$dir/dfsroot/link1"
     ln -sfn 'msdfs:127.0.0.23\share,127.0.0.22\share\sub' "$dir/dfsroot/link2"
+    ln -sfn 'msdfs:127.0.0.21\dfsroot2' "$dir/dfsroot/link3"
+    ln -sfn 'msdfs:127.0.0.23\share,127.0.0.25\share' "$dir/dfsroot/nowhere"
+    ln -sfn 'msdfs:127.0.0.22\share\sub' "$dir/dfsroot2/inner"
+    chown "$SMB_USER" "$dir/dfsroot" "$dir/dfsroot2"
     add_share "$dir" dfsroot "msdfs root = yes" "valid users = $SMB_USER"
+    add_share "$dir" dfsroot2 "msdfs root = yes" "valid users = $SMB_USER"
   fi
   if [[ "$profile" == guest ]]; then
     mkdir -p "$dir/public"

@@ -8,7 +8,7 @@ namespace SmbLayer.Client;
 
 /// <summary>What makes two uses able to share one connection: the server and the security options.</summary>
 internal readonly record struct ConnectionKey(string Host, int Port, SmbDialect MinDialect, SmbDialect MaxDialect, bool RequireSigning,
-    bool RequireEncryption = false, string Ciphers = "");
+    bool RequireEncryption = false, string Ciphers = "", System.Net.IPAddress? Address = null);
 
 /// <summary>
 /// The client's connections, shared and refcounted (DESIGN §2). Each pooled connection also
@@ -51,8 +51,12 @@ internal sealed class ConnectionPool : IAsyncDisposable
     /// <summary>
     /// Gets a tree for <paramref name="path"/>'s share, connecting, negotiating, authenticating and connecting the tree as needed;
     /// a connection being reconnected is waited for under <paramref name="call"/>, which the lease then carries.
+    /// <paramref name="connectBudget"/> shortens the soft limit for getting there (a DFS failover's share of the soft
+    /// timeout); the address override (<see cref="SmbClientOptions.ServerAddress"/>) is used only when <paramref name="direct"/>
+    /// (the caller's own server, not a DFS target elsewhere).
     /// </summary>
-    public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CallOptions call, CancellationToken cancellationToken)
+    public async Task<TreeLease> AcquireTreeAsync(SmbPath path, CallOptions call, CancellationToken cancellationToken,
+        TimeSpan? connectBudget = null, bool direct = true)
     {
         ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
         call = call.Begin();
@@ -60,10 +64,14 @@ internal sealed class ConnectionPool : IAsyncDisposable
         // within the soft timeout (a server that does not get that far is unreachable for this call). They can all be
         // abandoned midway (nothing is registered until they succeed), so a timer on the token bounds them.
         var soft = call.SoftLimit;
+        if (connectBudget is { } budget && (soft is not { } s0 || budget < s0))
+        {
+            soft = budget;
+        }
         var remaining = call.Remaining;
         if (remaining is null && soft is null)
         {
-            return await AcquireTreeCoreAsync(path, call, cancellationToken).ConfigureAwait(false);
+            return await AcquireTreeCoreAsync(path, call, direct, cancellationToken).ConfigureAwait(false);
         }
         var bySoftLimit = soft is { } s && (remaining is not { } r || s < r);
         var left = bySoftLimit ? soft!.Value : remaining!.Value;
@@ -73,7 +81,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
         limit.CancelAfter(left);
         try
         {
-            return await AcquireTreeCoreAsync(path, call, limit.Token).ConfigureAwait(false);
+            return await AcquireTreeCoreAsync(path, call, direct, limit.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && limit.IsCancellationRequested)
         {
@@ -83,11 +91,11 @@ internal sealed class ConnectionPool : IAsyncDisposable
         }
     }
 
-    private async Task<TreeLease> AcquireTreeCoreAsync(SmbPath path, CallOptions call, CancellationToken cancellationToken)
+    private async Task<TreeLease> AcquireTreeCoreAsync(SmbPath path, CallOptions call, bool direct, CancellationToken cancellationToken)
     {
         var credentials = CredentialsFor(path);
         var key = new ConnectionKey(path.Host.ToLowerInvariant(), path.Port, _options.MinDialect, _options.MaxDialect, _options.RequireSigning,
-            _options.RequireEncryption, _options.Ciphers is { } c ? string.Join(",", c) : "");
+            _options.RequireEncryption, _options.Ciphers is { } c ? string.Join(",", c) : "", direct ? _options.ServerAddress : null);
         var entry = await GetConnectionAsync(key, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -135,7 +143,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 RequireSigning = key.RequireSigning,
                 Ciphers = _options.Ciphers?.Select(c => (CipherId)c).ToArray(),
                 ConnectTimeout = _options.ConnectTimeout,
-                ServerAddress = _options.ServerAddress,
+                ServerAddress = key.Address,
                 RequestTimeout = _options.RequestTimeout,
                 ClientGuid = _clientGuid,
                 LoggerFactory = _loggerFactory,
@@ -269,6 +277,7 @@ internal sealed class PooledConnection : IAsyncDisposable
         {
             if (change is { From: ConnectionState.Ready, To: ConnectionState.Disconnected or ConnectionState.Closed, Error: { } error })
             {
+                _events.ServerLost(Connection.Host);
                 _events.RaiseConnectionLost(new SmbConnectionEventArgs(Server, change.Reason, error.Message));
             }
             else if (change is { From: ConnectionState.Reconnecting, To: ConnectionState.Ready })

@@ -80,22 +80,45 @@ public sealed partial class SmbClient
         }
     }
 
-    /// <summary>Leases the tree, opens <paramref name="path"/> with <paramref name="request"/>, runs <paramref name="action"/>, closes.</summary>
-    private async Task<T> WithOpenAsync<T>(SmbPath path, CreateRequest request, Func<SmbOpen, Task<T>> action, CancellationToken cancellationToken)
-    {
-        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
-        var open = await lease.Tree.CreateAsync(request, lease.Call, HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
-        try
+    /// <summary>
+    /// Leases the tree that holds <paramref name="path"/>, opens it with <paramref name="request"/> (made for the path on that
+    /// tree), runs <paramref name="action"/>, closes.
+    /// </summary>
+    private Task<T> WithOpenAsync<T>(SmbPath path, Func<SmbPath, CreateRequest> request, Func<SmbOpen, Task<T>> action, CancellationToken cancellationToken) =>
+        OnShareAsync(path, async (lease, at) =>
         {
-            var result = await action(open).ConfigureAwait(false);
-            await open.CloseAsync(cancellationToken).ConfigureAwait(false);
-            return result;
-        }
-        finally
+            using (lease)
+            {
+                var open = await lease.Tree.CreateAsync(request(at), lease.Call, HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var result = await action(open).ConfigureAwait(false);
+                    await open.CloseAsync(cancellationToken).ConfigureAwait(false);
+                    return result;
+                }
+                finally
+                {
+                    await open.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }, cancellationToken);
+
+    /// <summary>Opens <paramref name="path"/> as <paramref name="request"/> makes it (for the path on the tree that holds it) and returns the open and its lease.</summary>
+    private Task<(TreeLease Lease, SmbOpen Open, SmbPath At)> OpenAsync(SmbPath path, Func<SmbPath, CreateRequest> request, HandleDurability durability,
+        CancellationToken cancellationToken) =>
+        OnShareAsync(path, async (lease, at) =>
         {
-            await open.DisposeAsync().ConfigureAwait(false);
-        }
-    }
+            try
+            {
+                var open = await lease.Tree.CreateAsync(request(at), lease.Call, durability, cancellationToken).ConfigureAwait(false);
+                return (lease, open, at);
+            }
+            catch
+            {
+                lease.Dispose();
+                throw;
+            }
+        }, cancellationToken);
 
     public Task<Stream> OpenReadAsync(SmbPath path, CancellationToken cancellationToken = default) =>
         Traced("smb.open_read", path, () => OpenReadCoreAsync(path, cancellationToken));
@@ -103,23 +126,14 @@ public sealed partial class SmbClient
     private async Task<Stream> OpenReadCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
-        try
+        var (lease, open, _) = await OpenAsync(path, at => new CreateRequest(at.WirePath)
         {
-            var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
-            {
-                DesiredAccess = ReadAccess,
-                ShareAccess = ShareAll,
-                CreateDisposition = CreateDisposition.Open,
-                CreateOptions = CreateOptions.NonDirectoryFile,
-            }, lease.Call, Options.DurableHandles ? HandleDurability.Durable : HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
-            return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options);
-        }
-        catch
-        {
-            lease.Dispose();
-            throw;
-        }
+            DesiredAccess = ReadAccess,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+            CreateOptions = CreateOptions.NonDirectoryFile,
+        }, Options.DurableHandles ? HandleDurability.Durable : HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
+        return new SmbFileStream(open, lease, canRead: true, canWrite: false, Options);
     }
 
     public Task<Stream> OpenWriteAsync(SmbPath path, bool overwrite = true, CancellationToken cancellationToken = default) =>
@@ -128,24 +142,15 @@ public sealed partial class SmbClient
     private async Task<Stream> OpenWriteCoreAsync(SmbPath path, bool overwrite, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
-        try
+        var (lease, open, _) = await OpenAsync(path, at => new CreateRequest(at.WirePath)
         {
-            var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
-            {
-                DesiredAccess = WriteAccess,
-                ShareAccess = ShareAccess.Read,
-                CreateDisposition = overwrite ? CreateDisposition.OverwriteIf : CreateDisposition.Create,
-                CreateOptions = CreateOptions.NonDirectoryFile,
-                FileAttributes = FileAttributes.Normal,
-            }, lease.Call, Options.DurableHandles ? HandleDurability.Durable : HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
-            return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options);
-        }
-        catch
-        {
-            lease.Dispose();
-            throw;
-        }
+            DesiredAccess = WriteAccess,
+            ShareAccess = ShareAccess.Read,
+            CreateDisposition = overwrite ? CreateDisposition.OverwriteIf : CreateDisposition.Create,
+            CreateOptions = CreateOptions.NonDirectoryFile,
+            FileAttributes = FileAttributes.Normal,
+        }, Options.DurableHandles ? HandleDurability.Durable : HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
+        return new SmbFileStream(open, lease, canRead: true, canWrite: true, Options);
     }
 
     public async IAsyncEnumerable<SmbFileInfo> ListAsync(SmbPath path, string pattern = "*", [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -179,20 +184,23 @@ public sealed partial class SmbClient
         RequireShare(path);
         // Each step of an async iterator runs in its caller's async flow; the call options travel with the lease
         // and the directory's open, so every step, whichever flow runs it, uses this client's.
-        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
+        static CreateRequest DirectoryOpen(SmbPath at) => new(at.WirePath)
+        {
+            DesiredAccess = AccessMask.FileListDirectory | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+            CreateOptions = CreateOptions.DirectoryFile,
+        };
+        var (lease, first, at) = await OpenAsync(path, DirectoryOpen, HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
+        using var leased = lease;
         // Directory handles are not durable: when a reconnect loses one mid-listing, the listing opens the
         // directory again, restarts the scan and skips what it already returned (DESIGN §6).
         var returned = new ReturnedNames(ListingNameLimit);
         const int MaxRestarts = 5;
         for (var restarts = 0; ; restarts++)
         {
-            var open = await lease.Tree.CreateAsync(new CreateRequest(path.WirePath)
-            {
-                DesiredAccess = AccessMask.FileListDirectory | AccessMask.FileReadAttributes | AccessMask.Synchronize,
-                ShareAccess = ShareAll,
-                CreateDisposition = CreateDisposition.Open,
-                CreateOptions = CreateOptions.DirectoryFile,
-            }, lease.Call, HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
+            var open = restarts == 0 ? first
+                : await lease.Tree.CreateAsync(DirectoryOpen(at), lease.Call, HandleDurability.Plain, cancellationToken).ConfigureAwait(false);
             var finished = false;
             try
             {
@@ -276,8 +284,18 @@ public sealed partial class SmbClient
     private async Task<SmbFileInfo> GetInfoCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireShare(path);
-        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
-        using var responses = await lease.Tree.CreateCompoundAsync(new CreateRequest(path.WirePath)
+        return await OnShareAsync(path, async (lease, at) =>
+        {
+            using (lease)
+            {
+                return await GetInfoOnShareAsync(lease, path, at, cancellationToken).ConfigureAwait(false);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<SmbFileInfo> GetInfoOnShareAsync(TreeLease lease, SmbPath path, SmbPath at, CancellationToken cancellationToken)
+    {
+        using var responses = await lease.Tree.CreateCompoundAsync(new CreateRequest(at.WirePath)
         {
             DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
@@ -302,14 +320,22 @@ public sealed partial class SmbClient
         };
     }
 
-    /// <summary>CREATE + <paramref name="middle"/> + CLOSE in one round trip; throws the first member's error.</summary>
-    private async Task CompoundAsync(SmbPath path, CreateRequest create, ISmb2Request? middle, string what, CancellationToken cancellationToken,
-        ReplayRule rule = ReplayRule.Always)
-    {
-        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
-        using var responses = await lease.Tree.CreateCompoundAsync(create, middle is null ? [] : [middle], lease.Call, cancellationToken, rule).ConfigureAwait(false);
-        responses.ThrowIfAnyFailed(what);
-    }
+    /// <summary>
+    /// CREATE + <paramref name="middle"/> + CLOSE in one round trip, on the tree that holds <paramref name="path"/> (both made
+    /// for the path on that tree); throws the first member's error.
+    /// </summary>
+    private Task CompoundAsync(SmbPath path, Func<SmbPath, CreateRequest> create, Func<SmbPath, ISmb2Request>? middle, string what,
+        CancellationToken cancellationToken, ReplayRule rule = ReplayRule.Always) =>
+        OnShareAsync(path, async (lease, at) =>
+        {
+            using (lease)
+            {
+                using var responses = await lease.Tree.CreateCompoundAsync(create(at), middle is null ? [] : [middle(at)], lease.Call,
+                    cancellationToken, rule).ConfigureAwait(false);
+                responses.ThrowIfAnyFailed(what);
+                return true;
+            }
+        }, cancellationToken);
 
     public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken = default) =>
         Traced("smb.delete_file", path, () => DeleteAsync(path, CreateOptions.NonDirectoryFile, cancellationToken));
@@ -320,13 +346,13 @@ public sealed partial class SmbClient
     private Task DeleteAsync(SmbPath path, CreateOptions kind, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        return CompoundAsync(path, new CreateRequest(path.WirePath)
+        return CompoundAsync(path, at => new CreateRequest(at.WirePath)
         {
             DesiredAccess = AccessMask.Delete | AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
             CreateOptions = kind,
-        }, SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileDispositionInformation, FileInfoBuilders.Disposition(true)),
+        }, _ => SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileDispositionInformation, FileInfoBuilders.Disposition(true)),
             $"Deleting '{path.Path}'", cancellationToken, ReplayRule.Never);
     }
 
@@ -336,7 +362,7 @@ public sealed partial class SmbClient
     private Task CreateDirectoryCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        return CompoundAsync(path, new CreateRequest(path.WirePath)
+        return CompoundAsync(path, at => new CreateRequest(at.WirePath)
         {
             DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
@@ -371,13 +397,34 @@ public sealed partial class SmbClient
         {
             throw new ArgumentException("The new name is empty.", nameof(newPath));
         }
-        return CompoundAsync(path, new CreateRequest(path.WirePath)
+        return CompoundAsync(path, at => new CreateRequest(at.WirePath)
         {
             DesiredAccess = AccessMask.Delete | AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
-        }, SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileRenameInformation, FileInfoBuilders.Rename(target.WirePath, replaceIfExists)),
+        }, at => SetInfoRequest.ForFile(Smb2FileId.Related, FileInformationClass.FileRenameInformation,
+            FileInfoBuilders.Rename(RenameTargetOnShare(path, at, target), replaceIfExists)),
             $"Renaming '{path.Path}' to '{target.Path}'", cancellationToken, ReplayRule.Never);
+    }
+
+    /// <summary>
+    /// The new name of a rename as the tree that holds the file takes it: through DFS, <paramref name="target"/> rewritten
+    /// by the same referrals, which must lead to that tree too.
+    /// </summary>
+    private string RenameTargetOnShare(SmbPath path, SmbPath at, SmbPath target)
+    {
+        if (ReferenceEquals(at, path))
+        {
+            return target.WirePath;
+        }
+        var moved = Dfs.RewriteCached(target);
+        if (!string.Equals(moved.Host, at.Host, StringComparison.OrdinalIgnoreCase) || moved.Port != at.Port
+            || !string.Equals(moved.Share, at.Share, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"A rename stays on one share: through DFS, '{path.ToUnc()}' is on {at.WithPath("").ToUnc()} " +
+                $"and '{target.ToUnc()}' on {moved.WithPath("").ToUnc()}.", nameof(target));
+        }
+        return moved.WirePath;
     }
 
     public Task<long> UploadAsync(Stream source, SmbPath path, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
@@ -427,24 +474,27 @@ public sealed partial class SmbClient
         int first;
         int asked;
         long size;
-        using (var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false))
+        (first, asked, size) = await OnShareAsync(path, async (lease, at) =>
         {
-            asked = Math.Min(SmallFileLimit, lease.Tree.CompoundPayloadLimit(otherMembers: 2));
-            if (sizeHint >= 0)
+            using (lease)
             {
-                // A file that grew since it was listed comes back short of its end and is streamed on below.
-                asked = (int)Math.Min(asked, Math.Max(sizeHint, 1));
+                var ask = Math.Min(SmallFileLimit, lease.Tree.CompoundPayloadLimit(otherMembers: 2));
+                if (sizeHint >= 0)
+                {
+                    // A file that grew since it was listed comes back short of its end and is streamed on below.
+                    ask = (int)Math.Min(ask, Math.Max(sizeHint, 1));
+                }
+                using var responses = await lease.Tree.CreateCompoundAsync(ReadOpenRequest(at),
+                    [new ReadRequest(Smb2FileId.Related, 0, ask)], lease.Call, cancellationToken).ConfigureAwait(false);
+                var end = responses.Create.EndOfFile;
+                using var data = ReadDataOf(responses[1], ask, $"Reading '{path.Path}' at offset 0");
+                if (data.Length > 0)
+                {
+                    await destination.WriteAsync(data.Data, cancellationToken).ConfigureAwait(false);
+                }
+                return (data.Length, ask, end);
             }
-            using var responses = await lease.Tree.CreateCompoundAsync(ReadOpenRequest(path),
-                [new ReadRequest(Smb2FileId.Related, 0, asked)], lease.Call, cancellationToken).ConfigureAwait(false);
-            size = responses.Create.EndOfFile;
-            using var data = ReadDataOf(responses[1], asked, $"Reading '{path.Path}' at offset 0");
-            first = data.Length;
-            if (first > 0)
-            {
-                await destination.WriteAsync(data.Data, cancellationToken).ConfigureAwait(false);
-            }
-        }
+        }, cancellationToken).ConfigureAwait(false);
         progress?.Report(first);
         if (first < asked || size <= first)
         {
@@ -482,9 +532,17 @@ public sealed partial class SmbClient
     }
 
     /// <summary>CREATE (overwrite) + WRITE + CLOSE in one round trip; -1 when the data does not fit one compound.</summary>
-    private async Task<long> TryUploadSmallAsync(Stream source, SmbPath path, CancellationToken cancellationToken)
+    private Task<long> TryUploadSmallAsync(Stream source, SmbPath path, CancellationToken cancellationToken) =>
+        OnShareAsync(path, async (lease, at) =>
+        {
+            using (lease)
+            {
+                return await TryUploadSmallOnShareAsync(lease, source, path, at, cancellationToken).ConfigureAwait(false);
+            }
+        }, cancellationToken);
+
+    private static async Task<long> TryUploadSmallOnShareAsync(TreeLease lease, Stream source, SmbPath path, SmbPath at, CancellationToken cancellationToken)
     {
-        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
         var length = (int)(source.Length - source.Position);
         if (length > lease.Tree.CompoundPayloadLimit(otherMembers: 2))
         {
@@ -495,7 +553,7 @@ public sealed partial class SmbClient
         {
             var n = await source.ReadAtLeastAsync(buffer.AsMemory(0, length), length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
             ISmb2Request[] middle = n == 0 ? [] : [new WriteRequest(Smb2FileId.Related, 0, buffer.AsMemory(0, n))];
-            using var responses = await lease.Tree.CreateCompoundAsync(new CreateRequest(path.WirePath)
+            using var responses = await lease.Tree.CreateCompoundAsync(new CreateRequest(at.WirePath)
             {
                 DesiredAccess = WriteAccess,
                 ShareAccess = ShareAccess.Read,
@@ -536,7 +594,7 @@ public sealed partial class SmbClient
             lastWriteTime is { } w ? FileTime.FromDateTimeOffset(w) : 0,
             0,
             0);
-        return WithOpenAsync(path, new CreateRequest(path.WirePath)
+        return WithOpenAsync(path, at => new CreateRequest(at.WirePath)
         {
             DesiredAccess = AccessMask.FileWriteAttributes | AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
@@ -555,12 +613,13 @@ public sealed partial class SmbClient
     private Task<SmbFileSystemInfo> GetFileSystemInfoCoreAsync(SmbPath path, CancellationToken cancellationToken)
     {
         RequireShare(path);
-        return WithOpenAsync(path.WithPath(""), new CreateRequest("")
+        // The file system of the path itself (a file or directory): through a DFS link, the target's.
+        return WithOpenAsync(path, at => new CreateRequest(at.WirePath)
         {
             DesiredAccess = AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
-            CreateOptions = CreateOptions.DirectoryFile,
+            CreateOptions = at.Path.Length == 0 ? CreateOptions.DirectoryFile : 0,
         }, open => open.QueryInfoAsync(
             id => QueryInfoRequest.ForFileSystem(id, FsInformationClass.FileFsFullSizeInformation, FileFsFullSizeInformation.Size),
             buffer =>
@@ -575,8 +634,13 @@ public sealed partial class SmbClient
     public async Task<SmbDialect> GetDialectAsync(SmbPath path, CancellationToken cancellationToken = default)
     {
         RequireShare(path);
-        using var lease = await Pool.AcquireTreeAsync(path, CallOptions, cancellationToken).ConfigureAwait(false);
-        return lease.Tree.Connection.Negotiated!.Dialect;
+        return await OnShareAsync(path, (lease, _) =>
+        {
+            using (lease)
+            {
+                return Task.FromResult(lease.Tree.Connection.Negotiated!.Dialect);
+            }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes every pooled connection (trees disconnected, sessions logged off).</summary>

@@ -42,6 +42,19 @@ public sealed class SmbPath
     public SmbPath WithPath(string path) =>
         new(Host, Port, Share, NormalizePath(path), UserName, Password, Domain);
 
+    /// <summary>Another server, share and path with the same user name, password and domain (a DFS target).</summary>
+    internal SmbPath At(string host, int port, string share, string path) =>
+        new(host, port, share, NormalizePath(path), UserName, Password, Domain);
+
+    /// <summary>The location in UNC form, <c>\\host\share\path</c> (with <c>@port</c> after the host when not 445).</summary>
+    public string ToUnc()
+    {
+        var port = Port == DefaultPort ? "" : "@" + Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var share = Share.Length == 0 ? "" : @"\" + Share;
+        var path = Path.Length == 0 ? "" : @"\" + WirePath;
+        return $@"\\{Host}{port}{share}{path}";
+    }
+
     /// <summary>The same location without user name, password or domain.</summary>
     public SmbPath WithoutCredentials() =>
         UserName is null && Password is null && Domain is null ? this : new(Host, Port, Share, Path, null, null, null);

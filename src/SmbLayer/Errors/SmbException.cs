@@ -30,13 +30,17 @@ public class SmbStatusException : SmbException
         : base($"{message}: {NtStatusText.Describe(status)}", inner)
     {
         Status = status;
+        What = message;
     }
+
+    /// <summary>The message without the status: what was being done.</summary>
+    internal string What { get; }
 
     /// <summary>The server's NTSTATUS.</summary>
     public NtStatus Status { get; }
 
     /// <summary>Makes the most specific exception type for <paramref name="status"/>.</summary>
-    public static SmbStatusException Create(NtStatus status, string message) => status switch
+    public static SmbStatusException Create(NtStatus status, string message, Exception? inner = null) => status switch
     {
         NtStatus.LogonFailure or NtStatus.WrongPassword or NtStatus.AccountDisabled or NtStatus.AccountRestriction
             or NtStatus.AccountLockedOut or NtStatus.PasswordExpired or NtStatus.PasswordMustChange
@@ -47,20 +51,20 @@ public class SmbStatusException : SmbException
             or NtStatus.TimeDifferenceAtDc or NtStatus.AuthenticationFirewallFailed
             or NtStatus.NologonInterdomainTrustAccount or NtStatus.NologonWorkstationTrustAccount
             or NtStatus.NologonServerTrustAccount
-            => new SmbAuthenticationException(status, message),
+            => new SmbAuthenticationException(status, message, inner),
         NtStatus.ObjectNameNotFound or NtStatus.ObjectPathNotFound or NtStatus.NoSuchFile or NtStatus.BadNetworkName
             or NtStatus.NotFound
-            => new SmbNotFoundException(status, message),
+            => new SmbNotFoundException(status, message, inner),
         NtStatus.AccessDenied or NtStatus.NetworkAccessDenied or NtStatus.PrivilegeNotHeld or NtStatus.CannotDelete
-            => new SmbAccessDeniedException(status, message),
-        _ => new SmbStatusException(status, message),
+            => new SmbAccessDeniedException(status, message, inner),
+        _ => new SmbStatusException(status, message, inner),
     };
 }
 
 /// <summary>Authentication failed (wrong user or password, account locked, guest refused...).</summary>
 public class SmbAuthenticationException : SmbStatusException
 {
-    public SmbAuthenticationException(NtStatus status, string message) : base(status, message) { }
+    public SmbAuthenticationException(NtStatus status, string message, Exception? inner = null) : base(status, message, inner) { }
 }
 
 /// <summary>
@@ -86,13 +90,62 @@ public sealed class SmbKerberosException : SmbAuthenticationException
 /// <summary>The file, directory or share does not exist.</summary>
 public class SmbNotFoundException : SmbStatusException
 {
-    public SmbNotFoundException(NtStatus status, string message) : base(status, message) { }
+    public SmbNotFoundException(NtStatus status, string message, Exception? inner = null) : base(status, message, inner) { }
 }
 
 /// <summary>The server refused access.</summary>
 public class SmbAccessDeniedException : SmbStatusException
 {
-    public SmbAccessDeniedException(NtStatus status, string message) : base(status, message) { }
+    public SmbAccessDeniedException(NtStatus status, string message, Exception? inner = null) : base(status, message, inner) { }
+}
+
+/// <summary>
+/// A DFS path could not be followed: every target of its referral failed (<see cref="Attempts"/> says how), the referrals
+/// looped, or no server would refer it. A connection error (CLI exit code 5); the message names the DFS path and each
+/// target tried.
+/// </summary>
+public sealed class SmbDfsException : SmbConnectionException
+{
+    public SmbDfsException(string dfsPath, string message, IReadOnlyList<SmbDfsAttempt> attempts, Exception? inner = null) : base(message, inner)
+    {
+        DfsPath = dfsPath;
+        Attempts = attempts;
+    }
+
+    /// <summary>The path as the caller gave it, in UNC form.</summary>
+    public string DfsPath { get; }
+
+    /// <summary>Each target tried, in order, with why it failed.</summary>
+    public IReadOnlyList<SmbDfsAttempt> Attempts { get; }
+}
+
+/// <summary>One DFS target (<c>\\server\share[\path]</c>) tried, and the error that ruled it out.</summary>
+public sealed record SmbDfsAttempt(string Target, Exception Error);
+
+/// <summary>
+/// A DCE/RPC call over a named pipe (share listing) failed on the server: a fault PDU, a refused bind, or a Windows
+/// error code returned by the method. <see cref="Code"/> is the fault status or the error code (0 when there is none).
+/// </summary>
+public sealed class SmbRpcException : SmbException
+{
+    public SmbRpcException(uint code, string message, Exception? inner = null) : base(message, inner) => Code = code;
+
+    public uint Code { get; }
+
+    /// <summary>A fault status or Windows error code with its name where known.</summary>
+    public static string Describe(uint code) => code switch
+    {
+        0x00000005 => "ERROR_ACCESS_DENIED (0x00000005)",
+        0x0000007C => "ERROR_INVALID_LEVEL (0x0000007C)",
+        0x00000057 => "ERROR_INVALID_PARAMETER (0x00000057)",
+        0x000000EA => "ERROR_MORE_DATA (0x000000EA)",
+        0x00000008 => "ERROR_NOT_ENOUGH_MEMORY (0x00000008)",
+        0x1C010002 => "nca_s_op_rng_error (0x1C010002)",
+        0x1C010003 => "nca_s_unk_if (0x1C010003)",
+        0x1C01000B => "nca_s_proto_error (0x1C01000B)",
+        0x000006F7 => "nca_s_fault_ndr (0x000006F7)",
+        _ => $"0x{code:X8}",
+    };
 }
 
 /// <summary>A call gave up because the connection stayed unusable, or the server stayed silent, past a limit.</summary>

@@ -21,6 +21,9 @@ internal interface ISmb2Request
 
     /// <summary>Writes the body into <paramref name="body"/> (exactly <see cref="BodySize"/> bytes).</summary>
     void WriteBody(Span<byte> body);
+
+    /// <summary>Header flags this request itself needs (a CREATE of a DFS path name: SMB2_FLAGS_DFS_OPERATIONS).</summary>
+    Smb2HeaderFlags HeaderFlags => Smb2HeaderFlags.None;
 }
 
 /// <summary>

@@ -23,14 +23,14 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <summary>Not null while the handle waits for its reclaim after a reconnect (its users wait for it too).</summary>
     private TaskCompletionSource? _reclaim;
 
-    public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable, CallOptions call, int epoch)
+    public SmbOpen(SmbTree tree, CreateRequest template, CreateResponse response, DurableState durable, CallOptions call, int epoch, string? name = null)
     {
         Tree = tree;
         _epoch = epoch;
         _claimedEpoch = epoch;
         Call = call.ForLaterCalls();
         Template = template;
-        Name = template.Name;
+        Name = name ?? template.Name; // the share-relative name, where the template's is a DFS path name
         _fileId = response.FileId;
         CreateResponse = response;
         EndOfFile = response.EndOfFile;
@@ -348,6 +348,58 @@ internal sealed class SmbOpen : IAsyncDisposable
                 response.ThrowIfFailed(what);
                 var parsed = QueryDirectoryResponse.Parse(response.Message);
                 return DirectoryEntryParser.Parse(response.Message[parsed.OutputBufferRange], FileInformationClass.FileDirectoryInformation);
+            },
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// FSCTL_PIPE_TRANSCEIVE on this named pipe: writes <paramref name="input"/> and reads the answer, up to
+    /// <paramref name="maxOutput"/> bytes; More says the message did not fit (STATUS_BUFFER_OVERFLOW) and the rest waits
+    /// in the pipe. Not repeated after a connection loss: a pipe's state does not survive one.
+    /// </summary>
+    public Task<(byte[] Data, bool More)> PipeTransceiveAsync(ReadOnlyMemory<byte> input, int maxOutput, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        var what = $"Calling over pipe '{Name}'";
+        return Replayer.RunAsync(new ReplayRequest<(byte[], bool)>(this, ReplayRule.Never, what)
+        {
+            Build = _ => new IoctlRequest(IoctlRequest.FsctlPipeTransceive, FileId, input, maxOutput),
+            Complete = response =>
+            {
+                if (response.Status != NtStatus.BufferOverflow)
+                {
+                    response.ThrowIfFailed(what);
+                }
+                var parsed = IoctlResponse.Parse(response.Message);
+                if (parsed.OutputCount > maxOutput)
+                {
+                    throw new SmbProtocolException($"{what}: {parsed.OutputCount} bytes answered, {maxOutput} allowed.");
+                }
+                return (response.Message[parsed.OutputRange].ToArray(), response.Status == NtStatus.BufferOverflow);
+            },
+        }, cancellationToken);
+    }
+
+    /// <summary>Reads what waits in this named pipe, up to <paramref name="length"/> bytes (More: the message goes on).</summary>
+    public Task<(byte[] Data, bool More)> PipeReadAsync(int length, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        var what = $"Reading pipe '{Name}'";
+        return Replayer.RunAsync(new ReplayRequest<(byte[], bool)>(this, ReplayRule.Never, what)
+        {
+            Build = _ => new ReadRequest(FileId, 0, length),
+            Complete = response =>
+            {
+                if (response.Status != NtStatus.BufferOverflow)
+                {
+                    response.ThrowIfFailed(what);
+                }
+                var parsed = ReadResponse.Parse(response.Message);
+                if (parsed.DataLength > length)
+                {
+                    throw new SmbProtocolException($"{what}: {parsed.DataLength} bytes returned for a request of {length}.");
+                }
+                return (response.Message.Slice(parsed.DataOffset, parsed.DataLength).ToArray(), response.Status == NtStatus.BufferOverflow);
             },
         }, cancellationToken);
     }

@@ -51,7 +51,7 @@ internal sealed partial class SmbTree
         long callDeadline, CancellationToken cancellationToken)
     {
         var bodies = new ISmb2Request[middle.Count + 2];
-        bodies[0] = create;
+        bodies[0] = ForThisShare(create);
         for (var i = 0; i < middle.Count; i++)
         {
             bodies[i + 1] = middle[i];

@@ -48,6 +48,18 @@ internal sealed partial class SmbTree : IAsyncDisposable
     public ShareType ShareType { get; private set; }
     public ShareFlags ShareFlags { get; private set; }
 
+    /// <summary>The share is in a DFS namespace (SMB2_SHAREFLAG_DFS): its opens name DFS paths (<see cref="ForThisShare"/>).</summary>
+    public bool IsDfs => (ShareFlags & ShareFlags.Dfs) != 0;
+
+    /// <summary>
+    /// <paramref name="request"/> as this share takes it: on a DFS share the share-relative name becomes the DFS path name
+    /// <c>server\share\path</c>, sent with SMB2_FLAGS_DFS_OPERATIONS (MS-SMB2 §3.2.4.3); elsewhere unchanged. The
+    /// server answers a name that crosses a DFS link with STATUS_PATH_NOT_COVERED.
+    /// </summary>
+    public CreateRequest ForThisShare(CreateRequest request) => IsDfs && !request.IsDfsPathName
+        ? request.WithName(request.Name.Length == 0 ? $@"{_host}\{Share}" : $@"{_host}\{Share}\{request.Name}", isDfsPathName: true)
+        : request;
+
     /// <summary>This tree's log, for what its calls do on its behalf (<see cref="StatusRecovery"/>).</summary>
     internal ILogger Logger => _logger;
 
@@ -325,6 +337,8 @@ internal sealed partial class SmbTree : IAsyncDisposable
             : request.CreateDisposition == CreateDisposition.Create ? ReplayRule.Never
             : ReplayRule.Always;
         var what = OpenWhat(request.Name);
+        var name = request.Name;
+        request = ForThisShare(request);
         var epoch = 0;
         var parsed = await Replayer.RunAsync(new ReplayRequest<CreateResponse>(this, rule, what, call)
         {
@@ -344,10 +358,31 @@ internal sealed partial class SmbTree : IAsyncDisposable
         {
             await hook().ConfigureAwait(false);
         }
-        var open = new SmbOpen(this, request, parsed, durability.Granted(parsed), call, epoch);
+        var open = new SmbOpen(this, request, parsed, durability.Granted(parsed), call, epoch, name);
         _opens[open] = 0;
         await ReclaimIfMissedAsync(open, what, cancellationToken).ConfigureAwait(false);
         return open;
+    }
+
+    /// <summary>
+    /// Asks for the DFS referral of <paramref name="dfsPath"/> (<c>\\server\share[\path]</c>): FSCTL_DFS_GET_REFERRALS
+    /// bound to no open, on an IPC$ tree (MS-DFSC §3.1.4.2). Nothing changes on the server, so it is repeated after a
+    /// connection loss like a read.
+    /// </summary>
+    public Task<Protocol.Dfs.DfsReferralResponse> GetDfsReferralAsync(string dfsPath, CallOptions call, CancellationToken cancellationToken)
+    {
+        var what = $"Asking {_host} for the DFS referral of {dfsPath}";
+        return Replayer.RunAsync(new ReplayRequest<Protocol.Dfs.DfsReferralResponse>(this, ReplayRule.Always, what, call)
+        {
+            Build = _ => new IoctlRequest(IoctlRequest.FsctlDfsGetReferrals, IoctlRequest.NoFile, Protocol.Dfs.DfsReferral.EncodeRequest(dfsPath),
+                Protocol.Dfs.DfsReferral.MaxResponseSize),
+            Complete = response =>
+            {
+                response.ThrowIfFailed(what);
+                var ioctl = IoctlResponse.Parse(response.Message);
+                return Protocol.Dfs.DfsReferral.ParseResponse(response.Message[ioctl.OutputRange]);
+            },
+        }, cancellationToken);
     }
 
     internal void Forget(SmbOpen open) => _opens.TryRemove(open, out _);

@@ -3,52 +3,40 @@ using System.Text;
 namespace SmbLayer.IntegrationTests.Dfs;
 
 /// <summary>
-/// The DFS fixture (issue 18): a DFS root server on 127.0.0.21 and a target server on 127.0.0.22, each on its own
-/// loopback address on port 445 (referrals carry no port), added to lo for the test and removed afterwards. smbclient,
-/// a client that follows DFS, reads through the link; ours reads the same file at the referral's target.
+/// The DFS fixture itself (issue 18): smbclient, a client that follows DFS, reads through the root's link; ours reads the
+/// same file at the referral's target without DFS.
 /// </summary>
-public sealed class DfsFixtureTests : IAsyncLifetime
+[Collection(DfsNamespaceCollection.Name)]
+public sealed class DfsFixtureTests(DfsNamespaceFixture dfs)
 {
-    private SambaServer? _root;
-    private SambaServer? _target;
-
-    public async Task InitializeAsync()
-    {
-        if (SambaAvailability.SkipReason is null)
-        {
-            _root = await SambaServer.StartAsync(SambaProfile.Dfs, "127.0.0.21");
-            _target = await SambaServer.StartAsync(SambaProfile.Default, "127.0.0.22");
-        }
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_target is not null)
-        {
-            await _target.DisposeAsync();
-        }
-        if (_root is not null)
-        {
-            await _root.DisposeAsync();
-        }
-    }
-
     [SambaFact]
     public async Task ThroughTheLink_SmbclientReadsTheTargetsFile_AndSoDoWeAtTheTarget()
     {
-        _target!.WriteShareFile("through-link.txt", "behind the link");
+        dfs.Target.WriteShareFile("through-link.txt", "behind the link");
         var smbclient = await ProcessRunner.RunAsync("smbclient",
-            [@"//127.0.0.21/dfsroot", "-p", "445", "-U", $"{_root!.UserName}%{_root.Password}", "--configfile=/dev/null",
+            [@"//127.0.0.21/dfsroot", "-p", "445", "-U", $"{dfs.Root.UserName}%{dfs.Root.Password}", "--configfile=/dev/null",
                 "-c", @"get link1\through-link.txt -"], TimeSpan.FromSeconds(60));
         Assert.True(smbclient.ExitCode == 0, smbclient.StdOut + smbclient.StdErr);
         Assert.Contains("behind the link", smbclient.StdOut);
 
-        await using var client = new SmbClient(new SmbClientOptions { Credentials = new SmbCredentials(_target.UserName, _target.Password) });
+        await using var client = dfs.NewClient();
         var data = new MemoryStream();
         await using (var stream = await client.OpenReadAsync("smb://127.0.0.22/share/through-link.txt"))
         {
             await stream.CopyToAsync(data);
         }
         Assert.Equal("behind the link", Encoding.UTF8.GetString(data.ToArray()));
+    }
+
+    [SambaFact]
+    public async Task TheTargetsThatAreDown_HaveNothingListening()
+    {
+        foreach (var address in new[] { "127.0.0.23", "127.0.0.25" })
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            var ex = await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(
+                () => socket.ConnectAsync(System.Net.IPAddress.Parse(address), 445).WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, ex.SocketErrorCode);
+        }
     }
 }

@@ -299,6 +299,30 @@ public sealed class SambaServer : IAsyncDisposable
         return new InteractiveSmbClient(Process.Start(psi)!);
     }
 
+    /// <summary>
+    /// Kills (SIGKILL) the smbd processes that serve client connections now (<c>smbstatus -p</c>): their clients see the
+    /// connection drop while the server goes on. Returns how many were killed.
+    /// </summary>
+    public async Task<int> KillClientConnectionsAsync(CancellationToken ct = default)
+    {
+        var (code, stdout, stderr) = await ProcessRunner.RunAsync(FindTool("smbstatus"), ["-p", "-s", ConfigFile], ToolTimeout, ct: ct);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"smbstatus -p failed ({code}): {stdout}{stderr}");
+        }
+        var killed = 0;
+        foreach (var line in stdout.Split('\n'))
+        {
+            var first = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+            if (int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != ProcessId
+                && Native.kill(pid, Native.SigKill) == 0)
+            {
+                killed++;
+            }
+        }
+        return killed;
+    }
+
     /// <summary>PIDs of all live processes of this instance (smbd, its children, RPC helpers).</summary>
     public IReadOnlyList<int> GetInstanceProcessIds() => FindProcessesMentioning(ConfigFile);
 

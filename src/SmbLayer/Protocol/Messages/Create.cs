@@ -41,6 +41,28 @@ internal sealed class CreateRequest : ISmb2Request
     public CreateOptions CreateOptions { get; init; }
     public IReadOnlyList<CreateContext> CreateContexts { get; init; } = [];
 
+    /// <summary>
+    /// <see cref="Name"/> is a DFS path name (<c>server\share\path</c>), sent with SMB2_FLAGS_DFS_OPERATIONS, as the
+    /// opens of a tree on a DFS share must be (MS-SMB2 §3.2.4.3).
+    /// </summary>
+    public bool IsDfsPathName { get; init; }
+
+    public Smb2HeaderFlags HeaderFlags => IsDfsPathName ? Smb2HeaderFlags.DfsOperations : Smb2HeaderFlags.None;
+
+    /// <summary>The same request for another name (a share-relative name made a DFS path name).</summary>
+    public CreateRequest WithName(string name, bool isDfsPathName) => new(name)
+    {
+        RequestedOplockLevel = RequestedOplockLevel,
+        ImpersonationLevel = ImpersonationLevel,
+        DesiredAccess = DesiredAccess,
+        FileAttributes = FileAttributes,
+        ShareAccess = ShareAccess,
+        CreateDisposition = CreateDisposition,
+        CreateOptions = CreateOptions,
+        CreateContexts = CreateContexts,
+        IsDfsPathName = isDfsPathName,
+    };
+
     /// <summary>The same request with another oplock level and create-context list (durability, reconnect).</summary>
     public CreateRequest With(OplockLevel requestedOplockLevel, IReadOnlyList<CreateContext> createContexts) => new(Name)
     {
@@ -52,6 +74,7 @@ internal sealed class CreateRequest : ISmb2Request
         CreateDisposition = CreateDisposition,
         CreateOptions = CreateOptions,
         CreateContexts = createContexts,
+        IsDfsPathName = IsDfsPathName,
     };
 
     private int NameLength => Smb2Wire.Utf16Length(Name);

@@ -264,7 +264,7 @@ internal sealed partial class SmbLink
         Status = _owner.WritesChannelSequence ? m.Context.ChannelSequence : 0u,
         Command = m.Body.Command,
         Credits = m.CreditRequest,
-        Flags = m.Context.Flags | m.ExtraFlags,
+        Flags = m.Context.Flags | m.ExtraFlags | m.Body.HeaderFlags,
         NextCommand = nextCommand,
         MessageId = m.MessageId,
         TreeId = m.Context.TreeId,
