@@ -16,6 +16,7 @@
 #          | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm
 #            (encryption required, the server allows only that cipher)
 #          | guest (map to guest = bad user; an extra share "public" with guest ok)
+#          | shares (300 more shares, s000 to s299, each with a comment: a share list of many fragments)
 #          | dfs (host msdfs = yes; a DFS root share "dfsroot" whose links refer to: link1 127.0.0.22's
 #            share; link2 127.0.0.23's (down) then 127.0.0.22's share\sub; link3 the second DFS root
 #            "dfsroot2" on 127.0.0.21, whose link "inner" refers to 127.0.0.22's share\sub; nowhere
@@ -169,6 +170,7 @@ write_conf() {
     encrypt_aes256gcm) extra=$'server max protocol = SMB3_11\n   server smb encrypt = required\n   server smb3 encryption algorithms = AES-256-GCM' ;;
     guest) extra="server max protocol = SMB3_11" guest_map="bad user" ;;
     dfs) extra=$'server max protocol = SMB3_11\n   host msdfs = yes' ;;
+    shares) extra="server max protocol = SMB3_11" ;;
     *) die "unknown profile '$profile'" ;;
   esac
   cat >"$dir/smb.conf" <<EOF
@@ -237,6 +239,13 @@ EOF
     add_share "$dir" dfsroot "msdfs root = yes" "valid users = $SMB_USER"
     add_share "$dir" dfsroot2 "msdfs root = yes" "valid users = $SMB_USER"
   fi
+  if [[ "$profile" == shares ]]; then
+    local n
+    mkdir -p "$dir/many"
+    for n in $(seq -w 0 299); do
+      printf '\n[s%s]\n   path = %s/many\n   read only = yes\n   comment = share number %s of the many-shares profile\n' "$n" "$dir" "$n" >>"$dir/smb.conf"
+    done
+  fi
   if [[ "$profile" == guest ]]; then
     mkdir -p "$dir/public"
     chmod 0777 "$dir/public"
@@ -283,7 +292,7 @@ cmd_start() {
   smbd="$(find_bin smbd)" || die "smbd not found (apt-get install samba)"
   smbpasswd="$(find_bin smbpasswd)" || die "smbpasswd not found (apt-get install samba)"
   case "$profile" in
-    default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm | guest | dfs) ;;
+    default | signing | smb2_10 | smb3_00 | smb3_02 | encrypt | encrypt_aes128ccm | encrypt_aes128gcm | encrypt_aes256ccm | encrypt_aes256gcm | guest | dfs | shares) ;;
     *) die "unknown profile '$profile'" ;;
   esac
 

@@ -30,10 +30,11 @@ internal sealed class CliCommands(
         }
         // Credentials come from the URL as written; the operations get it without them.
         var urlText = command == "put" ? args[1] : args[0];
-        var url = CliPaths.ParseUrl(urlText);
+        var url = CliPaths.ParseUrl(urlText, serverAllowed: command == "ls");
         var target = url.WithoutCredentials();
         Func<ISmbFileSystem, Task> run = command switch
         {
+            "ls" when target.Share.Length == 0 => fs => ListSharesAsync(fs, target, json),
             "ls" => fs => ListAsync(fs, target, json),
             "get" when recursive => PlanGetTree(urlText, target, args.Count > 1 ? args[1] : null),
             "put" when recursive => PlanPutTree(args[0], urlText, target),
@@ -191,6 +192,26 @@ internal sealed class CliCommands(
         }
         var text = new System.Text.StringBuilder(entries.Count * 64);
         AppendListing(text, entries, stdout.NewLine);
+        await stdout.WriteAsync(text.ToString());
+    }
+
+    /// <summary><c>ls smb://host/</c>: the server's shares, as <c>smbclient -L</c> prints them (or as JSON).</summary>
+    private async Task ListSharesAsync(ISmbFileSystem fs, SmbPath server, bool json)
+    {
+        var shares = await fs.ListSharesAsync(server, cancellationToken);
+        if (json)
+        {
+            await stdout.WriteAsync(CliJson.Shares(server.Host, shares, stdout.NewLine));
+            return;
+        }
+        var text = new System.Text.StringBuilder((shares.Count + 2) * 48);
+        var nl = stdout.NewLine;
+        text.Append(CultureInfo.InvariantCulture, $"\t{"Sharename",-15} {"Type",-10}Comment{nl}");
+        text.Append(CultureInfo.InvariantCulture, $"\t{"---------",-15} {"----",-10}-------{nl}");
+        foreach (var share in shares)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"\t{share.Name,-15} {share.TypeName,-10}{share.Comment}{nl}");
+        }
         await stdout.WriteAsync(text.ToString());
     }
 

@@ -63,6 +63,36 @@ internal static class CliJson
             writer.WriteEndObject();
         });
 
+    private static readonly JsonEncodedText ServerProperty = JsonEncodedText.Encode("server");
+    private static readonly JsonEncodedText SharesProperty = JsonEncodedText.Encode("shares");
+    private static readonly JsonEncodedText CommentProperty = JsonEncodedText.Encode("comment");
+    private static readonly JsonEncodedText TypeValueProperty = JsonEncodedText.Encode("typeValue");
+    private static readonly JsonEncodedText HiddenProperty = JsonEncodedText.Encode("hidden");
+
+    /// <summary>
+    /// <c>{"server": ..., "shares": [{"name", "type" (disk, printer, device, ipc), "typeValue", "hidden", "comment"}]}</c>
+    /// and <paramref name="newLine"/>, shares in the server's order.
+    /// </summary>
+    public static string Shares(string server, IReadOnlyList<SmbShareInfo> shares, string newLine) =>
+        Document(newLine, shares.Count, writer =>
+        {
+            writer.WriteStartObject();
+            writer.WriteString(ServerProperty, Text(server));
+            writer.WriteStartArray(SharesProperty);
+            foreach (var share in shares)
+            {
+                writer.WriteStartObject();
+                writer.WriteString(NameProperty, Text(share.Name));
+                writer.WriteString(TypeProperty, share.TypeName.ToLowerInvariant());
+                writer.WriteNumber(TypeValueProperty, share.RawType);
+                writer.WriteBoolean(HiddenProperty, share.IsSpecial || share.Name.EndsWith('$'));
+                writer.WriteString(CommentProperty, Text(share.Comment));
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        });
+
     /// <summary>One entry object and <paramref name="newLine"/>.</summary>
     public static string Entry(SmbFileInfo info, string newLine) => Document(newLine, 1, writer => WriteEntry(writer, info));
 

@@ -3,14 +3,17 @@ namespace SmbLayer.Cli;
 /// <summary>How the commands read URLs and local paths from the command line.</summary>
 internal static class CliPaths
 {
-    /// <summary>Parses a URL or UNC path that must name at least a share; a bad one is a usage error.</summary>
-    public static SmbPath ParseUrl(string text)
+    /// <summary>
+    /// Parses a URL or UNC path that must name at least a share (or, with <paramref name="serverAllowed"/>, may name only
+    /// the server); a bad one is a usage error.
+    /// </summary>
+    public static SmbPath ParseUrl(string text, bool serverAllowed = false)
     {
         if (!SmbPath.TryParse(text, out var path, out var error))
         {
             throw new UsageException(error.TrimEnd('.'));
         }
-        if (path.Share.Length == 0)
+        if (path.Share.Length == 0 && !serverAllowed)
         {
             throw new UsageException($"'{text}' names no share (expected smb://host/share/path)");
         }

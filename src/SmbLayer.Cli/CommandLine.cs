@@ -65,7 +65,7 @@ internal static class CommandLineParser
 {
     public static readonly CommandSpec[] Commands =
     [
-        new("ls", 1, 1, "ls [--json] URL", "list a directory (type, size, modification time, name); the last component may be a pattern like *.txt"),
+        new("ls", 1, 1, "ls [--json] URL", "list a directory (type, size, modification time, name); the last component may be a pattern like *.txt; smb://host/ lists the shares"),
         new("get", 1, 2, "get [-r] URL [LOCALFILE|-]", "download a file; default local name is the remote name, '-' writes to stdout; -r downloads a directory tree (into LOCALFILE, or into a directory of the remote name inside it when it exists)"),
         new("put", 2, 2, "put [-r] LOCALFILE|- URL", "upload a file; a URL ending in '/' (or a share root) names a directory to put it in; -r uploads a directory tree"),
         new("cat", 1, 1, "cat URL", "write a remote file to stdout"),

@@ -96,6 +96,13 @@ internal static class HelpText
                   creationTime, lastAccessTime, lastWriteTime, changeTime (UTC, ISO 8601,
                   e.g. "2026-12-02T06:23:01.1234567Z").
 
+                ls smb://HOST/ lists the server's shares as smbclient -L does (Sharename, Type,
+                Comment); with --json: {"server": HOST, "shares": [{"name", "type" ("disk",
+                "printer", "device", "ipc"), "typeValue", "hidden", "comment"}, ...]}.
+
+                DFS paths are followed: a link leads to its target (the next one when a target
+                is down); an error names the path as written and each target tried (exit 5).
+
                 get and put draw a progress bar on stderr when it is a terminal (not with -v).
                 Ctrl+C cancels the running operation.
 

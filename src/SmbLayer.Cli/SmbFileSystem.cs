@@ -24,6 +24,8 @@ internal interface ISmbFileSystem : IAsyncDisposable
     Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath path, CancellationToken cancellationToken);
 
     Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath path, string localDirectory, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<SmbShareInfo>> ListSharesAsync(SmbPath server, CancellationToken cancellationToken);
 }
 
 internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
@@ -56,6 +58,9 @@ internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
 
     public Task RenameAsync(SmbPath path, string newPath, CancellationToken cancellationToken) =>
         client.RenameAsync(path, newPath, replaceIfExists: false, cancellationToken);
+
+    public Task<IReadOnlyList<SmbShareInfo>> ListSharesAsync(SmbPath server, CancellationToken cancellationToken) =>
+        client.ListSharesAsync(server, cancellationToken);
 
     public Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath path, CancellationToken cancellationToken) =>
         client.UploadDirectoryAsync(localDirectory, path, SmbClient.DefaultTransferConcurrency, cancellationToken);

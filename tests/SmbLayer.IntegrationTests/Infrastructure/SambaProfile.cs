@@ -38,6 +38,9 @@ public enum SambaProfile
 
     /// <summary>Like <see cref="Default"/> with <c>host msdfs = yes</c> and a DFS root share <c>dfsroot</c> (links link1, link2).</summary>
     Dfs,
+
+    /// <summary>Like <see cref="Default"/> with 300 more shares (s000 to s299, each with a comment).</summary>
+    ManyShares,
 }
 
 internal static class SambaProfileExtensions
@@ -57,6 +60,7 @@ internal static class SambaProfileExtensions
         SambaProfile.EncryptAes256Gcm => "encrypt_aes256gcm",
         SambaProfile.Guest => "guest",
         SambaProfile.Dfs => "dfs",
+        SambaProfile.ManyShares => "shares",
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, null),
     };
 

@@ -13,7 +13,7 @@ public class CliAppTests
     [InlineData("bogus")]
     [InlineData("ls")]
     [InlineData("ls", "not-a-url")]
-    [InlineData("ls", "smb://host")]
+    [InlineData("stat", "smb://host")]
     [InlineData("rm", "smb://host/share")]
     [InlineData("get", "smb://host/share/")]
     [InlineData("--min-dialect", "9.9", "ls", "smb://h/s")]
@@ -28,6 +28,43 @@ public class CliAppTests
         Assert.StartsWith("smb: ", line);
         Assert.Equal("", _run.Out.ToString());
         Assert.False(_run.Connected);
+    }
+
+    [Theory]
+    [InlineData("smb://host")]
+    [InlineData("smb://host/")]
+    [InlineData("//host")]
+    public async Task Ls_ServerOnly_ListsTheSharesAsSmbclientDoes(string url)
+    {
+        _run.FileSystem.Shares.Add(new SmbShareInfo("share", 0, ""));
+        _run.FileSystem.Shares.Add(new SmbShareInfo("a-much-longer-share-name", 0, "with a comment"));
+        _run.FileSystem.Shares.Add(new SmbShareInfo("IPC$", 0x80000003, "IPC Service (Samba)"));
+
+        Assert.Equal(0, await _run.RunAsync("ls", url));
+        Assert.Equal(["shares smb://host"], _run.FileSystem.Calls);
+        Assert.Equal(
+            "\tSharename       Type      Comment\n" +
+            "\t---------       ----      -------\n" +
+            "\tshare           Disk      \n" +
+            "\ta-much-longer-share-name Disk      with a comment\n" +
+            "\tIPC$            IPC       IPC Service (Samba)\n", _run.Out.ToString().ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Ls_ServerOnly_Json()
+    {
+        _run.FileSystem.Shares.Add(new SmbShareInfo("share", 0, ""));
+        _run.FileSystem.Shares.Add(new SmbShareInfo("IPC$", 0x80000003, "IPC \"x\""));
+
+        Assert.Equal(0, await _run.RunAsync("ls", "--json", "smb://host/"));
+        using var doc = System.Text.Json.JsonDocument.Parse(_run.Out.ToString());
+        Assert.Equal("host", doc.RootElement.GetProperty("server").GetString());
+        var shares = doc.RootElement.GetProperty("shares").EnumerateArray().ToList();
+        Assert.Equal(["share", "IPC$"], shares.Select(s => s.GetProperty("name").GetString()));
+        Assert.Equal(["disk", "ipc"], shares.Select(s => s.GetProperty("type").GetString()));
+        Assert.Equal([false, true], shares.Select(s => s.GetProperty("hidden").GetBoolean()));
+        Assert.Equal(0x80000003u, shares[1].GetProperty("typeValue").GetUInt32());
+        Assert.Equal("IPC \"x\"", shares[1].GetProperty("comment").GetString());
     }
 
     [Fact]

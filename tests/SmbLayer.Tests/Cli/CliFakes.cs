@@ -112,6 +112,15 @@ internal sealed class FakeFileSystem : ISmbFileSystem
         return Task.FromResult(new SmbDirectoryTransfer(0, 0, 0));
     }
 
+    /// <summary>What <see cref="ListSharesAsync"/> returns.</summary>
+    public List<SmbShareInfo> Shares { get; } = new();
+
+    public Task<IReadOnlyList<SmbShareInfo>> ListSharesAsync(SmbPath server, CancellationToken cancellationToken)
+    {
+        Record($"shares {server}");
+        return Task.FromResult<IReadOnlyList<SmbShareInfo>>(Shares);
+    }
+
     public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken)
     {
         Record($"rm {path}");

@@ -104,7 +104,7 @@ internal static class FuzzHarness
                 seed.Consume(message);
                 report.Accept();
             }
-            catch (Exception ex) when (ex is SmbProtocolException or SmbSecurityException)
+            catch (Exception ex) when (ex is SmbProtocolException or SmbSecurityException or SmbRpcException)
             {
                 report.Typed(ex);
             }

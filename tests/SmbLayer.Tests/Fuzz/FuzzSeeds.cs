@@ -60,7 +60,24 @@ internal static class FuzzSeeds
             Capture("ioctl-dfs-referral", SambaCapture.DfsReferralLink2Hex, m =>
             {
                 var r = IoctlResponse.Parse(m);
-                SmbLayer.Protocol.Dfs.DfsReferral.ParseResponse(m.AsSpan()[r.OutputRange]);
+                var referral = SmbLayer.Protocol.Dfs.DfsReferral.ParseResponse(m.AsSpan()[r.OutputRange]);
+                // What the client then does with it: cache it for the path it asked about (or refuse it, typed).
+                new SmbLayer.Dfs.DfsReferralCache().Add(@"\127.0.0.1\dfsroot\link2", referral, "127.0.0.1", 445);
+            }),
+            Capture("ioctl-srvsvc-bind-ack", SambaCapture.SrvsvcBindAckHex, m =>
+            {
+                var r = IoctlResponse.Parse(m);
+                SmbLayer.Protocol.Rpc.DceRpc.CheckBindAck(m.AsSpan()[r.OutputRange], 1, "srvsvc bind");
+            }),
+            Capture("ioctl-srvsvc-share-enum", SambaCapture.SrvsvcShareEnumHex, m =>
+            {
+                var r = IoctlResponse.Parse(m);
+                var answer = new SmbLayer.Protocol.Rpc.DceRpc.ResponseAssembler(2, 1 << 20, "NetrShareEnum");
+                answer.Add(m.AsSpan()[r.OutputRange]);
+                if (answer.Complete)
+                {
+                    SmbLayer.Protocol.Rpc.Srvsvc.DecodeShareEnum(answer.Stub);
+                }
             }),
             Capture("tree-disconnect", SambaCapture.TreeDisconnectResponseHex, m => TreeDisconnectResponse.Parse(m)),
             Capture("create", SambaCapture.CreateResponseRootHex, m => CreateResponse.Parse(m)),
