@@ -20,7 +20,8 @@
 #          | dfs (host msdfs = yes; a DFS root share "dfsroot" whose links refer to: link1 127.0.0.22's
 #            share; link2 127.0.0.23's (down) then 127.0.0.22's share\sub; link3 the second DFS root
 #            "dfsroot2" on 127.0.0.21, whose link "inner" refers to 127.0.0.22's share\sub; nowhere
-#            127.0.0.23's and 127.0.0.25's shares (both down))
+#            127.0.0.23's and 127.0.0.25's shares (both down); goneshare a share 127.0.0.22 does
+#            not have, then 127.0.0.22's share\sub)
 #
 # With SAMBA_ADDRESS (a loopback address other than 127.0.0.1, e.g. 127.0.0.22) the server listens there alone,
 # on port 445 (DFS referrals carry no port), adding the address to lo if it is missing; stop removes it then.
@@ -234,6 +235,7 @@ EOF
     ln -sfn 'msdfs:127.0.0.23\share,127.0.0.22\share\sub' "$dir/dfsroot/link2"
     ln -sfn 'msdfs:127.0.0.21\dfsroot2' "$dir/dfsroot/link3"
     ln -sfn 'msdfs:127.0.0.23\share,127.0.0.25\share' "$dir/dfsroot/nowhere"
+    ln -sfn 'msdfs:127.0.0.22\gone,127.0.0.22\share\sub' "$dir/dfsroot/goneshare"
     ln -sfn 'msdfs:127.0.0.22\share\sub' "$dir/dfsroot2/inner"
     chown "$SMB_USER" "$dir/dfsroot" "$dir/dfsroot2"
     add_share "$dir" dfsroot "msdfs root = yes" "valid users = $SMB_USER"

@@ -119,6 +119,18 @@ public sealed class DfsTests(DfsNamespaceFixture dfs)
     }
 
     [SambaFact]
+    public async Task Failover_FirstTargetsShareIsGone_TheSecondServes()
+    {
+        // goneshare: \\127.0.0.22\gone (the server is up, the share is not there), then \\127.0.0.22\share\sub.
+        dfs.Target.WriteShareFile("sub/dfs-gone.txt", "the share that exists");
+        var log = new CapturingLoggerFactory();
+        await using var client = dfs.NewClient(new SmbClientOptions { LoggerFactory = log });
+        Assert.Equal("the share that exists", await ReadAllAsync(client, Url("goneshare/dfs-gone.txt")));
+        Assert.Contains(@"target \\127.0.0.22\gone failed", log.Text, StringComparison.Ordinal);
+        Assert.Contains("STATUS_BAD_NETWORK_NAME", log.Text, StringComparison.Ordinal);
+    }
+
+    [SambaFact]
     public async Task LinkToAnotherDfsRoot_IsFollowedThroughIt()
     {
         // link3 -> \\127.0.0.21\dfsroot2, whose link inner -> \\127.0.0.22\share\sub.
