@@ -99,6 +99,7 @@ internal static class CliApp
             RequireEncryption = options.RequireEncryption,
             Kerberos = options.Kerberos,
             ServerAddress = options.ServerAddress,
+            DomainController = options.DomainController,
             LoggerFactory = loggerFactory,
         };
         // What the command line leaves out keeps the library's default.

@@ -45,6 +45,9 @@ internal sealed record CliOptions
     /// <summary><c>-I ADDRESS</c>: connect there instead of resolving the URL's host (smbclient's words).</summary>
     public System.Net.IPAddress? ServerAddress { get; init; }
 
+    /// <summary><c>--dc HOST</c>: the domain controller asked about domain-based DFS namespaces (smb://domain/namespace).</summary>
+    public string? DomainController { get; init; }
+
     /// <summary><c>--use-kerberos=required|desired|off</c>; <c>-k</c> is required (smbclient's words).</summary>
     public KerberosPolicy Kerberos { get; init; }
 
@@ -162,6 +165,8 @@ internal static class CommandLineParser
                 return options with { MaxDialect = ParseDialect(name, TakeValue(name, inlineValue, args, ref index)) };
             case "--ip-address":
                 return options with { ServerAddress = ParseAddress(name, TakeValue(name, inlineValue, args, ref index)) };
+            case "--dc":
+                return options with { DomainController = TakeValue(name, inlineValue, args, ref index) };
             case "--use-kerberos":
                 return options with { Kerberos = ParseKerberos(TakeValue(name, inlineValue, args, ref index)) };
             case "--soft":

@@ -64,6 +64,8 @@ internal static class HelpText
                       is NTLM only. Name the server by host name, not address
                   -I, --ip-address A connect to address A instead of resolving the URL's host; the
                                      name still names the server (for Kerberos)
+                  --dc HOST          a domain controller to ask about domain-based DFS paths
+                                     (smb://DOMAIN/NAMESPACE/...); name it by host name
                   --min-dialect D    lowest dialect accepted (default {{defaults.MinDialect.ToDisplay()}})
                   --max-dialect D    highest dialect offered (default {{defaults.MaxDialect.ToDisplay()}})
                                      D is one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1

@@ -43,7 +43,7 @@ public sealed partial class SmbClient
         var call = CallOptions.Begin();
         return Dfs.RunAsync<TreeLease, T>(path, call,
             (target, budget, direct, ct) => Pool.AcquireTreeAsync(target, call, ct, budget, direct),
-            AskReferralAsync, action, cancellationToken);
+            AskReferralAsync, action, cancellationToken, Options.DomainController);
     }
 
     /// <summary>FSCTL_DFS_GET_REFERRALS on <paramref name="server"/>'s IPC$, under this client's options.</summary>

@@ -60,6 +60,13 @@ public sealed class SmbClientOptions
     /// </summary>
     public System.Net.IPAddress? ServerAddress { get; set; }
 
+    /// <summary>
+    /// A domain controller (host name) to ask about domain-based DFS namespaces, <c>\\domain\namespace</c> (MS-DFSC DC and
+    /// root referrals). Without one, a location's host is always taken for a server. It names the DC by the name its
+    /// Kerberos ticket has; domain controllers are not looked up in DNS.
+    /// </summary>
+    public string? DomainController { get; set; }
+
     /// <summary>Time allowed for the TCP connect of one attempt.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TransportDefaults.ConnectTimeout;
 

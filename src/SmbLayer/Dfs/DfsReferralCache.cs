@@ -112,7 +112,44 @@ internal sealed class DfsReferralCache(Func<long>? clock = null, int capacity = 
 
     private readonly Func<long> _clock = clock ?? (() => Environment.TickCount64);
     private readonly Dictionary<string, DfsCacheEntry> _entries = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, (IReadOnlyList<string>? Controllers, long ExpiresAt)> _domains = new(StringComparer.OrdinalIgnoreCase);
     private readonly object _lock = new();
+
+    /// <summary>How long a name a DC said is no domain of its forest is taken for a server without asking again.</summary>
+    public const int NotADomainSeconds = 300;
+
+    /// <summary>
+    /// What the domain cache (MS-DFSC §3.1.1, DomainCache) knows of <paramref name="name"/>: true and its domain
+    /// controllers, true and null when it is known to be no domain, false when it is not known (or expired).
+    /// </summary>
+    public bool TryGetDomain(string name, out IReadOnlyList<string>? controllers)
+    {
+        lock (_lock)
+        {
+            if (_domains.TryGetValue(name, out var known) && known.ExpiresAt > _clock())
+            {
+                controllers = known.Controllers;
+                return true;
+            }
+            _domains.Remove(name);
+            controllers = null;
+            return false;
+        }
+    }
+
+    /// <summary>Remembers <paramref name="name"/>'s domain controllers (null: it is no domain) for <paramref name="seconds"/>.</summary>
+    public void SetDomain(string name, IReadOnlyList<string>? controllers, long seconds)
+    {
+        var expires = _clock() + (Math.Clamp(seconds, MinTtlSeconds, MaxTtlSeconds) * 1000);
+        lock (_lock)
+        {
+            if (_domains.Count >= capacity && !_domains.ContainsKey(name))
+            {
+                _domains.Clear(); // a forest has not thousands of domains: this is a flood, and forgetting costs a referral
+            }
+            _domains[name] = (controllers, expires);
+        }
+    }
 
     public int Count
     {

@@ -38,9 +38,13 @@ internal sealed class DfsResolver(DfsReferralCache cache, ILogger logger)
     /// action owns the lease it is given. Its errors name <paramref name="path"/> when DFS led elsewhere.
     /// </summary>
     public async Task<T> RunAsync<TLease, T>(SmbPath path, CallOptions call, AcquireShare<TLease> acquire, AskReferral ask,
-        Func<TLease, SmbPath, Task<T>> action, CancellationToken cancellationToken)
+        Func<TLease, SmbPath, Task<T>> action, CancellationToken cancellationToken, string? domainController = null)
     {
         var requested = DfsName.Of(path);
+        if (domainController is not null && path.Share.Length > 0 && Cache.Lookup(requested) is null)
+        {
+            await ResolveDomainRootAsync(path, domainController, ask, cancellationToken).ConfigureAwait(false);
+        }
         var attempts = new List<SmbDfsAttempt>();
         var started = Environment.TickCount64;
         var hops = 0;
@@ -148,6 +152,88 @@ internal sealed class DfsResolver(DfsReferralCache cache, ILogger logger)
             via = entry;
         }
         throw new SmbDfsException(path.ToUnc(), $"{path.ToUnc()}: the cached DFS referrals lead round in a loop (at {DfsName.Unc(effective)})", []);
+    }
+
+    /// <summary>
+    /// A domain-based namespace (MS-DFSC §3.1.4.1): when <paramref name="domainController"/> says <paramref name="path"/>'s
+    /// host is a domain (a DC referral lists its controllers), one of those controllers is asked for the root referral of
+    /// <c>\domain\namespace</c>, which is cached like any other; the call then goes to a root target. A host that is no
+    /// domain, or a controller that cannot be reached for the question, leaves the path as it is (a server's name).
+    /// </summary>
+    private async Task ResolveDomainRootAsync(SmbPath path, string domainController, AskReferral ask, CancellationToken cancellationToken)
+    {
+        var domain = path.Host;
+        if (!Cache.TryGetDomain(domain, out var controllers))
+        {
+            controllers = await AskDomainControllersAsync(path, domainController, ask, cancellationToken).ConfigureAwait(false);
+        }
+        if (controllers is null)
+        {
+            return;
+        }
+        var root = $@"\{domain}\{path.Share}";
+        var attempts = new List<SmbDfsAttempt>();
+        foreach (var controller in controllers)
+        {
+            var server = path.At(controller, SmbPath.DefaultPort, "IPC$", "");
+            try
+            {
+                var response = await ask(server, root, SameServer(server, path), cancellationToken).ConfigureAwait(false);
+                var entry = Cache.Add(root, response, controller, SmbPath.DefaultPort);
+                logger.DfsReferral(DfsName.Unc(entry.Prefix), string.Join(", ", entry.Targets.Select(DfsName.Unc)), (long)(entry.ExpiresAt - Environment.TickCount64) / 1000);
+                return;
+            }
+            catch (Exception ex) when (IsTargetFailure(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                attempts.Add(new SmbDfsAttempt(@"\\" + controller, ex));
+                logger.DfsTargetFailed(path.ToUnc(), @"\\" + controller, ex.Message);
+            }
+            catch (SmbStatusException ex) when (ex is not SmbAuthenticationException)
+            {
+                throw new SmbDfsException(path.ToUnc(),
+                    $"DFS path {path.ToUnc()}: {domain} is a domain, but its controller {controller} has no namespace '{path.Share}' ({ex.Message})",
+                    attempts, ex);
+            }
+        }
+        throw Unreachable(path, attempts, $"no domain controller of {domain} answered");
+    }
+
+    /// <summary>
+    /// Asks <paramref name="domainController"/> for the DC referral of <paramref name="path"/>'s host: its controllers,
+    /// cached for the referral's TTL, or null when it is no domain (cached a while too). Null, not cached, when the
+    /// controller cannot be reached: the host is then tried as a server.
+    /// </summary>
+    private async Task<IReadOnlyList<string>?> AskDomainControllersAsync(SmbPath path, string domainController, AskReferral ask,
+        CancellationToken cancellationToken)
+    {
+        var domain = path.Host;
+        var server = path.At(domainController, SmbPath.DefaultPort, "IPC$", "");
+        DfsReferralResponse response;
+        try
+        {
+            response = await ask(server, @"\" + domain, SameServer(server, path), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTargetFailure(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            logger.DfsRefreshFailed(@"\\" + domain, domainController, ex.Message);
+            return null;
+        }
+        catch (SmbStatusException ex) when (ex is not SmbAuthenticationException)
+        {
+            Cache.SetDomain(domain, null, DfsReferralCache.NotADomainSeconds); // "no such domain"
+            return null;
+        }
+        var names = response.Entries.Where(e => e.IsNameList).SelectMany(e => e.ExpandedNames)
+            .Select(n => n.Trim('\\')).Where(n => n.Length > 0 && n.IndexOf('\\') < 0)
+            .Distinct(StringComparer.OrdinalIgnoreCase).Take(64).ToList();
+        if (names.Count == 0)
+        {
+            Cache.SetDomain(domain, null, DfsReferralCache.NotADomainSeconds);
+            return null;
+        }
+        var ttl = response.Entries.Where(e => e.IsNameList).Min(e => (long)e.TimeToLive);
+        Cache.SetDomain(domain, names, ttl);
+        return names;
     }
 
     /// <summary><paramref name="path"/> rewritten through the live cached referrals only (no server asked); itself when none covers it.</summary>

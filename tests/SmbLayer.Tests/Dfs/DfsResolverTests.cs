@@ -39,9 +39,20 @@ public class DfsResolverTests
                 : Task.FromResult($@"\{target.Host}\{target.Share}");
         }
 
+        /// <summary>Domains the DCs know, with their controllers (a DC referral for \\domain lists them).</summary>
+        public readonly Dictionary<string, string[]> Domains = new(StringComparer.OrdinalIgnoreCase);
+
         public Task<DfsReferralResponse> AskAsync(SmbPath server, string dfsPath, bool direct, CancellationToken ct)
         {
             Asked.Add($"{server.Host}:{dfsPath}");
+            if (dfsPath.LastIndexOf('\\') == 0)
+            {
+                return Domains.TryGetValue(dfsPath[1..], out var controllers)
+                    ? Task.FromResult(new DfsReferralResponse(0, DfsReferralHeaderFlags.None,
+                        [new DfsReferralEntry { Version = 3, Flags = DfsReferral.NameListReferral, TimeToLive = 600, SpecialName = dfsPath,
+                            ExpandedNames = controllers.Select(c => @"\" + c).ToList() }]))
+                    : Task.FromException<DfsReferralResponse>(new SmbNotFoundException(NtStatus.NotFound, $"Referral of {dfsPath}"));
+            }
             foreach (var (prefix, refer) in Links.OrderByDescending(l => l.Key.Length))
             {
                 if (dfsPath.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && (dfsPath.Length == prefix.Length || dfsPath[prefix.Length] == '\\'))
@@ -284,6 +295,45 @@ public class DfsResolverTests
             }, default));
         Assert.Equal(NtStatus.ObjectNameNotFound, error.Status);
         Assert.Equal(@"Opening 'none' (DFS path \\root\dfs\link\none, at \\t\share\none): STATUS_OBJECT_NAME_NOT_FOUND (0xC0000034)", error.Message);
+    }
+
+    [Fact]
+    public async Task DomainNamespace_DcReferral_ThenRootReferralFromAController_ThenTheRootTarget()
+    {
+        var (resolver, _, _) = NewResolver();
+        var ns = new Namespace();
+        ns.Domains["corp.example"] = ["dc2.corp.example", "dc1.corp.example"];
+        ns.Down.Add("dc2.corp.example");
+        ns.Link(@"\corp.example\ns", 300, @"\fs1\ns");
+        Task<string> Call(string url) => resolver.RunAsync<string, string>(SmbPath.Parse(url), CallOptions.Soft(TimeSpan.FromSeconds(30)),
+            ns.AcquireAsync, async (server, path, direct, ct) =>
+            {
+                await ns.AcquireAsync(server, null, direct, ct); // the referral goes over a connection too
+                return await ns.AskAsync(server, path, direct, ct);
+            }, ns.RunAsync, default, domainController: "dc1.corp.example");
+
+        Assert.Equal(@"\fs1\ns\dir\f", await Call("smb://corp.example/ns/dir/f"));
+        Assert.Equal([@"dc1.corp.example:\corp.example", @"dc1.corp.example:\corp.example\ns"], ns.Asked);
+        Assert.Equal([@"\dc1.corp.example\IPC$", @"\dc2.corp.example\IPC$", @"\dc1.corp.example\IPC$", @"\fs1\ns"], ns.Acquired);
+        // Cached: the domain, and the root referral.
+        Assert.Equal(@"\fs1\ns\g", await Call("smb://corp.example/ns/g"));
+        Assert.Equal(2, ns.Asked.Count);
+        // A server's name: the DC says it is no domain, once.
+        Assert.Equal(@"\fs1\share\h", await Call("smb://fs1/share/h"));
+        Assert.Equal(@"\fs1\share\i", await Call("smb://fs1/share/i"));
+        Assert.Equal(3, ns.Asked.Count);
+        Assert.Equal(@"dc1.corp.example:\fs1", ns.Asked[2]);
+    }
+
+    [Fact]
+    public async Task DomainNamespace_TheControllersHaveNoSuchNamespace_SmbDfsException()
+    {
+        var (resolver, _, _) = NewResolver();
+        var ns = new Namespace();
+        ns.Domains["corp.example"] = ["dc1.corp.example"];
+        var error = await Assert.ThrowsAsync<SmbDfsException>(() => resolver.RunAsync<string, string>(SmbPath.Parse("smb://corp.example/none/f"),
+            CallOptions.Soft(TimeSpan.FromSeconds(30)), ns.AcquireAsync, ns.AskAsync, ns.RunAsync, default, domainController: "dc1.corp.example"));
+        Assert.Contains("corp.example is a domain, but its controller dc1.corp.example has no namespace 'none'", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
