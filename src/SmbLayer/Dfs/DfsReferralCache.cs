@@ -114,6 +114,7 @@ internal sealed class DfsReferralCache(Func<long>? clock = null, int capacity = 
     private readonly Dictionary<string, DfsCacheEntry> _entries = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, (IReadOnlyList<string>? Controllers, long ExpiresAt)> _domains = new(StringComparer.OrdinalIgnoreCase);
     private readonly object _lock = new();
+    private int _count;
 
     /// <summary>How long a name a DC said is no domain of its forest is taken for a server without asking again.</summary>
     public const int NotADomainSeconds = 300;
@@ -168,6 +169,10 @@ internal sealed class DfsReferralCache(Func<long>? clock = null, int capacity = 
     /// </summary>
     public DfsCacheEntry? Lookup(string dfsPath)
     {
+        if (Volatile.Read(ref _count) == 0)
+        {
+            return null; // no DFS in use: every call asks this, so it costs nothing
+        }
         var now = _clock();
         lock (_lock)
         {
@@ -181,6 +186,7 @@ internal sealed class DfsReferralCache(Func<long>? clock = null, int capacity = 
                         return entry;
                     }
                     _entries.Remove(key);
+                    Volatile.Write(ref _count, _entries.Count);
                 }
             }
         }
@@ -234,6 +240,7 @@ internal sealed class DfsReferralCache(Func<long>? clock = null, int capacity = 
                 Evict();
             }
             _entries[prefix] = added;
+            Volatile.Write(ref _count, _entries.Count);
         }
         return added;
     }

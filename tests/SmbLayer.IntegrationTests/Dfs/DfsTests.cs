@@ -190,6 +190,31 @@ public sealed class DfsTests(DfsNamespaceFixture dfs)
     }
 
     [SambaFact]
+    public async Task Cli_GetAndPutATree_ThroughALink()
+    {
+        dfs.Target.WriteShareFile("dfs-tree/a.txt", "A");
+        dfs.Target.WriteShareFile("dfs-tree/sub/b.txt", "BB");
+        var local = Directory.CreateTempSubdirectory("smb-dfs-tree-").FullName;
+        try
+        {
+            var get = await SmbProgram.RunAsync(dfs.Root.Password, dfs.Root.UserName, ["get", "-r", Url("link1/dfs-tree"), Path.Combine(local, "down")]);
+            Assert.True(get.ExitCode == 0, get.Stderr);
+            Assert.Equal("A", await File.ReadAllTextAsync(Path.Combine(local, "down", "a.txt")));
+            Assert.Equal("BB", await File.ReadAllTextAsync(Path.Combine(local, "down", "sub", "b.txt")));
+
+            dfs.Target.CreateShareDirectory("sub/dfs-tree-up");
+            var put = await SmbProgram.RunAsync(dfs.Root.Password, dfs.Root.UserName, ["put", "-r", Path.Combine(local, "down"), Url("link2/dfs-tree-up/")]);
+            Assert.True(put.ExitCode == 0, put.Stderr);
+            // link2's first target is down: the tree went to the second, 127.0.0.22's share\sub.
+            Assert.Equal("BB", await File.ReadAllTextAsync(dfs.Target.LocalPath("sub/dfs-tree-up/down/sub/b.txt")));
+        }
+        finally
+        {
+            Directory.Delete(local, recursive: true);
+        }
+    }
+
+    [SambaFact]
     public async Task NotFoundThroughALink_NamesTheCallersPath_AndStaysNotFound()
     {
         await using var client = dfs.NewClient();
