@@ -36,7 +36,7 @@ internal static class CliApp
 
             // Check every argument before asking for a password or touching the network.
             var commands = new CliCommands(stdout, stderr, stdoutStream, environment, options.Verbosity == 0, cancellationToken);
-            var (url, run) = commands.Plan(options.Command!, options.Arguments, options.Recursive, options.Json);
+            var (url, run) = commands.Plan(options.Command!, options.Arguments, options.Recursive, options.Json, options.ReadOnly);
 
             var credentials = CredentialResolver.Resolve(
                 url,

@@ -18,8 +18,13 @@ internal sealed class CliCommands(
 {
     private const int LocalFileBufferSize = 1024 * 1024;
 
-    public (SmbPath CredentialUrl, Func<ISmbFileSystem, Task> Run) Plan(string command, IReadOnlyList<string> args, bool recursive = false, bool json = false)
+    public (SmbPath CredentialUrl, Func<ISmbFileSystem, Task> Run) Plan(string command, IReadOnlyList<string> args, bool recursive = false, bool json = false,
+        bool readOnly = false)
     {
+        if (readOnly && command != "mount")
+        {
+            throw new UsageException($"--read-only applies to mount, not to '{command}'");
+        }
         if (recursive && command is not ("get" or "put"))
         {
             throw new UsageException($"-r applies to get and put, not to '{command}'");
@@ -46,9 +51,37 @@ internal sealed class CliCommands(
             "rmdir" => PlanSimple(command, urlText, target, static (fs, p, ct) => fs.DeleteDirectoryAsync(p, ct)),
             "mv" => PlanMove(urlText, target, args[1]),
             "stat" => fs => StatAsync(fs, target, json),
+            "mount" => PlanMount(target, args[1], readOnly),
             _ => throw new UsageException($"unknown command '{command}'"),
         };
         return (url, run);
+    }
+
+    /// <summary>Set while a mount is served: SIGTERM then unmounts it (Program.cs) instead of ending the process.</summary>
+    public static volatile bool MountRunning;
+
+    private Func<ISmbFileSystem, Task> PlanMount(SmbPath root, string mountPoint, bool readOnly)
+    {
+        if (!Directory.Exists(mountPoint))
+        {
+            throw new UsageException($"the mount point '{mountPoint}' is not a directory");
+        }
+        var device = environment.GetEnvironmentVariable("SMB_FUSE_DEVICE") is { Length: > 0 } d ? d : "/dev/fuse";
+        return async fs =>
+        {
+            try
+            {
+                await fs.MountAsync(root, Path.GetFullPath(mountPoint), readOnly, device, () =>
+                {
+                    MountRunning = true;
+                    stderr.WriteLine($"smb: {root} mounted on {Path.GetFullPath(mountPoint)}");
+                }, cancellationToken);
+            }
+            finally
+            {
+                MountRunning = false;
+            }
+        };
     }
 
     private Func<ISmbFileSystem, Task> PlanSimple(string command, string urlText, SmbPath target, Func<ISmbFileSystem, SmbPath, CancellationToken, Task> operation)

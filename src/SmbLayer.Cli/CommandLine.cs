@@ -39,6 +39,9 @@ internal sealed record CliOptions
     /// <summary><c>--json</c>: ls and stat print one JSON document instead of text.</summary>
     public bool Json { get; init; }
 
+    /// <summary><c>--read-only</c> (mount): refuse every change.</summary>
+    public bool ReadOnly { get; init; }
+
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
@@ -77,6 +80,7 @@ internal static class CommandLineParser
         new("rmdir", 1, 1, "rmdir URL", "delete an empty directory"),
         new("mv", 2, 2, "mv URL NEWPATH", "rename or move inside the share; NEWPATH is a path from the share root or an smb:// URL on the same share; ending in '/' moves into that directory"),
         new("stat", 1, 1, "stat [--json] URL", "show every attribute of a file or directory"),
+        new("mount", 2, 2, "mount [--hard|--soft S] [--read-only] URL MOUNTPOINT", "mount a share, or a directory in it, on MOUNTPOINT (FUSE, as root) and serve it until it is unmounted or smb gets SIGINT or SIGTERM (then it unmounts); exit 0"),
     ];
 
     public static CliOptions Parse(IReadOnlyList<string> args)
@@ -183,6 +187,7 @@ internal static class CommandLineParser
             "--encrypt" => options with { RequireEncryption = true },
             "--recursive" => options with { Recursive = true },
             "--json" => options with { Json = true },
+            "--read-only" => options with { ReadOnly = true },
             "--no-pass" => options with { NoPassword = true },
             "--verbose" => options with { Verbosity = options.Verbosity + 1 },
             "--help" => options with { ShowHelp = true },
@@ -212,7 +217,7 @@ internal static class CommandLineParser
         return TimeSpan.FromSeconds(seconds);
     }
 
-    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--json" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
+    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--json" or "--read-only" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
 
     private static CliOptions ParseShortOptions(CliOptions options, IReadOnlyList<string> args, ref int index)
     {

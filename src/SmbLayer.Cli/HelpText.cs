@@ -102,6 +102,10 @@ internal static class HelpText
                 Comment); with --json: {"server": HOST, "shares": [{"name", "type" ("disk",
                 "printer", "device", "ipc"), "typeValue", "hidden", "comment"}, ...]}.
 
+                mount serves the share through FUSE (mount(2): run it as root) in the foreground;
+                --soft makes a call that cannot reach the server fail with EIO, --hard makes it
+                wait (a signal interrupts it). SMB_FUSE_DEVICE names another FUSE device node.
+
                 DFS paths are followed: a link leads to its target (the next one when a target
                 is down); an error names the path as written and each target tried (exit 5).
 

@@ -22,6 +22,16 @@ using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context
     }
 });
 
+// SIGTERM while a mount is served unmounts it and ends with exit 0, as SIGINT does; otherwise it ends the process.
+using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+{
+    if (CliCommands.MountRunning && !cancellation.IsCancellationRequested)
+    {
+        context.Cancel = true;
+        cancellation.Cancel();
+    }
+});
+
 // stdout and stderr as UTF-8 writers of our own rather than Console.Out and Console.Error, which
 // look up the terminal's charset first (another ~5 % of a short command). Names on SMB shares are
 // Unicode, so UTF-8 is what they need anyway. AutoFlush keeps the order of text and of bytes

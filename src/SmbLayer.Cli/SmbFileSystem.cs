@@ -26,6 +26,9 @@ internal interface ISmbFileSystem : IAsyncDisposable
     Task<SmbDirectoryTransfer> DownloadDirectoryAsync(SmbPath path, string localDirectory, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<SmbShareInfo>> ListSharesAsync(SmbPath server, CancellationToken cancellationToken);
+
+    /// <summary>Mounts <paramref name="root"/> and serves it until unmounted or cancelled (then unmounts).</summary>
+    Task MountAsync(SmbPath root, string mountPoint, bool readOnly, string device, Action mounted, CancellationToken cancellationToken);
 }
 
 internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
@@ -61,6 +64,9 @@ internal sealed class SmbClientFileSystem(SmbClient client) : ISmbFileSystem
 
     public Task<IReadOnlyList<SmbShareInfo>> ListSharesAsync(SmbPath server, CancellationToken cancellationToken) =>
         client.ListSharesAsync(server, cancellationToken);
+
+    public Task MountAsync(SmbPath root, string mountPoint, bool readOnly, string device, Action mounted, CancellationToken cancellationToken) =>
+        SmbMount.RunAsync(client, root, mountPoint, new SmbMountOptions { ReadOnly = readOnly, Device = device }, mounted, cancellationToken);
 
     public Task<SmbDirectoryTransfer> UploadDirectoryAsync(string localDirectory, SmbPath path, CancellationToken cancellationToken) =>
         client.UploadDirectoryAsync(localDirectory, path, SmbClient.DefaultTransferConcurrency, cancellationToken);

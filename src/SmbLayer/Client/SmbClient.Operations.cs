@@ -104,7 +104,7 @@ public sealed partial class SmbClient
         }, cancellationToken);
 
     /// <summary>Opens <paramref name="path"/> as <paramref name="request"/> makes it (for the path on the tree that holds it) and returns the open and its lease.</summary>
-    private Task<(TreeLease Lease, SmbOpen Open, SmbPath At)> OpenAsync(SmbPath path, Func<SmbPath, CreateRequest> request, HandleDurability durability,
+    internal Task<(TreeLease Lease, SmbOpen Open, SmbPath At)> OpenAsync(SmbPath path, Func<SmbPath, CreateRequest> request, HandleDurability durability,
         CancellationToken cancellationToken) =>
         OnShareAsync(path, async (lease, at) =>
         {
@@ -603,6 +603,24 @@ public sealed partial class SmbClient
         {
             await open.SetInfoAsync(FileInformationClass.FileBasicInformation, FileInfoBuilders.Basic(info),
                 $"Setting the times of '{path.Path}'", cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>Sets a file's size (FileEndOfFileInformation): truncates or extends it.</summary>
+    internal Task SetEndOfFileAsync(SmbPath path, long size, CancellationToken cancellationToken)
+    {
+        RequireFilePath(path);
+        return WithOpenAsync(path, at => new CreateRequest(at.WirePath)
+        {
+            DesiredAccess = AccessMask.FileWriteData | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            ShareAccess = ShareAll,
+            CreateDisposition = CreateDisposition.Open,
+            CreateOptions = CreateOptions.NonDirectoryFile,
+        }, async open =>
+        {
+            await open.SetInfoAsync(FileInformationClass.FileEndOfFileInformation, FileInfoBuilders.EndOfFile(size),
+                $"Setting the size of '{path.Path}' to {size}", cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken);
     }

@@ -121,6 +121,12 @@ internal sealed class FakeFileSystem : ISmbFileSystem
         return Task.FromResult<IReadOnlyList<SmbShareInfo>>(Shares);
     }
 
+    public Task MountAsync(SmbPath root, string mountPoint, bool readOnly, string device, Action mounted, CancellationToken cancellationToken)
+    {
+        Record($"mount {root} {mountPoint} {(readOnly ? "ro" : "rw")} {device}");
+        return Task.CompletedTask;
+    }
+
     public Task DeleteFileAsync(SmbPath path, CancellationToken cancellationToken)
     {
         Record($"rm {path}");

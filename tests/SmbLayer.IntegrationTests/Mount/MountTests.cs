@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace SmbLayer.IntegrationTests.Mount;
+
+/// <summary>
+/// A mounted share (issue 19) against Samba, through FUSE: a device node made with mknod in a temporary directory
+/// (nothing is written under /dev), a mount point there too, unmounted at the end whatever happens.
+/// </summary>
+public sealed class MountTests : IAsyncLifetime
+{
+    private SambaServer? _server;
+    private readonly string _scratch = Directory.CreateTempSubdirectory("smb-mount-").FullName;
+
+    private SambaServer Server => _server!;
+
+    public async Task InitializeAsync()
+    {
+        if (SambaAvailability.SkipReason is null)
+        {
+            _server = await SambaServer.StartAsync(SambaProfile.Default);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+        Directory.Delete(_scratch, recursive: true);
+    }
+
+    /// <summary>A mounted share and the task serving it; disposing unmounts (lazily if busy) and waits for the task.</summary>
+    private sealed class Mounted : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+
+        public required string Path { get; init; }
+        public required SmbClient Client { get; init; }
+        public Task Serving { get; set; } = Task.CompletedTask;
+        public CancellationToken Stop => _stop.Token;
+
+        public async ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            try
+            {
+                await Serving.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            finally
+            {
+                if (File.ReadAllText("/proc/mounts").Contains(" " + Path + " ", StringComparison.Ordinal))
+                {
+                    await ProcessRunner.RunAsync("umount", ["-l", Path], TimeSpan.FromSeconds(10));
+                }
+                await Client.DisposeAsync();
+                _stop.Dispose();
+            }
+        }
+    }
+
+    private async Task<Mounted> MountAsync(string pathInShare = "", bool readOnly = false, SmbClientOptions? options = null)
+    {
+        var device = Path.Combine(_scratch, "fuse");
+        if (!File.Exists(device))
+        {
+            var mknod = await ProcessRunner.RunAsync("mknod", [device, "c", "10", "229"], TimeSpan.FromSeconds(10));
+            Assert.True(mknod.ExitCode == 0, mknod.StdErr);
+        }
+        var directory = Directory.CreateDirectory(Path.Combine(_scratch, "mnt-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+        options ??= new SmbClientOptions();
+        options.Credentials = new SmbCredentials(Server.UserName, Server.Password);
+        var mounted = new Mounted { Path = directory, Client = new SmbClient(options) };
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        mounted.Serving = SmbMount.RunAsync(mounted.Client, SmbPath.Parse(Server.Url(pathInShare)), directory,
+            new SmbMountOptions { Device = device, ReadOnly = readOnly }, up.SetResult, mounted.Stop);
+        await Task.WhenAny(up.Task, mounted.Serving).WaitAsync(TimeSpan.FromSeconds(30));
+        if (mounted.Serving.IsFaulted)
+        {
+            await mounted.Serving; // its error
+        }
+        return mounted;
+    }
+
+    [SambaFact]
+    public async Task ReadAndList_TheShareAsFiles()
+    {
+        var data = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 5);
+        Server.WriteShareFile("m-read/big.bin", data);
+        Server.WriteShareFile("m-read/small.txt", "hello");
+        Server.CreateShareDirectory("m-read/sub");
+        await using var mount = await MountAsync();
+        var dir = Path.Combine(mount.Path, "m-read");
+        Assert.Equal(["big.bin", "small.txt", "sub"], Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.True(Directory.Exists(Path.Combine(dir, "sub")));
+        Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(dir, "big.bin")));
+        Assert.Equal("hello", await File.ReadAllTextAsync(Path.Combine(dir, "small.txt")));
+        Assert.Equal(data.Length, new FileInfo(Path.Combine(dir, "big.bin")).Length);
+        Assert.False(File.Exists(Path.Combine(dir, "none")));
+    }
+
+    [SambaFact]
+    public async Task Write_Create_Append_Truncate_Rename_Unlink_Mkdir_Rmdir_Mtime_OnTheServer()
+    {
+        Server.CreateShareDirectory("m-write");
+        await using var mount = await MountAsync();
+        var dir = Path.Combine(mount.Path, "m-write");
+        var data = RandomNumberGenerator.GetBytes(5 * 1024 * 1024 + 123);
+        await File.WriteAllBytesAsync(Path.Combine(dir, "a.bin"), data);
+        Assert.Equal(data, await File.ReadAllBytesAsync(Server.LocalPath("m-write/a.bin")));
+
+        await File.WriteAllTextAsync(Path.Combine(dir, "log.txt"), "one\n");
+        await File.AppendAllTextAsync(Path.Combine(dir, "log.txt"), "two\n");
+        Assert.Equal("one\ntwo\n", await File.ReadAllTextAsync(Server.LocalPath("m-write/log.txt")));
+
+        await using (var stream = new FileStream(Path.Combine(dir, "a.bin"), FileMode.Open, FileAccess.ReadWrite))
+        {
+            stream.SetLength(1000);
+        }
+        Assert.Equal(1000, new FileInfo(Server.LocalPath("m-write/a.bin")).Length);
+
+        File.Move(Path.Combine(dir, "a.bin"), Path.Combine(dir, "b.bin"));
+        Assert.False(File.Exists(Server.LocalPath("m-write/a.bin")));
+        Assert.Equal(data[..1000], await File.ReadAllBytesAsync(Server.LocalPath("m-write/b.bin")));
+        Assert.Equal(data[..1000], await File.ReadAllBytesAsync(Path.Combine(dir, "b.bin")));
+
+        var when = new DateTime(2020, 2, 3, 4, 5, 6, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "b.bin"), when);
+        Assert.Equal(when, File.GetLastWriteTimeUtc(Server.LocalPath("m-write/b.bin")));
+
+        Directory.CreateDirectory(Path.Combine(dir, "d1", "d2"));
+        Assert.True(Directory.Exists(Server.LocalPath("m-write/d1/d2")));
+        Assert.ThrowsAny<IOException>(() => Directory.Delete(Path.Combine(dir, "d1"))); // not empty
+        Directory.Delete(Path.Combine(dir, "d1", "d2"));
+        Directory.Delete(Path.Combine(dir, "d1"));
+        Assert.False(Directory.Exists(Server.LocalPath("m-write/d1")));
+
+        File.Delete(Path.Combine(dir, "b.bin"));
+        Assert.False(File.Exists(Server.LocalPath("m-write/b.bin")));
+    }
+
+    [SambaFact]
+    public async Task ReadDir_TenThousandEntries()
+    {
+        var folder = Server.CreateShareDirectory("m-many");
+        for (var i = 0; i < 10_000; i++)
+        {
+            File.WriteAllBytes(Path.Combine(folder, $"f{i:D5}.txt"), []);
+        }
+        await using var mount = await MountAsync();
+        var names = Directory.EnumerateFiles(Path.Combine(mount.Path, "m-many")).Select(Path.GetFileName).ToList();
+        Assert.Equal(10_000, names.Count);
+        Assert.Equal(10_000, names.Distinct().Count());
+        var ls = await ProcessRunner.RunAsync("ls", ["-l", Path.Combine(mount.Path, "m-many")], TimeSpan.FromSeconds(120));
+        Assert.True(ls.ExitCode == 0, ls.StdErr);
+        Assert.Equal(10_001, ls.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // "total" and one line each
+    }
+
+    [SambaFact]
+    public async Task ASubdirectory_AsTheRoot_AndReadOnly_RefusesChanges()
+    {
+        Server.WriteShareFile("m-ro/inside.txt", "only this");
+        await using var mount = await MountAsync("m-ro", readOnly: true);
+        Assert.Equal(["inside.txt"], Directory.EnumerateFileSystemEntries(mount.Path).Select(Path.GetFileName));
+        Assert.Equal("only this", await File.ReadAllTextAsync(Path.Combine(mount.Path, "inside.txt")));
+        Assert.ThrowsAny<IOException>(() => File.WriteAllText(Path.Combine(mount.Path, "new.txt"), "no"));
+        Assert.ThrowsAny<Exception>(() => File.AppendAllText(Path.Combine(mount.Path, "inside.txt"), "no"));
+        Assert.Equal("only this", await File.ReadAllTextAsync(Server.LocalPath("m-ro/inside.txt")));
+    }
+
+    [SambaFact]
+    public async Task UnmountedFromOutside_TheServingTaskEnds()
+    {
+        var mount = await MountAsync();
+        await using (mount)
+        {
+            Assert.True(Directory.Exists(mount.Path));
+            var umount = await ProcessRunner.RunAsync("umount", [mount.Path], TimeSpan.FromSeconds(20));
+            Assert.True(umount.ExitCode == 0, umount.StdErr);
+            await mount.Serving.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+    }
+
+    [SambaTheory]
+    [InlineData(2)] // SIGINT
+    [InlineData(15)] // SIGTERM
+    public async Task Cli_MountInTheForeground_CatThroughIt_ASignalUnmountsAndExits0(int signal)
+    {
+        Server.WriteShareFile("m-cli/c.txt", "through the mount");
+        var device = Path.Combine(_scratch, $"fuse-cli-{signal}");
+        Assert.Equal(0, (await ProcessRunner.RunAsync("mknod", [device, "c", "10", "229"], TimeSpan.FromSeconds(10))).ExitCode);
+        var directory = Directory.CreateDirectory(Path.Combine(_scratch, $"mnt-cli-{signal}")).FullName;
+        var psi = SmbProgram.StartInfo(["mount", $"smb://{Server.UserName}@{Server.Host}:{Server.Port}/{Server.Share}/", directory]);
+        psi.Environment["SMB_PASSWORD"] = Server.Password;
+        psi.Environment["SMB_FUSE_DEVICE"] = device;
+        psi.RedirectStandardError = true;
+        psi.RedirectStandardOutput = true;
+        using var process = Process.Start(psi)!;
+        try
+        {
+            var deadline = Stopwatch.StartNew();
+            while (!File.ReadAllText("/proc/mounts").Contains(" " + directory + " ", StringComparison.Ordinal))
+            {
+                if (process.HasExited)
+                {
+                    Assert.Fail($"smb mount ended ({process.ExitCode}): {await process.StandardError.ReadToEndAsync()}");
+                }
+                Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "not mounted within 30 s");
+                await Task.Delay(50);
+            }
+            Assert.Equal("through the mount", await File.ReadAllTextAsync(Path.Combine(directory, "m-cli", "c.txt")));
+            Assert.Equal(0, SambaServerSignals.Kill(process.Id, signal));
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
+            Assert.DoesNotContain(" " + directory + " ", File.ReadAllText("/proc/mounts"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            if (File.ReadAllText("/proc/mounts").Contains(" " + directory + " ", StringComparison.Ordinal))
+            {
+                await ProcessRunner.RunAsync("umount", ["-l", directory], TimeSpan.FromSeconds(10));
+            }
+        }
+    }
+}
+
+internal static class SambaServerSignals
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static extern int Kill(int pid, int signal);
+}
