@@ -6,8 +6,11 @@ namespace SmbLayer.IntegrationTests.Mount;
 
 /// <summary>
 /// A mounted share (issue 19) against Samba, through FUSE: a device node made with mknod in a temporary directory
-/// (nothing is written under /dev), a mount point there too, unmounted at the end whatever happens.
+/// (nothing is written under /dev), a mount point there too, unmounted at the end whatever happens. git, tar, fio and
+/// dbench load both cores: the class runs alone, after the parallel collections, so timing tests elsewhere are not
+/// starved by it.
 /// </summary>
+[Collection(MountCollection.Name)]
 public sealed class MountTests : IAsyncLifetime
 {
     private SambaServer? _server;
@@ -61,7 +64,7 @@ public sealed class MountTests : IAsyncLifetime
         }
     }
 
-    private async Task<Mounted> MountAsync(string pathInShare = "", bool readOnly = false, SmbClientOptions? options = null)
+    private async Task<Mounted> MountAsync(string pathInShare = "", bool readOnly = false, SmbClientOptions? options = null, int? port = null)
     {
         var device = Path.Combine(_scratch, "fuse");
         if (!File.Exists(device))
@@ -74,7 +77,8 @@ public sealed class MountTests : IAsyncLifetime
         options.Credentials = new SmbCredentials(Server.UserName, Server.Password);
         var mounted = new Mounted { Path = directory, Client = new SmbClient(options) };
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        mounted.Serving = SmbMount.RunAsync(mounted.Client, SmbPath.Parse(Server.Url(pathInShare)), directory,
+        var url = port is { } p ? $"smb://{Server.Host}:{p}/{Server.Share}/{pathInShare}" : Server.Url(pathInShare);
+        mounted.Serving = SmbMount.RunAsync(mounted.Client, SmbPath.Parse(url), directory,
             new SmbMountOptions { Device = device, ReadOnly = readOnly }, up.SetResult, mounted.Stop);
         await Task.WhenAny(up.Task, mounted.Serving).WaitAsync(TimeSpan.FromSeconds(30));
         if (mounted.Serving.IsFaulted)
@@ -171,6 +175,142 @@ public sealed class MountTests : IAsyncLifetime
     }
 
     [SambaFact]
+    public async Task Git_InitAddCommit_ASmallTree()
+    {
+        await using var mount = await MountAsync();
+        var repo = Directory.CreateDirectory(Path.Combine(mount.Path, "m-git")).FullName;
+        File.WriteAllText(Path.Combine(repo, "a.txt"), "hello\n");
+        Directory.CreateDirectory(Path.Combine(repo, "sub"));
+        File.WriteAllText(Path.Combine(repo, "sub", "b.txt"), "world\n");
+        foreach (var args in new[]
+        {
+            new[] { "init", "-q", "." },
+            ["add", "."],
+            ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "first"],
+            ["fsck", "--no-progress"],
+        })
+        {
+            var git = await ProcessRunner.RunAsync("git", ["-C", repo, .. args], TimeSpan.FromSeconds(120));
+            Assert.True(git.ExitCode == 0, $"git {string.Join(' ', args)}: {git.StdOut}{git.StdErr}");
+        }
+        var log = await ProcessRunner.RunAsync("git", ["-c", "safe.directory=*", "-C", Server.LocalPath("m-git"), "log", "--format=%s", "--name-only"],
+            TimeSpan.FromSeconds(60));
+        Assert.True(log.ExitCode == 0, log.StdErr); // the server's copy is a good repository
+        Assert.Contains("sub/b.txt", log.StdOut, StringComparison.Ordinal);
+    }
+
+    [SambaFact]
+    public async Task Tar_ExtractsAFewThousandFiles_AsTheyWere()
+    {
+        var source = Directory.CreateDirectory(Path.Combine(_scratch, "tar-source")).FullName;
+        for (var d = 0; d < 15; d++)
+        {
+            Directory.CreateDirectory(Path.Combine(source, $"d{d}"));
+            for (var f = 0; f < 140; f++)
+            {
+                File.WriteAllText(Path.Combine(source, $"d{d}", $"f{f}.txt"), $"file {d} {f}\n");
+            }
+        }
+        var archive = Path.Combine(_scratch, "tree.tar");
+        Assert.Equal(0, (await ProcessRunner.RunAsync("tar", ["-C", source, "-cf", archive, "."], TimeSpan.FromSeconds(60))).ExitCode);
+        await using var mount = await MountAsync();
+        var target = Directory.CreateDirectory(Path.Combine(mount.Path, "m-tar")).FullName;
+        var tar = await ProcessRunner.RunAsync("tar", ["-C", target, "-xf", archive], TimeSpan.FromSeconds(300));
+        Assert.True(tar.ExitCode == 0, tar.StdErr);
+        var extracted = Directory.EnumerateFiles(Server.LocalPath("m-tar"), "*", SearchOption.AllDirectories).ToList();
+        Assert.Equal(15 * 140, extracted.Count);
+        Assert.Equal("file 14 139\n", File.ReadAllText(Server.LocalPath("m-tar/d14/f139.txt")));
+    }
+
+    [SambaFact]
+    public async Task Fio_WriteAndVerify_Crc32c_Direct()
+    {
+        await using var mount = await MountAsync();
+        var dir = Directory.CreateDirectory(Path.Combine(mount.Path, "m-fio")).FullName;
+        var fio = await ProcessRunner.RunAsync("fio", ["--name=verify", $"--directory={dir}", "--rw=write", "--bs=1M", "--size=32M",
+            "--verify=crc32c", "--do_verify=1", "--direct=1", "--ioengine=psync"], TimeSpan.FromSeconds(300));
+        Assert.True(fio.ExitCode == 0, fio.StdOut + fio.StdErr);
+        Assert.Contains("err= 0", fio.StdOut, StringComparison.Ordinal);
+        Assert.Equal(32 * 1024 * 1024, new FileInfo(Server.LocalPath("m-fio/verify.0.0")).Length);
+    }
+
+    [SambaFact]
+    public async Task Dbench_AShortRun()
+    {
+        await using var mount = await MountAsync();
+        var dir = Directory.CreateDirectory(Path.Combine(mount.Path, "m-dbench")).FullName;
+        var dbench = await ProcessRunner.RunAsync("dbench", ["-D", dir, "-t", "5", "2"], TimeSpan.FromSeconds(120));
+        Assert.True(dbench.ExitCode == 0, dbench.StdOut + dbench.StdErr);
+        Assert.Contains("Throughput", dbench.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("ERROR", dbench.StdOut, StringComparison.Ordinal);
+    }
+
+    [SambaFact]
+    public async Task Hard_ConnectionKilledMidRead_ByteExact()
+    {
+        var data = RandomNumberGenerator.GetBytes(48 * 1024 * 1024);
+        Server.WriteShareFile("m-hard/big.bin", data);
+        await using var proxy = Faults.FaultProxy.Start(Server.Port);
+        await using var mount = await MountAsync(options: new SmbClientOptions { FailureMode = SmbFailureMode.Hard }, port: proxy.Port);
+        using var hash = SHA256.Create();
+        await using (var stream = new FileStream(Path.Combine(mount.Path, "m-hard", "big.bin"), FileMode.Open, FileAccess.Read, FileShare.Read, 0))
+        {
+            var buffer = new byte[1024 * 1024];
+            long total = 0;
+            var killed = false;
+            int n;
+            while ((n = await stream.ReadAsync(buffer)) > 0)
+            {
+                hash.TransformBlock(buffer, 0, n, null, 0);
+                total += n;
+                if (!killed && total >= 8 * 1024 * 1024)
+                {
+                    killed = true;
+                    proxy.ResetAll(); // the connection dies under the read: reconnect, durable handle reclaimed
+                }
+            }
+            Assert.True(killed);
+            Assert.Equal(data.Length, total);
+        }
+        hash.TransformFinalBlock([], 0, 0);
+        Assert.Equal(SHA256.HashData(data), hash.Hash);
+    }
+
+    [SambaFact]
+    public async Task Soft_ServerSilent_ReadFailsWithEio_ThenTheMountServesAgain()
+    {
+        Server.WriteShareFile("m-soft/f.txt", "still here");
+        await using var proxy = Faults.FaultProxy.Start(Server.Port);
+        await using var mount = await MountAsync(options: new SmbClientOptions
+        {
+            FailureMode = SmbFailureMode.Soft,
+            SoftTimeout = TimeSpan.FromSeconds(3),
+            ProbeDelay = TimeSpan.FromSeconds(1),
+            EchoTimeout = TimeSpan.FromSeconds(2),
+        }, port: proxy.Port);
+        var file = Path.Combine(mount.Path, "m-soft", "f.txt");
+        Assert.Equal("still here", await File.ReadAllTextAsync(file));
+        proxy.BlackHole();
+        var error = await Assert.ThrowsAnyAsync<IOException>(() => File.ReadAllTextAsync(Path.Combine(mount.Path, "m-soft", "other.txt")));
+        Assert.Contains("Input/output error", error.Message, StringComparison.Ordinal);
+        proxy.Restore();
+        Server.WriteShareFile("m-soft/back.txt", "served again");
+        string? back = null;
+        for (var i = 0; i < 100 && back is null; i++)
+        {
+            try
+            {
+                back = await File.ReadAllTextAsync(Path.Combine(mount.Path, "m-soft", "back.txt"));
+            }
+            catch (IOException)
+            {
+                await Task.Delay(100); // reconnecting
+            }
+        }
+        Assert.Equal("served again", back);
+    }
+
+    [SambaFact]
     public async Task UnmountedFromOutside_TheServingTaskEnds()
     {
         var mount = await MountAsync();
@@ -228,6 +368,12 @@ public sealed class MountTests : IAsyncLifetime
             }
         }
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MountCollection
+{
+    public const string Name = "fuse-mount";
 }
 
 internal static class SambaServerSignals
