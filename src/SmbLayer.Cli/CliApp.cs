@@ -47,6 +47,15 @@ internal static class CliApp
                 cancellationToken,
                 kerberos: options.Kerberos != KerberosPolicy.Off);
 
+            if (options.Background)
+            {
+                if (options.Command != "mount")
+                {
+                    throw new UsageException($"--background applies to mount, not to '{options.Command}'");
+                }
+                return await BackgroundMount.StartAsync(args, credentials, stderr, cancellationToken);
+            }
+
             using var loggerFactory = verbose
                 ? new StderrLoggerFactory(stderr, options.Verbosity > 1 ? LogLevel.Trace : LogLevel.Debug)
                 : null;

@@ -74,7 +74,8 @@ internal sealed class CliCommands(
                 await fs.MountAsync(root, Path.GetFullPath(mountPoint), readOnly, device, () =>
                 {
                     MountRunning = true;
-                    stderr.WriteLine($"smb: {root} mounted on {Path.GetFullPath(mountPoint)}");
+                    stderr.WriteLine($"smb: {root}{BackgroundMount.MountedMarker}{Path.GetFullPath(mountPoint)}");
+                    BackgroundMount.ReleaseStreams();
                 }, cancellationToken);
             }
             finally

@@ -42,6 +42,9 @@ internal sealed record CliOptions
     /// <summary><c>--read-only</c> (mount): refuse every change.</summary>
     public bool ReadOnly { get; init; }
 
+    /// <summary><c>--background</c> (mount): return once the mount is up, a process of its own serving it.</summary>
+    public bool Background { get; init; }
+
     /// <summary><c>-N</c>: never prompt; no password means an empty one, no user means an anonymous session.</summary>
     public bool NoPassword { get; init; }
 
@@ -80,7 +83,7 @@ internal static class CommandLineParser
         new("rmdir", 1, 1, "rmdir URL", "delete an empty directory"),
         new("mv", 2, 2, "mv URL NEWPATH", "rename or move inside the share; NEWPATH is a path from the share root or an smb:// URL on the same share; ending in '/' moves into that directory"),
         new("stat", 1, 1, "stat [--json] URL", "show every attribute of a file or directory"),
-        new("mount", 2, 2, "mount [--hard|--soft S] [--read-only] URL MOUNTPOINT", "mount a share, or a directory in it, on MOUNTPOINT (FUSE, as root) and serve it until it is unmounted or smb gets SIGINT or SIGTERM (then it unmounts); exit 0"),
+        new("mount", 2, 2, "mount [--hard|--soft S] [--read-only] [--background] URL MOUNTPOINT", "mount a share, or a directory in it, on MOUNTPOINT (FUSE, as root) and serve it until it is unmounted or smb gets SIGINT or SIGTERM (then it unmounts); exit 0. --background returns once it is mounted"),
     ];
 
     public static CliOptions Parse(IReadOnlyList<string> args)
@@ -188,6 +191,7 @@ internal static class CommandLineParser
             "--recursive" => options with { Recursive = true },
             "--json" => options with { Json = true },
             "--read-only" => options with { ReadOnly = true },
+            "--background" => options with { Background = true },
             "--no-pass" => options with { NoPassword = true },
             "--verbose" => options with { Verbosity = options.Verbosity + 1 },
             "--help" => options with { ShowHelp = true },
@@ -217,7 +221,7 @@ internal static class CommandLineParser
         return TimeSpan.FromSeconds(seconds);
     }
 
-    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--json" or "--read-only" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
+    private static bool IsKnownLongFlag(string name) => name is "--sign" or "--recursive" or "--json" or "--read-only" or "--background" or "--hard" or "--encrypt" or "--no-pass" or "--verbose" or "--help" or "--version";
 
     private static CliOptions ParseShortOptions(CliOptions options, IReadOnlyList<string> args, ref int index)
     {

@@ -8,6 +8,8 @@ if (Environment.GetEnvironmentVariable("SMB_ZERO_COPY") is "off" or "0")
     AppContext.SetSwitch(SmbLayer.SmbClientOptions.DisableZeroCopySwitch, true);
 }
 
+SmbLayer.Cli.BackgroundMount.Detach(); // smb mount --background's child: a session of its own
+
 using var cancellation = new CancellationTokenSource();
 // SIGINT through PosixSignalRegistration rather than Console.CancelKeyPress: the latter first sets
 // up the terminal (terminfo, termios, SIGCHLD and SIGCONT handling), about 6 % of the CPU of a

@@ -311,6 +311,133 @@ public sealed class MountTests : IAsyncLifetime
     }
 
     [SambaFact]
+    public async Task Hard_ReaderBlockedOnASilentServer_Sigint_EndsWithin3s_NoHandleLeftOnTheServer()
+    {
+        var name = $"interrupted-{Guid.NewGuid():N}.txt";
+        Server.WriteShareFile($"m-int/{name}", "behind the outage");
+        await using var proxy = Faults.FaultProxy.Start(Server.Port);
+        await using var mount = await MountAsync(options: new SmbClientOptions
+        {
+            FailureMode = SmbFailureMode.Hard,
+            ProbeDelay = TimeSpan.FromSeconds(1),
+            EchoTimeout = TimeSpan.FromSeconds(2),
+        }, port: proxy.Port);
+        Assert.True(Directory.Exists(Path.Combine(mount.Path, "m-int")));
+        proxy.BlackHole();
+        using var cat = Process.Start(new ProcessStartInfo(TestPrograms.Require("cat"), Path.Combine(mount.Path, "m-int", name))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.False(cat.HasExited, "cat ended while the server was silent (hard mount)");
+            var clock = Stopwatch.StartNew();
+            Assert.Equal(0, SambaServerSignals.Kill(cat.Id, 2));
+            await cat.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"cat took {clock.Elapsed.TotalSeconds:0.0} s to end after SIGINT");
+        }
+        finally
+        {
+            if (!cat.HasExited)
+            {
+                cat.Kill();
+            }
+        }
+        proxy.Restore();
+        // Once back, the mount serves again, and the server holds no handle of the interrupted open.
+        string? text = null;
+        for (var i = 0; i < 150 && text is null; i++)
+        {
+            try
+            {
+                text = await File.ReadAllTextAsync(Path.Combine(mount.Path, "m-int", name));
+            }
+            catch (IOException)
+            {
+                await Task.Delay(100);
+            }
+        }
+        Assert.Equal("behind the outage", text);
+        var opens = -1;
+        for (var i = 0; i < 50 && opens != 0; i++)
+        {
+            await Task.Delay(200);
+            opens = await Server.CountServerOpensAsync(name) + await Server.CountOpenFilesAsync();
+        }
+        Assert.True(opens == 0, $"the server still holds {opens} open(s):\n{await Server.SmbStatusAsync()}");
+    }
+
+    [SambaFact]
+    public async Task Cli_Background_ReturnsOnceMounted_TheServerEndsWithTheUnmount()
+    {
+        Server.WriteShareFile("m-bg/c.txt", "served in the background");
+        var device = Path.Combine(_scratch, "fuse-bg");
+        Assert.Equal(0, (await ProcessRunner.RunAsync("mknod", [device, "c", "10", "229"], TimeSpan.FromSeconds(10))).ExitCode);
+        var directory = Directory.CreateDirectory(Path.Combine(_scratch, "mnt-bg")).FullName;
+        var psi = SmbProgram.StartInfo(["mount", "--background", $"smb://{Server.UserName}@{Server.Host}:{Server.Port}/{Server.Share}/", directory]);
+        psi.Environment["SMB_PASSWORD"] = Server.Password;
+        psi.Environment["SMB_FUSE_DEVICE"] = device;
+        try
+        {
+            var started = await SmbProgram.RunAsync(psi, TimeSpan.FromSeconds(60));
+            Assert.True(started.ExitCode == 0, started.Stderr);
+            Assert.Contains(" mounted on " + directory, started.Stderr, StringComparison.Ordinal);
+            Assert.Contains(" " + directory + " ", File.ReadAllText("/proc/mounts"), StringComparison.Ordinal);
+            Assert.Equal("served in the background", await File.ReadAllTextAsync(Path.Combine(directory, "m-bg", "c.txt")));
+
+            var umount = await ProcessRunner.RunAsync("umount", [directory], TimeSpan.FromSeconds(20));
+            Assert.True(umount.ExitCode == 0, umount.StdErr);
+            var deadline = Stopwatch.StartNew();
+            while (ServingProcesses(directory).Count > 0 && deadline.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await Task.Delay(100);
+            }
+            Assert.Empty(ServingProcesses(directory));
+        }
+        finally
+        {
+            foreach (var pid in ServingProcesses(directory))
+            {
+                SambaServerSignals.Kill(pid, 9);
+            }
+            if (File.ReadAllText("/proc/mounts").Contains(" " + directory + " ", StringComparison.Ordinal))
+            {
+                await ProcessRunner.RunAsync("umount", ["-l", directory], TimeSpan.FromSeconds(10));
+            }
+        }
+    }
+
+    /// <summary>Processes whose command line names <paramref name="mountPoint"/> (the background smb mount).</summary>
+    private static List<int> ServingProcesses(string mountPoint)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != Environment.ProcessId)
+            {
+                try
+                {
+                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                    if (cmdline.Contains("mount") && cmdline.Contains(mountPoint))
+                    {
+                        found.Add(pid);
+                    }
+                }
+                catch (IOException)
+                {
+                    // gone meanwhile
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+        return found;
+    }
+
+    [SambaFact]
     public async Task UnmountedFromOutside_TheServingTaskEnds()
     {
         var mount = await MountAsync();
