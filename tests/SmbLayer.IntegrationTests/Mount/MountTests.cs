@@ -438,6 +438,32 @@ public sealed class MountTests : IAsyncLifetime
     }
 
     [SambaFact]
+    public async Task AnOpenNotReclaimed_FailsWithEio_ForItsOwnDescriptorOnly()
+    {
+        var data = RandomNumberGenerator.GetBytes(4 * 1024 * 1024);
+        Server.WriteShareFile("m-lost/a.bin", data);
+        Server.WriteShareFile("m-lost/b.txt", "unaffected");
+        await using var proxy = Faults.FaultProxy.Start(Server.Port);
+        await using var mount = await MountAsync(options: new SmbClientOptions { FailureMode = SmbFailureMode.Hard }, port: proxy.Port);
+        await using var held = new FileStream(Path.Combine(mount.Path, "m-lost", "a.bin"), FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        await held.ReadExactlyAsync(new byte[4096]);
+
+        // The connection dies and stays down while the file changes on the server: Samba then refuses the reclaim.
+        proxy.Refuse();
+        proxy.ResetAll();
+        await Task.Delay(500);
+        File.SetLastWriteTimeUtc(Server.LocalPath("m-lost/a.bin"), DateTime.UtcNow.AddMinutes(-5));
+        proxy.Restore();
+
+        held.Position = 3 * 1024 * 1024; // past what the kernel read ahead
+        var error = await Assert.ThrowsAnyAsync<IOException>(async () => await held.ReadAsync(new byte[65536]));
+        Assert.Contains("Input/output error", error.Message, StringComparison.Ordinal);
+        // Everything else goes on. (The same file opened anew waits: Samba keeps the refused handle, and its lease, until
+        // the durable timeout.)
+        Assert.Equal("unaffected", await File.ReadAllTextAsync(Path.Combine(mount.Path, "m-lost", "b.txt")));
+    }
+
+    [SambaFact]
     public async Task UnmountedFromOutside_TheServingTaskEnds()
     {
         var mount = await MountAsync();
