@@ -54,7 +54,7 @@ mkdir "$work/mnt"
 SMB_FUSE_DEVICE="$device_dir/fuse" "$smb" mount --background "$url/" "$work/mnt" >/dev/null
 
 now() { date +%s.%N; }
-elapsed() { echo "$(now) - $1" | bc; }
+elapsed() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.6f", a - b }'; }
 declare -A times
 record() { times[$1]+="$2 "; }
 
@@ -73,5 +73,5 @@ for case in read write ls; do
   read -r mmin mmed mmax <<<"$(stats "${times[${case}_mount]}")"
   read -r cmin cmed cmax <<<"$(stats "${times[${case}_cli]}")"
   printf '%-6s mount %s %s %s   cli %s %s %s   ratio cli/mount %.2f\n' "$case" "$mmin" "$mmed" "$mmax" "$cmin" "$cmed" "$cmax" \
-    "$(echo "$cmed / $mmed" | bc -l)"
+    "$(awk -v c="$cmed" -v m="$mmed" 'BEGIN { print c / m }')"
 done

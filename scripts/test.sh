@@ -6,7 +6,8 @@
 # - installs, with apt-get (sudo if not root), every package named in scripts/test-programs.txt that is
 #   not installed: the package of each program the tests start (packages samba, smbclient, tshark, iptables,
 #   iproute2, pv, coreutils, util-linux, passwd, procps, mount, bash, the AD DC's samba-common-bin
-#   (samba-tool), samba-ad-dc, samba-ad-provision, winbind, krb5-user, faketime, and clang for the native CLI);
+#   (samba-tool), samba-ad-dc, samba-ad-provision, winbind, krb5-user, faketime, the mount tests' git, tar, fio
+#   and dbench, and clang for the native CLI);
 # - runs `dotnet test SmbLayer.slnx -c Release` with a TRX logger into artifacts/test-results;
 # - sums the TRX counters and prints "N passed, N failed[, N skipped]" as the last line;
 # - exits non-zero if dotnet test failed, any test failed, or no test ran.

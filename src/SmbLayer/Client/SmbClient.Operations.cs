@@ -594,36 +594,32 @@ public sealed partial class SmbClient
             lastWriteTime is { } w ? FileTime.FromDateTimeOffset(w) : 0,
             0,
             0);
-        return WithOpenAsync(path, at => new CreateRequest(at.WirePath)
-        {
-            DesiredAccess = AccessMask.FileWriteAttributes | AccessMask.FileReadAttributes | AccessMask.Synchronize,
-            ShareAccess = ShareAll,
-            CreateDisposition = CreateDisposition.Open,
-        }, async open =>
-        {
-            await open.SetInfoAsync(FileInformationClass.FileBasicInformation, FileInfoBuilders.Basic(info),
-                $"Setting the times of '{path.Path}'", cancellationToken).ConfigureAwait(false);
-            return true;
-        }, cancellationToken);
+        return SetInfoAsync(path, AccessMask.FileWriteAttributes, CreateOptions.None, FileInformationClass.FileBasicInformation,
+            FileInfoBuilders.Basic(info), $"Setting the times of '{path.Path}'", cancellationToken);
     }
 
     /// <summary>Sets a file's size (FileEndOfFileInformation): truncates or extends it.</summary>
     internal Task SetEndOfFileAsync(SmbPath path, long size, CancellationToken cancellationToken)
     {
         RequireFilePath(path);
-        return WithOpenAsync(path, at => new CreateRequest(at.WirePath)
+        return SetInfoAsync(path, AccessMask.FileWriteData, CreateOptions.NonDirectoryFile, FileInformationClass.FileEndOfFileInformation,
+            FileInfoBuilders.EndOfFile(size), $"Setting the size of '{path.Path}' to {size}", cancellationToken);
+    }
+
+    /// <summary>Opens <paramref name="path"/> with <paramref name="access"/> (and the right to read attributes), sets one information class, closes.</summary>
+    private Task SetInfoAsync(SmbPath path, AccessMask access, CreateOptions options, FileInformationClass infoClass, byte[] buffer, string what,
+        CancellationToken cancellationToken) =>
+        WithOpenAsync(path, at => new CreateRequest(at.WirePath)
         {
-            DesiredAccess = AccessMask.FileWriteData | AccessMask.FileReadAttributes | AccessMask.Synchronize,
+            DesiredAccess = access | AccessMask.FileReadAttributes | AccessMask.Synchronize,
             ShareAccess = ShareAll,
             CreateDisposition = CreateDisposition.Open,
-            CreateOptions = CreateOptions.NonDirectoryFile,
+            CreateOptions = options,
         }, async open =>
         {
-            await open.SetInfoAsync(FileInformationClass.FileEndOfFileInformation, FileInfoBuilders.EndOfFile(size),
-                $"Setting the size of '{path.Path}' to {size}", cancellationToken).ConfigureAwait(false);
+            await open.SetInfoAsync(infoClass, buffer, what, cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken);
-    }
 
     public Task<SmbFileSystemInfo> GetFileSystemInfoAsync(SmbPath path, CancellationToken cancellationToken = default) =>
         Traced("smb.get_file_system_info", path, () => GetFileSystemInfoCoreAsync(path, cancellationToken));

@@ -50,11 +50,11 @@ internal sealed class DfsResolver(DfsReferralCache cache, ILogger logger)
         var hops = 0;
         var askedAgain = false;
         var pause = FirstRoundDelay;
-        HashSet<DfsCacheEntry>? refreshed = null;
+        var refreshed = new HashSet<DfsCacheEntry>();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (effective, via) = await RewriteAsync(path, requested, ask, refreshed ??= [], cancellationToken).ConfigureAwait(false);
+            var (effective, via) = await RewriteAsync(path, requested, ask, refreshed, cancellationToken).ConfigureAwait(false);
             var target = via is null ? path : TargetOf(path, effective);
             TimeSpan? budget = null;
             if (call.SoftLimit is { } soft && via is not null)

@@ -195,7 +195,7 @@ internal sealed class ShareFileSystem : IFuseFileSystem
         return parent.Length == 0 ? name : parent + "/" + name;
     }
 
-    private SmbPath Location(string path) => _root.WithPath(_root.Path.Length == 0 ? path : path.Length == 0 ? _root.Path : _root.Path + "/" + path);
+    private SmbPath Location(string path) => _root.Combine(path); // "" is the mount's root: empty parts are dropped
 
     /// <summary>The node for <paramref name="path"/>, its lookup count raised by one (the kernel now holds a reference).</summary>
     private ulong Remember(string path)

@@ -357,49 +357,46 @@ internal sealed class SmbOpen : IAsyncDisposable
     /// <paramref name="maxOutput"/> bytes; More says the message did not fit (STATUS_BUFFER_OVERFLOW) and the rest waits
     /// in the pipe. Not repeated after a connection loss: a pipe's state does not survive one.
     /// </summary>
-    public Task<(byte[] Data, bool More)> PipeTransceiveAsync(ReadOnlyMemory<byte> input, int maxOutput, CancellationToken cancellationToken)
-    {
-        ThrowIfClosed();
-        var what = $"Calling over pipe '{Name}'";
-        return Replayer.RunAsync(new ReplayRequest<(byte[], bool)>(this, ReplayRule.Never, what)
-        {
-            Build = _ => new IoctlRequest(IoctlRequest.FsctlPipeTransceive, FileId, input, maxOutput),
-            Complete = response =>
-            {
-                if (response.Status != NtStatus.BufferOverflow)
-                {
-                    response.ThrowIfFailed(what);
-                }
-                var parsed = IoctlResponse.Parse(response.Message);
-                if (parsed.OutputCount > maxOutput)
-                {
-                    throw new SmbProtocolException($"{what}: {parsed.OutputCount} bytes answered, {maxOutput} allowed.");
-                }
-                return (response.Message[parsed.OutputRange].ToArray(), response.Status == NtStatus.BufferOverflow);
-            },
-        }, cancellationToken);
-    }
+    public Task<(byte[] Data, bool More)> PipeTransceiveAsync(ReadOnlyMemory<byte> input, int maxOutput, CancellationToken cancellationToken) =>
+        PipeRequestAsync($"Calling over pipe '{Name}'", () => new IoctlRequest(IoctlRequest.FsctlPipeTransceive, FileId, input, maxOutput),
+            static message => IoctlResponse.Parse(message).OutputRange, maxOutput, cancellationToken);
 
     /// <summary>Reads what waits in this named pipe, up to <paramref name="length"/> bytes (More: the message goes on).</summary>
-    public Task<(byte[] Data, bool More)> PipeReadAsync(int length, CancellationToken cancellationToken)
+    public Task<(byte[] Data, bool More)> PipeReadAsync(int length, CancellationToken cancellationToken) =>
+        PipeRequestAsync($"Reading pipe '{Name}'", () => new ReadRequest(FileId, 0, length), static message =>
+        {
+            var parsed = ReadResponse.Parse(message);
+            return new Range(parsed.DataOffset, parsed.DataOffset + parsed.DataLength);
+        }, length, cancellationToken);
+
+    /// <summary>Where a response's data is.</summary>
+    private delegate Range DataRange(ReadOnlySpan<byte> message);
+
+    /// <summary>
+    /// One request on this named pipe answered with data, at most <paramref name="limit"/> bytes; STATUS_BUFFER_OVERFLOW
+    /// says more of the message waits. Not repeated after a connection loss: a pipe's state does not survive one.
+    /// </summary>
+    private Task<(byte[] Data, bool More)> PipeRequestAsync(string what, Func<ISmb2Request> build, DataRange data, int limit,
+        CancellationToken cancellationToken)
     {
         ThrowIfClosed();
-        var what = $"Reading pipe '{Name}'";
         return Replayer.RunAsync(new ReplayRequest<(byte[], bool)>(this, ReplayRule.Never, what)
         {
-            Build = _ => new ReadRequest(FileId, 0, length),
+            Build = _ => build(),
             Complete = response =>
             {
-                if (response.Status != NtStatus.BufferOverflow)
+                var more = response.Status == NtStatus.BufferOverflow;
+                if (!more)
                 {
                     response.ThrowIfFailed(what);
                 }
-                var parsed = ReadResponse.Parse(response.Message);
-                if (parsed.DataLength > length)
+                var range = data(response.Message);
+                var length = range.GetOffsetAndLength(response.Message.Length).Length;
+                if (length > limit)
                 {
-                    throw new SmbProtocolException($"{what}: {parsed.DataLength} bytes returned for a request of {length}.");
+                    throw new SmbProtocolException($"{what}: {length} bytes answered, {limit} allowed.");
                 }
-                return (response.Message.Slice(parsed.DataOffset, parsed.DataLength).ToArray(), response.Status == NtStatus.BufferOverflow);
+                return (response.Message[range].ToArray(), more);
             },
         }, cancellationToken);
     }

@@ -9,27 +9,9 @@ namespace SmbLayer.IntegrationTests.Client;
 /// the library and from <c>smb ls smb://host/</c> in text and JSON. The server has 300 more shares than usual, so the
 /// answer comes in many DCE/RPC fragments.
 /// </summary>
-public sealed class ShareListingTests : IAsyncLifetime
+public sealed class ShareListingTests(ManySharesSambaFixture fixture) : IClassFixture<ManySharesSambaFixture>
 {
-    private SambaServer? _server;
-
-    private SambaServer Server => _server!;
-
-    public async Task InitializeAsync()
-    {
-        if (SambaAvailability.SkipReason is null)
-        {
-            _server = await SambaServer.StartAsync(SambaProfile.ManyShares);
-        }
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-    }
+    private SambaServer Server => fixture.Server;
 
     private string ServerUrl => $"smb://{Server.Host}:{Server.Port.ToString(CultureInfo.InvariantCulture)}/";
 

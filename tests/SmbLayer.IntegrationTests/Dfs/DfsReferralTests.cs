@@ -8,27 +8,9 @@ namespace SmbLayer.IntegrationTests.Dfs;
 /// FSCTL_DFS_GET_REFERRALS against a Samba DFS root (profile <c>dfs</c>): the codec reads what Samba really answers, for
 /// the root and for links with one and with two targets (issue 18; following referrals comes next).
 /// </summary>
-public sealed class DfsReferralTests : IAsyncLifetime
+public sealed class DfsReferralTests(DfsSambaFixture fixture) : IClassFixture<DfsSambaFixture>
 {
-    private SambaServer? _server;
-
-    private SambaServer Server => _server!;
-
-    public async Task InitializeAsync()
-    {
-        if (SambaAvailability.SkipReason is null)
-        {
-            _server = await SambaServer.StartAsync(SambaProfile.Dfs);
-        }
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-    }
+    private SambaServer Server => fixture.Server;
 
     private async Task<DfsReferralResponse> ReferralAsync(string path)
     {

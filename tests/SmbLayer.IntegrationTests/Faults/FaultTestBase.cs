@@ -187,8 +187,7 @@ public abstract partial class FaultTestBase(FaultsSambaFixture fixture)
         }
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    protected static extern int Kill(int pid, int signal);
+    protected static int Kill(int pid, int signal) => Signals.Send(pid, signal);
 
     [GeneratedRegex("\"smbd\",pid=(\\d+)")]
     private static partial Regex SmbdPid();

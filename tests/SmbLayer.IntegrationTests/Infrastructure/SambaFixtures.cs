@@ -49,6 +49,10 @@ public sealed class MaxSmb3_02SambaFixture() : SambaFixture(SambaProfile.MaxSmb3
 
 public sealed class EncryptionRequiredSambaFixture() : SambaFixture(SambaProfile.EncryptionRequired);
 
+public sealed class DfsSambaFixture() : SambaFixture(SambaProfile.Dfs);
+
+public sealed class ManySharesSambaFixture() : SambaFixture(SambaProfile.ManyShares);
+
 /// <summary>Collection names for <c>[Collection(...)]</c>.</summary>
 public static class SambaCollections
 {

@@ -315,7 +315,7 @@ public sealed class SambaServer : IAsyncDisposable
         {
             var first = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
             if (int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid != ProcessId
-                && Native.kill(pid, Native.SigKill) == 0)
+                && Signals.Send(pid, Signals.Kill) == 0)
             {
                 killed++;
             }
@@ -427,11 +427,11 @@ public sealed class SambaServer : IAsyncDisposable
     {
         if (mainPid is int pid && pid > 1)
         {
-            _ = Native.kill(-pid, Native.SigKill); // smbd leads its own process group
+            _ = Signals.Send(-pid, Signals.Kill); // smbd leads its own process group
         }
         foreach (var p in FindProcessesMentioning(conf))
         {
-            _ = Native.kill(p, Native.SigKill);
+            _ = Signals.Send(p, Signals.Kill);
         }
     }
 
@@ -512,11 +512,6 @@ public sealed class SambaServer : IAsyncDisposable
 
     private static class Native
     {
-        public const int SigKill = 9;
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int kill(int pid, int sig);
-
         [DllImport("libc", SetLastError = true)]
         public static extern int chown([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int owner, int group);
     }

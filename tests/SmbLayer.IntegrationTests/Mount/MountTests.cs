@@ -11,29 +11,13 @@ namespace SmbLayer.IntegrationTests.Mount;
 /// starved by it.
 /// </summary>
 [Collection(MountCollection.Name)]
-public sealed class MountTests : IAsyncLifetime
+public sealed class MountTests(DefaultSambaFixture fixture) : IClassFixture<DefaultSambaFixture>, IDisposable
 {
-    private SambaServer? _server;
     private readonly string _scratch = Directory.CreateTempSubdirectory("smb-mount-").FullName;
 
-    private SambaServer Server => _server!;
+    private SambaServer Server => fixture.Server;
 
-    public async Task InitializeAsync()
-    {
-        if (SambaAvailability.SkipReason is null)
-        {
-            _server = await SambaServer.StartAsync(SambaProfile.Default);
-        }
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-        Directory.Delete(_scratch, recursive: true);
-    }
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
 
     /// <summary>A mounted share and the task serving it; disposing unmounts (lazily if busy) and waits for the task.</summary>
     private sealed class Mounted : IAsyncDisposable
@@ -334,7 +318,7 @@ public sealed class MountTests : IAsyncLifetime
             await Task.Delay(TimeSpan.FromSeconds(2));
             Assert.False(cat.HasExited, "cat ended while the server was silent (hard mount)");
             var clock = Stopwatch.StartNew();
-            Assert.Equal(0, SambaServerSignals.Kill(cat.Id, 2));
+            Assert.Equal(0, Signals.Send(cat.Id, Signals.Interrupt));
             await cat.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"cat took {clock.Elapsed.TotalSeconds:0.0} s to end after SIGINT");
         }
@@ -400,7 +384,7 @@ public sealed class MountTests : IAsyncLifetime
         {
             foreach (var pid in ServingProcesses(directory))
             {
-                SambaServerSignals.Kill(pid, 9);
+                Signals.Send(pid, Signals.Kill);
             }
             if (File.ReadAllText("/proc/mounts").Contains(" " + directory + " ", StringComparison.Ordinal))
             {
@@ -456,7 +440,7 @@ public sealed class MountTests : IAsyncLifetime
         proxy.Restore();
 
         held.Position = 3 * 1024 * 1024; // past what the kernel read ahead
-        var error = await Assert.ThrowsAnyAsync<IOException>(async () => await held.ReadAsync(new byte[65536]));
+        var error = await Assert.ThrowsAnyAsync<IOException>(async () => await held.ReadExactlyAsync(new byte[65536]));
         Assert.Contains("Input/output error", error.Message, StringComparison.Ordinal);
         // Everything else goes on. (The same file opened anew waits: Samba keeps the refused handle, and its lease, until
         // the durable timeout.)
@@ -504,7 +488,7 @@ public sealed class MountTests : IAsyncLifetime
                 await Task.Delay(50);
             }
             Assert.Equal("through the mount", await File.ReadAllTextAsync(Path.Combine(directory, "m-cli", "c.txt")));
-            Assert.Equal(0, SambaServerSignals.Kill(process.Id, signal));
+            Assert.Equal(0, Signals.Send(process.Id, signal));
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
             Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
             Assert.DoesNotContain(" " + directory + " ", File.ReadAllText("/proc/mounts"), StringComparison.Ordinal);
@@ -529,8 +513,3 @@ public sealed class MountCollection
     public const string Name = "fuse-mount";
 }
 
-internal static class SambaServerSignals
-{
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    public static extern int Kill(int pid, int signal);
-}

@@ -50,21 +50,13 @@ internal sealed class CreateRequest : ISmb2Request
     public Smb2HeaderFlags HeaderFlags => IsDfsPathName ? Smb2HeaderFlags.DfsOperations : Smb2HeaderFlags.None;
 
     /// <summary>The same request for another name (a share-relative name made a DFS path name).</summary>
-    public CreateRequest WithName(string name, bool isDfsPathName) => new(name)
-    {
-        RequestedOplockLevel = RequestedOplockLevel,
-        ImpersonationLevel = ImpersonationLevel,
-        DesiredAccess = DesiredAccess,
-        FileAttributes = FileAttributes,
-        ShareAccess = ShareAccess,
-        CreateDisposition = CreateDisposition,
-        CreateOptions = CreateOptions,
-        CreateContexts = CreateContexts,
-        IsDfsPathName = isDfsPathName,
-    };
+    public CreateRequest WithName(string name, bool isDfsPathName) => Copy(name, isDfsPathName, RequestedOplockLevel, CreateContexts);
 
     /// <summary>The same request with another oplock level and create-context list (durability, reconnect).</summary>
-    public CreateRequest With(OplockLevel requestedOplockLevel, IReadOnlyList<CreateContext> createContexts) => new(Name)
+    public CreateRequest With(OplockLevel requestedOplockLevel, IReadOnlyList<CreateContext> createContexts) =>
+        Copy(Name, IsDfsPathName, requestedOplockLevel, createContexts);
+
+    private CreateRequest Copy(string name, bool isDfsPathName, OplockLevel requestedOplockLevel, IReadOnlyList<CreateContext> createContexts) => new(name)
     {
         RequestedOplockLevel = requestedOplockLevel,
         ImpersonationLevel = ImpersonationLevel,
@@ -74,7 +66,7 @@ internal sealed class CreateRequest : ISmb2Request
         CreateDisposition = CreateDisposition,
         CreateOptions = CreateOptions,
         CreateContexts = createContexts,
-        IsDfsPathName = IsDfsPathName,
+        IsDfsPathName = isDfsPathName,
     };
 
     private int NameLength => Smb2Wire.Utf16Length(Name);
