@@ -96,11 +96,7 @@ internal sealed class FuseSession : IDisposable
         {
             await _ended.Task.ConfigureAwait(false);
         }
-        _ending.Cancel();
-        foreach (var request in _inFlight.Values)
-        {
-            request.Cancel();
-        }
+        _ending.Cancel(); // every request's token is linked to it (cancelling them one by one raced their disposal)
         await _fileSystem.ShutdownAsync().ConfigureAwait(false);
     }
 
